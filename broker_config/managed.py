@@ -1,0 +1,101 @@
+"""A Mosquitto that Shian starts itself: for ``shian run``, ``shian demo`` and the test harness."""
+
+from __future__ import annotations
+
+import os
+import pwd
+from pathlib import Path
+from types import TracebackType
+
+from broker_config.mosquitto_conf import MosquittoConfig
+from shian.process import ManagedProcess, ServerError, find_program, free_port
+
+# Mosquitto started as root drops to this user before it opens its persistence, password and ACL files.
+_DROP_USER = "mosquitto"
+
+
+def _give_to_broker_user(path: Path) -> None:
+    """Make ``path`` writable by the user a root-started Mosquitto becomes, and its parents passable."""
+    if os.geteuid() != 0:
+        return
+    try:
+        user = pwd.getpwnam(_DROP_USER)
+    except KeyError:
+        return  # no such user: Mosquitto keeps running as root
+    for entry in [path, *path.rglob("*")]:
+        os.chown(entry, user.pw_uid, user.pw_gid)
+    # A private temporary directory (mode 0700) above it would still lock the broker out.
+    for parent in path.resolve().parents:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o001)
+
+
+class ManagedMosquitto:
+    """A Mosquitto child process on a free loopback port, with persistence under ``workdir``.
+
+    ``restart()`` keeps the port and the persistence, so tests can kill the broker and bring it back.
+    """
+
+    def __init__(self, workdir: Path, *, port: int | None = None, persistence: bool = True,
+                 autosave_changes: int = 1) -> None:
+        self.workdir = workdir
+        self.host = "127.0.0.1"
+        self.port = port or free_port(self.host)
+        self.persistence = persistence
+        self.autosave_changes = autosave_changes
+        self._process: ManagedProcess | None = None
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "mosquitto.conf"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "mosquitto.log"
+
+    @property
+    def process(self) -> ManagedProcess:
+        if self._process is None:
+            raise ServerError("the managed Mosquitto has not been started")
+        return self._process
+
+    def write_config(self) -> MosquittoConfig:
+        persistence_dir = self.workdir / "data" if self.persistence else None
+        if persistence_dir:
+            persistence_dir.mkdir(parents=True, exist_ok=True)
+            _give_to_broker_user(persistence_dir)
+        config = MosquittoConfig(
+            port=self.port, persistence_dir=persistence_dir, autosave_changes=self.autosave_changes
+        )
+        self.config_path.write_text(config.render(), encoding="utf-8")
+        return config
+
+    def start(self, timeout: float = 15.0) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        binary = find_program("mosquitto", "mosquitto")
+        self.write_config()
+        self._process = ManagedProcess(
+            "mosquitto", [binary, "-c", str(self.config_path)], self.host, self.port, self.log_path
+        )
+        self._process.start(timeout)
+
+    def stop(self) -> None:
+        if self._process:
+            self._process.stop()
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def restart(self, timeout: float = 15.0) -> None:
+        self.stop()
+        self.process.start(timeout)
+
+    def __enter__(self) -> ManagedMosquitto:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,79 @@
+"""Bytes on a device topic -> a typed message, or a specific reason why not. Pure: no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic_core
+from pydantic import ValidationError
+
+from devices.messages import MAX_PAYLOAD_BYTES, MODELS_BY_TYPE, DeviceMessage, allowed_types
+from devices.reasons import Reason
+from devices.topics import Channel, DeviceKind
+
+# pydantic error type -> our reason. Anything not listed is an invalid value.
+_ERROR_REASONS: dict[str, Reason] = {
+    "extra_forbidden": Reason.UNKNOWN_FIELD,
+    "missing": Reason.MISSING_FIELD,
+    "timezone_aware": Reason.NAIVE_TIMESTAMP,
+}
+_TYPE_ERROR_SUFFIXES = ("_type", "_parsing")
+
+
+class DecodeError(ValueError):
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    reason: Reason
+    text: str
+
+
+def _problem(error: Any) -> _Problem:
+    kind: str = error["type"]
+    loc = ".".join(str(part) for part in error["loc"]) or "payload"
+    if kind in _ERROR_REASONS:
+        reason = _ERROR_REASONS[kind]
+    elif kind.endswith(_TYPE_ERROR_SUFFIXES):
+        reason = Reason.WRONG_TYPE
+    else:
+        reason = Reason.INVALID_VALUE
+    return _Problem(reason, f"{loc}: {error['msg']}")
+
+
+def decode(payload: bytes, kind: DeviceKind, channel: Channel) -> DeviceMessage:
+    """Decode and validate one payload published by a device of ``kind`` on ``channel``."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise DecodeError(Reason.TOO_LARGE, f"{len(payload)} bytes; at most {MAX_PAYLOAD_BYTES} are accepted")
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DecodeError(Reason.NOT_UTF8, f"byte {exc.start} is not valid UTF-8") from None
+    try:
+        raw = pydantic_core.from_json(payload)
+    except ValueError as exc:
+        raise DecodeError(Reason.INVALID_JSON, str(exc)) from None
+    if not isinstance(raw, dict):
+        raise DecodeError(Reason.NOT_OBJECT, f"the payload is a JSON {type(raw).__name__}, not an object")
+    if "type" not in raw:
+        raise DecodeError(Reason.MISSING_FIELD, "type: the 'type' field is required")
+    allowed = allowed_types(kind, channel)
+    declared = raw["type"]
+    if not isinstance(declared, str) or declared not in MODELS_BY_TYPE:
+        raise DecodeError(Reason.UNKNOWN_TYPE, f"type {declared!r} is not a message type of version 1")
+    if declared not in allowed:
+        raise DecodeError(
+            Reason.TYPE_NOT_ALLOWED,
+            f"a {kind} publishes {', '.join(allowed)} on {channel}, not {declared!r}",
+        )
+    try:
+        message: DeviceMessage = MODELS_BY_TYPE[declared].model_validate_json(payload)  # type: ignore[assignment]
+        return message
+    except ValidationError as exc:
+        problems = [_problem(error) for error in exc.errors(include_url=False)]
+        raise DecodeError(problems[0].reason, "; ".join(p.text for p in problems)) from None

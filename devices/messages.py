@@ -1,0 +1,235 @@
+"""Pydantic models for every payload of wire contract version 1 (DESIGN.md section 3).
+
+Models are strict: unknown fields are rejected, a string is never coerced into a number, timestamps must carry
+an offset and units live in the field names. The ``type`` field discriminates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from devices.topics import Channel, DeviceKind
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+
+# RFC 3339 date-time. The offset is optional here so that a missing one is reported as a naive timestamp.
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?$")
+
+
+def _parse_rfc3339(value: Any) -> Any:
+    """Parse wire strings here; whether an offset is present is then checked by ``AwareDatetime``."""
+    if not isinstance(value, str):
+        return value
+    if not _RFC3339.match(value):
+        raise ValueError(f"{value[:40]!r} is not an RFC 3339 timestamp such as 2026-11-25T11:30:00+08:00")
+    return dt.datetime.fromisoformat(value)
+
+
+#: A timezone-aware instant, written as RFC 3339 with an offset on the wire.
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_parse_rfc3339)]
+
+MsgId = Annotated[str, Field(min_length=1, max_length=64)]
+Text = Annotated[str, Field(min_length=1, max_length=256)]
+Url = Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^https?://\S+$")]
+ItemCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z0-9_]+$", max_length=64)]
+
+
+class WireModel(BaseModel):
+    """Common configuration of every wire payload."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+class Record(WireModel):
+    """Telemetry and events: identified by ``msg_id`` and observed at ``ts`` on the device."""
+
+    msg_id: MsgId
+    ts: Timestamp
+
+
+# --- detector ---------------------------------------------------------------------------------------------
+
+
+class DetectorHeartbeat(Record):
+    type: Literal["detector.heartbeat"]
+    state: Literal["idle", "testing", "error"]
+    incubator_c: float
+    reagent_lot: Text
+    reagent_expires: dt.date
+
+
+FoodCategory = Literal["vegetable", "fruit", "meat", "aquatic", "egg", "grain", "other"]
+TestMethod = Literal["enzyme_inhibition", "test_card", "colloidal_gold", "spectrophotometry"]
+TestVerdict = Literal["pass", "fail", "suspect", "invalid"]
+
+
+class TestResult(Record):
+    """One rapid test of one sample of a delivered batch."""
+
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    type: Literal["test.result"]
+    sample_no: Text
+    sample_name: Text
+    food_category: FoodCategory
+    supplier: Text
+    batch_no: Text
+    item_code: ItemCode
+    method: TestMethod
+    method_std: Text
+    value: Annotated[float, Field(ge=0)] | None
+    unit: Literal["%", "mg/kg", "qualitative"]
+    result: TestVerdict
+    operator: Text
+    reviewer: Text | None = None
+    retest_of: Text | None = None
+    control_delta_a: float | None = None
+
+    @model_validator(mode="after")
+    def _value_matches_unit(self) -> TestResult:
+        if self.unit == "qualitative" and self.value is not None:
+            raise ValueError("a qualitative test carries no value: value must be null when unit is 'qualitative'")
+        if self.unit != "qualitative" and self.value is None:
+            raise ValueError(f"a test measured in {self.unit!r} must carry its value")
+        if self.unit == "%" and self.value is not None and self.value > 100:
+            raise ValueError(f"an inhibition rate of {self.value} % is above 100 %")
+        return self
+
+
+# --- cabinet ----------------------------------------------------------------------------------------------
+
+
+class CabinetReading(Record):
+    type: Literal["cabinet.reading"]
+    temp_c: float
+    door_open: bool
+    power_ok: bool
+    samples_held: Annotated[int, Field(ge=0)]
+
+
+Meal = Literal["breakfast", "lunch", "dinner", "snack"]
+
+
+class SampleRetained(Record):
+    type: Literal["sample.retained"]
+    sample_id: Text
+    slot: Text
+    meal_date: dt.date
+    meal: Meal
+    dish_name: Text
+    weight_g: Annotated[float, Field(gt=0)]
+    operator: Text
+
+
+class SampleDisposed(Record):
+    type: Literal["sample.disposed"]
+    sample_id: Text
+    operator: Text
+    reason: Text
+
+
+# --- camera -----------------------------------------------------------------------------------------------
+
+
+class CameraStream(Record):
+    type: Literal["camera.stream"]
+    fps: Annotated[float, Field(ge=0)]
+    bitrate_kbps: Annotated[float, Field(ge=0)]
+    recording_ok: bool
+    retention_days: Annotated[int, Field(ge=0)]
+
+
+Violation = Literal[
+    "no_mask", "no_hat", "no_uniform", "smoking", "phone", "rodent", "bin_open", "unattended_flame", "stranger"
+]
+KitchenArea = Literal[
+    "receiving", "prep", "cooking", "washing", "disinfection", "storage", "sample_room", "serving"
+]
+
+
+class AiViolation(Record):
+    type: Literal["ai.violation"]
+    violation: Violation
+    confidence: Annotated[float, Field(ge=0, le=1)]
+    area: KitchenArea
+    snapshot_url: Url
+    clip_url: Url | None = None
+
+
+# --- every device ----------------------------------------------------------------------------------------
+
+
+class DeviceStatus(WireModel):
+    """Availability, retained; the device's last will publishes ``offline``."""
+
+    type: Literal["device.status"]
+    state: Literal["online", "offline"]
+    ts: Timestamp
+
+
+# --- platform -> device ----------------------------------------------------------------------------------
+
+
+class Receipt(WireModel):
+    msg_id: MsgId
+    status: Literal["stored", "duplicate", "rejected"]
+    reason: str | None = None
+
+
+RecordMessage = (
+    DetectorHeartbeat
+    | TestResult
+    | CabinetReading
+    | SampleRetained
+    | SampleDisposed
+    | CameraStream
+    | AiViolation
+)
+DeviceMessage = RecordMessage | DeviceStatus
+
+#: The topic -> model table: which payload types each kind of device publishes on each channel.
+CATALOG: dict[tuple[DeviceKind, Channel], tuple[type[WireModel], ...]] = {
+    (DeviceKind.DETECTOR, Channel.TELEMETRY): (DetectorHeartbeat,),
+    (DeviceKind.DETECTOR, Channel.EVENT): (TestResult,),
+    (DeviceKind.CABINET, Channel.TELEMETRY): (CabinetReading,),
+    (DeviceKind.CABINET, Channel.EVENT): (SampleRetained, SampleDisposed),
+    (DeviceKind.CAMERA, Channel.TELEMETRY): (CameraStream,),
+    (DeviceKind.CAMERA, Channel.EVENT): (AiViolation,),
+    **{(kind, Channel.STATUS): (DeviceStatus,) for kind in DeviceKind},
+}
+
+
+def type_name(model: type[WireModel]) -> str:
+    """The ``type`` discriminator value of a payload model."""
+    field = model.model_fields["type"]
+    (value,) = field.annotation.__args__  # type: ignore[union-attr]
+    return str(value)
+
+
+#: ``type`` value -> model, for every device payload.
+MODELS_BY_TYPE: dict[str, type[WireModel]] = {
+    type_name(model): model for models in CATALOG.values() for model in models
+}
+
+
+def allowed_types(kind: DeviceKind, channel: Channel) -> tuple[str, ...]:
+    return tuple(type_name(model) for model in CATALOG.get((kind, channel), ()))
+
+
+# --- platform -> operators -------------------------------------------------------------------------------
+
+
+class DeadLetter(WireModel):
+    """A message the platform refused, published on ``shian/v1/deadletter/{reason}``."""
+
+    reason: str
+    detail: str
+    topic: str
+    #: The device the topic names: the broker's ACL ties a device's topics to its username and client id.
+    client_id: str | None
+    payload_b64: str
+    received_at: AwareDatetime

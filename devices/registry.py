@@ -1,0 +1,247 @@
+"""The canteen registry: which canteens exist, their meals and calendar, and the devices each one owns.
+
+The operator maintains it as a YAML file. :func:`load_registry` reports every problem with the file name and
+line, so a typo in a 456-canteen file can be found without reading all of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+
+from devices.ids import check_canteen_id, check_id
+from devices.messages import Meal
+from devices.topics import DeviceKind
+
+CanteenId = Annotated[str, AfterValidator(check_canteen_id)]
+DeviceId = Annotated[str, AfterValidator(lambda value: check_id(value, "device id"))]
+Name = Annotated[str, Field(min_length=1, max_length=128)]
+Weekday = Annotated[int, Field(ge=1, le=7)]  # ISO weekday: 1 is Monday
+
+
+class RegistryModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DateRange(RegistryModel):
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateRange:
+        if self.end < self.start:
+            raise ValueError(f"the range ends ({self.end}) before it starts ({self.start})")
+        return self
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, dt.date) and self.start <= day <= self.end
+
+
+class SchoolCalendar(RegistryModel):
+    """Days without school. ``school_days`` are make-up working days (调休) that override the weekday rule."""
+
+    holidays: list[dt.date | DateRange] = Field(default_factory=list)
+    school_days: list[dt.date] = Field(default_factory=list)
+
+    def is_holiday(self, day: dt.date) -> bool:
+        return any(day == entry if isinstance(entry, dt.date) else day in entry for entry in self.holidays)
+
+
+class MealSchedule(RegistryModel):
+    meal: Meal
+    start: dt.time
+    end: dt.time
+    weekdays: list[Weekday] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+    dishes: list[Name] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _window(self) -> MealSchedule:
+        if self.end <= self.start:
+            raise ValueError(f"the service window ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+class DeviceEntry(RegistryModel):
+    id: DeviceId
+    kind: DeviceKind
+    heartbeat_s: float = Field(default=60.0, gt=0)
+    #: Mosquitto password hash (``$7$...``); filled in by provisioning. Never a clear-text password.
+    password_hash: str | None = None
+
+
+CanteenType = Literal["primary", "middle", "kindergarten", "supplier"]
+TestingTier = Literal["lab", "strips", "none"]
+
+
+class Canteen(RegistryModel):
+    id: CanteenId
+    name: Name
+    district: Name
+    type: CanteenType
+    testing_tier: TestingTier = "none"
+    meals: list[MealSchedule] = Field(default_factory=list)
+    calendar: SchoolCalendar = Field(default_factory=SchoolCalendar)
+    devices: list[DeviceEntry] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAssignment:
+    canteen: Canteen
+    device: DeviceEntry
+
+
+Path_ = tuple[str | int, ...]
+
+
+class Registry(RegistryModel):
+    version: Literal[1] = 1
+    region: Name
+    timezone: str = "Asia/Shanghai"
+    calendar: SchoolCalendar = Field(default_factory=SchoolCalendar)
+    canteens: list[Canteen] = Field(default_factory=list)
+
+    _devices: dict[str, DeviceAssignment] = PrivateAttr(default_factory=dict)
+    _canteens: dict[str, Canteen] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> Registry:
+        # parse_registry runs the same check itself so that it can name the file line of each problem.
+        if not (info.context or {}).get("cross_checked_by_caller"):
+            problems = [text for _, text in cross_check(self)]
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._devices = {
+            device.id: DeviceAssignment(canteen, device) for canteen in self.canteens for device in canteen.devices
+        }
+        self._canteens = {canteen.id: canteen for canteen in self.canteens}
+
+    def assignment(self, device_id: str) -> DeviceAssignment | None:
+        """The canteen and entry of ``device_id``, or None when the registry does not know it."""
+        return self._devices.get(device_id)
+
+    def canteen(self, canteen_id: str) -> Canteen | None:
+        return self._canteens.get(canteen_id)
+
+    def is_school_day(self, canteen: Canteen, day: dt.date) -> bool:
+        """Whether ``canteen`` serves school meals on ``day``: weekday rule, make-up days and both calendars."""
+        if day in canteen.calendar.school_days or day in self.calendar.school_days:
+            return True
+        if canteen.calendar.is_holiday(day) or self.calendar.is_holiday(day):
+            return False
+        return any(day.isoweekday() in meal.weekdays for meal in canteen.meals) or (
+            not canteen.meals and day.isoweekday() <= 5
+        )
+
+
+def cross_check(registry: Registry) -> Iterator[tuple[Path_, str]]:
+    """Rules that span entries: unique canteen ids, and device ids unique across the whole region
+    (a device id is also its broker username)."""
+    canteens: dict[str, int] = {}
+    devices: dict[str, tuple[int, int]] = {}
+    for i, canteen in enumerate(registry.canteens):
+        if canteen.id in canteens:
+            yield ("canteens", i, "id"), f"canteen id {canteen.id!r} is already used by canteens[{canteens[canteen.id]}]"
+        canteens.setdefault(canteen.id, i)
+        for j, device in enumerate(canteen.devices):
+            if device.id in devices:
+                ci, dj = devices[device.id]
+                yield (
+                    ("canteens", i, "devices", j, "id"),
+                    f"device id {device.id!r} is already used by canteens[{ci}].devices[{dj}]"
+                    f" ({registry.canteens[ci].id})",
+                )
+            devices.setdefault(device.id, (i, j))
+
+
+# --- loading with line numbers ---------------------------------------------------------------------------
+
+
+class RegistryError(ValueError):
+    """Every problem of one registry file, each as ``file:line: problem``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _lines(node: yaml.Node, path: Path_ = ()) -> Iterator[tuple[Path_, int]]:
+    yield path, node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield from _lines(value, (*path, str(key.value)))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _lines(item, (*path, index))
+
+
+def _line_of(lines: dict[Path_, int], path: Path_) -> int:
+    """The line of the deepest node on ``path`` that exists in the file (a missing key: its parent's line)."""
+    for end in range(len(path), -1, -1):
+        if path[:end] in lines:
+            return lines[path[:end]]
+    return 1
+
+
+def _pydantic_path(loc: tuple[Any, ...]) -> Path_:
+    # Union members and validators add non-key parts such as 'date' or 'function-after[...]'; keep only keys
+    # and indexes that can exist in the file.
+    return tuple(part for part in loc if isinstance(part, int) or "[" not in str(part))
+
+
+def parse_registry(text: str, source: str = "<registry>") -> Registry:
+    """Parse registry YAML; raise :class:`RegistryError` naming ``source`` and the line of each problem."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise RegistryError([f"{source}:{line}: not valid YAML: {exc.problem or exc}"]) from None
+    if root is None:
+        raise RegistryError([f"{source}:1: the file is empty"])
+    lines = dict(_lines(root))
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise RegistryError([f"{source}:1: the registry must be a mapping with 'region' and 'canteens'"])
+    try:
+        registry = Registry.model_validate(data, context={"cross_checked_by_caller": True})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            path = _pydantic_path(error["loc"])
+            where = ".".join(str(p) for p in path) or "registry"
+            problems.append(f"{source}:{_line_of(lines, path)}: {where}: {error['msg']}")
+        raise RegistryError(problems) from None
+    problems = [f"{source}:{_line_of(lines, path)}: {text}" for path, text in cross_check(registry)]
+    if problems:
+        raise RegistryError(problems)
+    return registry
+
+
+def load_registry(path: Path | str) -> Registry:
+    """Load a registry file; :class:`RegistryError` names the file and line of every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RegistryError([f"{path}: cannot read the registry: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        raise RegistryError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
+    return parse_registry(text, str(path))

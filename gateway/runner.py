@@ -1,0 +1,30 @@
+"""Keep a gateway connected: reconnect with capped exponential backoff while the broker is away."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from gateway.mqtt_link import LinkOptions, MqttError, MqttLink
+from gateway.service import Gateway
+
+log = structlog.get_logger("shian.gateway")
+
+BACKOFF_START_S = 0.5
+BACKOFF_CAP_S = 30.0
+
+
+async def run_gateway(gateway: Gateway, options: LinkOptions) -> None:
+    """Serve until cancelled. ``options`` should ask for a persistent session and manual acknowledgement."""
+    backoff = BACKOFF_START_S
+    while True:
+        try:
+            async with MqttLink(options) as link:
+                log.info("gateway.connected", host=options.host, port=options.port, client_id=options.client_id)
+                backoff = BACKOFF_START_S
+                await gateway.serve(link)
+        except MqttError as exc:
+            log.warning("gateway.disconnected", error=str(exc), retry_in_s=backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_CAP_S)

@@ -1,0 +1,111 @@
+"""Configuration: a TOML file, then ``SHIAN_*`` environment variables over it, checked once at start-up.
+
+Nested keys use ``__`` in the environment: ``SHIAN_MQTT__PORT=1884`` overrides ``[mqtt] port``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from devices.ids import check_canteen_id, check_id
+
+import simulators
+
+BUNDLED_REGISTRY = Path(simulators.__file__).resolve().parent / "data" / "demo-registry.yaml"
+CONFIG_ENV = "SHIAN_CONFIG"
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says which key and why."""
+
+
+class MqttSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: Broker host. Unset: Shian starts and manages its own Mosquitto on loopback.
+    host: str | None = None
+    #: Broker port. Unset: 1883 for a broker of your own, a free port for the managed one.
+    port: int | None = Field(default=None, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    #: How long the broker keeps the gateway's session (and queues its messages) while it is away.
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+
+
+class GatewaySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: MQTT client id; also the name of its persistent session. Two gateways need two ids.
+    client_id: str = "shian-gateway"
+    #: The canteens this gateway owns (DESIGN.md section 8). Empty: all of them.
+    canteens: list[str] = Field(default_factory=list)
+
+    @field_validator("client_id")
+    @classmethod
+    def _client_id(cls, value: str) -> str:
+        return check_id(value, "gateway client id")
+
+    @field_validator("canteens")
+    @classmethod
+    def _canteens(cls, value: list[str]) -> list[str]:
+        return [check_canteen_id(c) for c in value]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHIAN_", env_nested_delimiter="__", extra="forbid")
+
+    #: The canteen registry (YAML). Default: the bundled one-canteen demo registry.
+    registry: Path = BUNDLED_REGISTRY
+    #: Where the managed broker, spool and local store keep their files.
+    data_dir: Path = Path("var")
+    log_format: Literal["auto", "console", "json"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's values arrive through init_settings (see load_settings); the environment wins over them.
+        return (env_settings, init_settings)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from ``path`` (or ``$SHIAN_CONFIG``), then the environment, then ``overrides`` (CLI flags)."""
+    path = path or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    values = _read_toml(path) if path else {}
+    source = str(path) if path else "the defaults"
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            key = ".".join(str(part) for part in error["loc"])
+            env = "SHIAN_" + "__".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"  {key} (in {source} or ${env}): {error['msg']}")
+        raise ConfigError("invalid configuration:\n" + "\n".join(problems)) from None
+    # Command-line flags win over the file and the environment; argparse has already typed them.
+    return settings.model_copy(update={key: value for key, value in overrides.items() if value is not None})

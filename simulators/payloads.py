@@ -1,0 +1,142 @@
+"""Realistic payloads for simulated devices, built from the wire models so they always match the contract."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import random
+
+from devices.messages import (
+    AiViolation,
+    CabinetReading,
+    CameraStream,
+    DetectorHeartbeat,
+    DeviceStatus,
+    SampleDisposed,
+    SampleRetained,
+    TestResult,
+)
+
+# (sample name, category, item code, method, standard, unit)
+_TESTS = [
+    ("小白菜", "vegetable", "pesticide.op_carbamate", "enzyme_inhibition", "GB/T 5009.199-2003", "%"),
+    ("菠菜", "vegetable", "pesticide.op_carbamate", "enzyme_inhibition", "GB/T 5009.199-2003", "%"),
+    ("豇豆", "vegetable", "pesticide.op_carbamate", "enzyme_inhibition", "GB/T 5009.199-2003", "%"),
+    ("苹果", "fruit", "pesticide.op_carbamate", "enzyme_inhibition", "NY/T 448-2001", "%"),
+    ("猪肉", "meat", "vetdrug.clenbuterol", "colloidal_gold", "GB/T 5009.192-2003", "qualitative"),
+]
+_SUPPLIERS = ["晋城市绿源蔬菜配送有限公司", "泽州县丰收农产品合作社", "高平市鲜达肉类批发部"]
+_OPERATORS = ["王芳", "李军", "张丽"]
+
+
+class PayloadFactory:
+    """Makes the payloads of one device, with unique message ids and a seeded random source."""
+
+    def __init__(self, device_id: str, seed: int = 0) -> None:
+        self.device_id = device_id
+        self.random = random.Random(f"{device_id}:{seed}")
+        self._counter = itertools.count(1)
+
+    def msg_id(self) -> str:
+        return f"{self.device_id}-{next(self._counter):08d}"
+
+    def status(self, state: str, now: dt.datetime) -> DeviceStatus:
+        return DeviceStatus(type="device.status", state=state, ts=now)  # type: ignore[arg-type]
+
+    def detector_heartbeat(self, now: dt.datetime) -> DetectorHeartbeat:
+        return DetectorHeartbeat(
+            type="detector.heartbeat",
+            msg_id=self.msg_id(),
+            ts=now,
+            state="idle",
+            incubator_c=round(37 + self.random.uniform(-0.3, 0.3), 2),
+            reagent_lot="RG20261101",
+            reagent_expires=dt.date(2027, 5, 1),
+        )
+
+    def test_result(self, now: dt.datetime, fail_rate: float = 0.01) -> TestResult:
+        name, category, item, method, std, unit = self.random.choice(_TESTS)
+        failed = self.random.random() < fail_rate
+        value: float | None
+        if unit == "%":
+            value = round(self.random.uniform(55, 85) if failed else self.random.uniform(3, 35), 1)
+        else:
+            value = None
+        return TestResult(
+            type="test.result",
+            msg_id=self.msg_id(),
+            ts=now,
+            sample_no=f"S{now:%Y%m%d}-{self.random.randrange(1000):03d}",
+            sample_name=name,
+            food_category=category,  # type: ignore[arg-type]
+            supplier=self.random.choice(_SUPPLIERS),
+            batch_no=f"B{now:%Y%m%d}{self.random.randrange(100):02d}",
+            item_code=item,
+            method=method,  # type: ignore[arg-type]
+            method_std=std,
+            value=value,
+            unit=unit,  # type: ignore[arg-type]
+            result="fail" if failed else "pass",
+            operator=self.random.choice(_OPERATORS),
+            control_delta_a=round(self.random.uniform(0.4, 0.8), 3) if method == "enzyme_inhibition" else None,
+        )
+
+    def cabinet_reading(self, now: dt.datetime, samples_held: int) -> CabinetReading:
+        door_open = self.random.random() < 0.05
+        return CabinetReading(
+            type="cabinet.reading",
+            msg_id=self.msg_id(),
+            ts=now,
+            temp_c=round(self.random.gauss(4.0, 0.6) + (2.5 if door_open else 0.0), 2),
+            door_open=door_open,
+            power_ok=True,
+            samples_held=samples_held,
+        )
+
+    def sample_retained(self, now: dt.datetime, meal: str, dish: str, slot: int) -> SampleRetained:
+        return SampleRetained(
+            type="sample.retained",
+            msg_id=self.msg_id(),
+            ts=now,
+            sample_id=f"{self.device_id}-{now:%Y%m%d}-{meal}-{slot:02d}",
+            slot=f"A{slot:02d}",
+            meal_date=now.date(),
+            meal=meal,  # type: ignore[arg-type]
+            dish_name=dish,
+            weight_g=round(self.random.uniform(125, 200), 1),
+            operator=self.random.choice(_OPERATORS),
+        )
+
+    def sample_disposed(self, now: dt.datetime, sample_id: str) -> SampleDisposed:
+        return SampleDisposed(
+            type="sample.disposed",
+            msg_id=self.msg_id(),
+            ts=now,
+            sample_id=sample_id,
+            operator=self.random.choice(_OPERATORS),
+            reason="留样期满48小时",
+        )
+
+    def camera_stream(self, now: dt.datetime) -> CameraStream:
+        return CameraStream(
+            type="camera.stream",
+            msg_id=self.msg_id(),
+            ts=now,
+            fps=25.0,
+            bitrate_kbps=round(self.random.uniform(1800, 2200), 0),
+            recording_ok=True,
+            retention_days=30,
+        )
+
+    def ai_violation(self, now: dt.datetime) -> AiViolation:
+        violation = self.random.choice(["no_mask", "no_hat", "phone", "bin_open"])
+        msg_id = self.msg_id()
+        return AiViolation(
+            type="ai.violation",
+            msg_id=msg_id,
+            ts=now,
+            violation=violation,  # type: ignore[arg-type]
+            confidence=round(self.random.uniform(0.6, 0.99), 2),
+            area=self.random.choice(["prep", "cooking", "serving"]),  # type: ignore[arg-type]
+            snapshot_url=f"https://video.example.invalid/snap/{msg_id}.jpg",
+        )

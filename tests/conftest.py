@@ -1,0 +1,96 @@
+"""The test harness: real Mosquitto, InfluxDB 1.x and VictoriaMetrics on free loopback ports, one of each per
+test session, and a message bus fixture that runs a component test on memory and on the real broker."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+
+from broker_config.managed import ManagedMosquitto
+from gateway.bus import BusClient
+from gateway.memory_bus import MemoryBroker
+from gateway.mqtt_link import LinkOptions, MqttLink
+from tests.servers import InfluxDB1, VictoriaMetrics
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedMosquitto]:
+    broker = ManagedMosquitto(tmp_path_factory.mktemp("mosquitto"))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB1]:
+    server = InfluxDB1(tmp_path_factory.mktemp("influxdb"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def victoria(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetrics]:
+    server = VictoriaMetrics(tmp_path_factory.mktemp("victoria"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def uid() -> str:
+    """A short id unique to this test, for canteen and device ids that no other test uses."""
+    return uuid.uuid4().hex[:10]
+
+
+class BusFactory(Protocol):
+    name: str
+
+    def connect(self, client_id: str, *, manual_ack: bool = False,
+                session_expiry_s: int | None = None) -> contextlib.AbstractAsyncContextManager[BusClient]: ...
+
+
+class MemoryBusFactory:
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.broker = MemoryBroker()
+
+    @contextlib.asynccontextmanager
+    async def connect(self, client_id: str, *, manual_ack: bool = False,
+                      session_expiry_s: int | None = None) -> AsyncIterator[BusClient]:
+        yield self.broker.client(client_id)
+
+
+class MosquittoBusFactory:
+    name = "mosquitto"
+
+    def __init__(self, broker: ManagedMosquitto, uid: str) -> None:
+        self.broker = broker
+        self.uid = uid
+
+    @contextlib.asynccontextmanager
+    async def connect(self, client_id: str, *, manual_ack: bool = False,
+                      session_expiry_s: int | None = None) -> AsyncIterator[BusClient]:
+        options = LinkOptions(host=self.broker.host, port=self.broker.port, client_id=f"{client_id}-{self.uid}",
+                              manual_ack=manual_ack, session_expiry_s=session_expiry_s)
+        async with MqttLink(options) as link:
+            yield link
+
+
+@pytest.fixture(params=["memory", "mosquitto"])
+def bus(request: pytest.FixtureRequest, uid: str) -> BusFactory:
+    """Run the test once on the in-memory bus and once on the real Mosquitto."""
+    if request.param == "memory":
+        return MemoryBusFactory()
+    return MosquittoBusFactory(request.getfixturevalue("mosquitto"), uid)
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

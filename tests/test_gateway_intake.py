@@ -1,0 +1,167 @@
+"""The gateway's first promise: valid messages of every type are accepted, and every kind of bad input is
+dead-lettered with its own reason while the gateway keeps running. Each test runs on the in-memory bus and on
+the real Mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from devices.messages import DeadLetter, MAX_PAYLOAD_BYTES, Receipt
+from devices.registry import Registry
+from devices.topics import DEADLETTER_SUBSCRIPTION, Channel, DeviceKind
+from gateway.bus import BusClient
+from gateway.service import Gateway
+from shian.clock import FakeClock
+from tests.conftest import BusFactory
+from tests.helpers import NOW, device_topic, eventually, make_registry, one_of_each
+
+
+@dataclass
+class Running:
+    gateway: Gateway
+    device: BusClient
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    receipts: list[tuple[str, Receipt]] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+
+async def _collect(client: BusClient, running: Running, uid: str) -> None:
+    """Receipts and dead letters of this test only (the real broker is shared by the whole session)."""
+    async for incoming in client.messages():
+        if incoming.topic.endswith("/receipt"):
+            if uid in incoming.topic:
+                running.receipts.append((incoming.topic, Receipt.model_validate_json(incoming.payload, strict=False)))
+            continue
+        letter = DeadLetter.model_validate_json(incoming.payload, strict=False)
+        if uid in letter.topic:
+            running.dead_letters.append(letter)
+
+
+@pytest.fixture
+async def running(bus: BusFactory, uid: str) -> AsyncIterator[Running]:
+    registry: Registry = make_registry(uid)
+    gateway = Gateway(registry, FakeClock(NOW), canteens=[c.id for c in registry.canteens])
+    async with (
+        bus.connect("gateway", manual_ack=True) as gateway_bus,
+        bus.connect("device") as device_bus,
+        bus.connect("operator") as operator_bus,
+    ):
+        running = Running(gateway, device_bus)
+        await operator_bus.subscribe([DEADLETTER_SUBSCRIPTION, "shian/v1/+/+/+/receipt"])
+        collector = asyncio.create_task(_collect(operator_bus, running, uid))
+        running.task = asyncio.create_task(gateway.serve(gateway_bus))
+        await eventually(gateway.subscribed.is_set, what="gateway subscribed")
+        yield running
+        running.task.cancel()
+        collector.cancel()
+        await asyncio.gather(running.task, collector, return_exceptions=True)
+
+
+async def test_accepts_a_valid_message_of_every_type(running: Running, uid: str) -> None:
+    sent = one_of_each()
+    for kind, channel, model in sent:
+        topic = device_topic(uid, kind, channel)
+        await running.device.publish(str(topic), model.model_dump_json().encode(), qos=1)
+    stats = running.gateway.stats
+    await eventually(lambda: sum(stats.accepted.values()) == len(sent), what="all accepted")
+    assert dict(stats.accepted) == {
+        "detector.heartbeat": 1, "test.result": 1, "cabinet.reading": 1, "sample.retained": 1,
+        "sample.disposed": 1, "camera.stream": 1, "ai.violation": 1, "device.status": 1,
+    }
+    assert not stats.rejected
+    assert running.dead_letters == []
+
+
+def _valid_reading() -> dict[str, object]:
+    _, _, model = one_of_each()[2]
+    data: dict[str, object] = model.model_dump(mode="json")
+    return data
+
+
+def _bad_cases(uid: str) -> list[tuple[str, str, bytes]]:
+    """(expected reason, topic, payload) for every kind of bad input the contract names."""
+    cabinet = str(device_topic(uid, DeviceKind.CABINET, Channel.TELEMETRY))
+    good = _valid_reading()
+    missing = dict(good)
+    del missing["temp_c"]
+
+    def js(value: object) -> bytes:
+        return json.dumps(value).encode()
+
+    return [
+        ("invalid_json", cabinet, b'{"type": "cabinet.reading", '),
+        ("not_object", cabinet, js([good])),
+        ("unknown_type", cabinet, js({**good, "type": "cabinet.explosion"})),
+        ("unknown_field", cabinet, js({**good, "humidity_pct": 40})),
+        ("missing_field", cabinet, js(missing)),
+        ("wrong_type", cabinet, js({**good, "temp_c": "4.5"})),
+        ("naive_timestamp", cabinet, js({**good, "ts": "2026-11-25T11:30:00"})),
+        ("too_large", cabinet, js({**good, "padding": "x" * MAX_PAYLOAD_BYTES})),
+        ("bad_id", f"shian/v1/c0-{uid}/cabinet/cab$inet0-{uid}/telemetry", js(good)),
+        ("bad_topic", f"shian/v1/c0-{uid}/cabinet/telemetry", js(good)),
+        # the cabinet of canteen 0 speaking for canteen 1
+        ("wrong_canteen", f"shian/v1/c1-{uid}/cabinet/cabinet0-{uid}/telemetry", js(good)),
+    ]
+
+
+async def test_each_bad_input_is_dead_lettered_with_its_own_reason(running: Running, uid: str) -> None:
+    cases = _bad_cases(uid)
+    assert len({reason for reason, _, _ in cases}) == len(cases)
+    for _, topic, payload in cases:
+        await running.device.publish(topic, payload, qos=1)
+    # the gateway is still running and still accepts good input afterwards
+    good = device_topic(uid, DeviceKind.CABINET, Channel.TELEMETRY)
+    await running.device.publish(str(good), json.dumps(_valid_reading()).encode(), qos=1)
+
+    await eventually(lambda: len(running.dead_letters) == len(cases), what="every case dead-lettered")
+    await eventually(lambda: sum(running.gateway.stats.accepted.values()) == 1, what="the good message accepted")
+    assert running.task is not None and not running.task.done()
+
+    by_reason = {letter.reason: letter for letter in running.dead_letters}
+    assert sorted(by_reason) == sorted(reason for reason, _, _ in cases)
+    for reason, topic, payload in cases:
+        letter = by_reason[reason]
+        assert letter.topic == topic
+        assert base64.b64decode(letter.payload_b64) == payload
+        assert letter.detail
+        assert letter.received_at == NOW
+    assert by_reason["wrong_canteen"].client_id == f"cabinet0-{uid}"
+    assert by_reason["bad_topic"].client_id is None
+    assert "temp_c" in by_reason["wrong_type"].detail
+
+
+async def test_rejected_record_gets_a_rejected_receipt(running: Running, uid: str) -> None:
+    topic = device_topic(uid, DeviceKind.CABINET, Channel.TELEMETRY)
+    await running.device.publish(str(topic), json.dumps({**_valid_reading(), "temp_c": "cold"}).encode(), qos=1)
+    await eventually(lambda: len(running.receipts) == 1, what="receipt")
+    receipt_topic, receipt = running.receipts[0]
+    assert receipt_topic == str(topic.with_channel(Channel.RECEIPT))
+    assert receipt.status == "rejected"
+    assert receipt.msg_id == _valid_reading()["msg_id"]
+    assert receipt.reason is not None and receipt.reason.startswith("wrong_type")
+
+
+async def test_retained_record_replay_is_ignored(bus: BusFactory, uid: str) -> None:
+    """A record published with retain is replayed to every new subscriber: only the live copy may count."""
+    registry = make_registry(uid)
+    topic = device_topic(uid, DeviceKind.CABINET, Channel.TELEMETRY)
+    async with bus.connect("device") as device:
+        await device.publish(str(topic), json.dumps(_valid_reading()).encode(), qos=1, retain=True)
+        # a second, non-retained record afterwards marks the end of what the gateway will receive
+        later = {**_valid_reading(), "msg_id": "later"}
+        gateway = Gateway(registry, FakeClock(NOW), canteens=[c.id for c in registry.canteens])
+        async with bus.connect("gateway", manual_ack=True) as gateway_bus:
+            task = asyncio.create_task(gateway.serve(gateway_bus))
+            await eventually(gateway.subscribed.is_set)
+            await device.publish(str(topic), json.dumps(later).encode(), qos=1)
+            await eventually(lambda: sum(gateway.stats.accepted.values()) == 1, what="live record accepted")
+            await eventually(lambda: gateway.stats.ignored["retained replay"] == 1, what="replay ignored")
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await device.publish(str(topic), b"", qos=1, retain=True)  # clear the retained message

@@ -1,0 +1,93 @@
+"""The canteen registry: a file an operator edits by hand, so every error names the file and the line."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from devices.registry import RegistryError, load_registry, parse_registry
+from devices.topics import DeviceKind
+from shian.config import BUNDLED_REGISTRY
+
+GOOD = """\
+region: test
+calendar:
+  holidays:
+    - 2026-10-01
+    - {start: 2027-01-16, end: 2027-02-20}
+  school_days: [2026-10-10]
+canteens:
+  - id: c1
+    name: 第一小学
+    district: 城区
+    type: primary
+    testing_tier: strips
+    meals:
+      - meal: lunch
+        start: "11:40"
+        end: "12:30"
+        dishes: [米饭, 青菜]
+    devices:
+      - {id: det-1, kind: detector}
+      - {id: cab-1, kind: cabinet, heartbeat_s: 30}
+"""
+
+
+def test_the_bundled_demo_registry_loads() -> None:
+    registry = load_registry(BUNDLED_REGISTRY)
+    assert registry.canteens
+    assert {d.kind for d in registry.canteens[0].devices} == set(DeviceKind)
+
+
+def test_lookup_and_school_calendar() -> None:
+    registry = parse_registry(GOOD)
+    found = registry.assignment("cab-1")
+    assert found is not None
+    assert found.canteen.id == "c1"
+    assert found.device.heartbeat_s == 30
+    assert registry.assignment("nobody") is None
+    canteen = registry.canteens[0]
+    assert registry.is_school_day(canteen, dt.date(2026, 11, 25))  # a Wednesday
+    assert not registry.is_school_day(canteen, dt.date(2026, 11, 28))  # a Saturday
+    assert not registry.is_school_day(canteen, dt.date(2026, 10, 1))  # National Day
+    assert not registry.is_school_day(canteen, dt.date(2027, 2, 1))  # winter vacation
+    assert registry.is_school_day(canteen, dt.date(2026, 10, 10))  # a make-up Saturday
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("kind: detector", "kind: fridge", r"bad\.yaml:19: canteens\.0\.devices\.0\.kind: Input should be"),
+        ("    district: 城区\n", "", r"bad\.yaml:8: canteens\.0\.district: Field required"),
+        ('end: "12:30"', 'end: "11:00"', r"bad\.yaml:14: canteens\.0\.meals\.0: .*ends"),
+        ("dishes: [米饭, 青菜]", "dishes: []", r"bad\.yaml:17: canteens\.0\.meals\.0\.dishes"),
+        ("id: cab-1", "id: det-1", r"bad\.yaml:20: device id 'det-1' is already used by canteens\[0\]\.devices\[0\]"),
+        ("id: c1", "id: deadletter", r"bad\.yaml:8: canteens\.0\.id: .*reserved"),
+        ("testing_tier: strips", "testing_tier: strips\n    colour: red", r"bad\.yaml:13: canteens\.0\.colour: Extra"),
+        ("    - 2026-10-01\n", "    - 2026-10-01\n    - {start: 2026-05-05, end: 2026-05-01}\n",
+         r"bad\.yaml:5: calendar\.holidays\.1.*ends"),
+        ("  - id: c1", "  - id: c1\n   bad indent: [", r"bad\.yaml:\d+: not valid YAML"),
+    ],
+)
+def test_errors_name_file_line_and_problem(old: str, new: str, expected: str) -> None:
+    assert old in GOOD
+    with pytest.raises(RegistryError, match=expected):
+        parse_registry(GOOD.replace(old, new, 1), "bad.yaml")
+
+
+def test_every_problem_is_reported_not_just_the_first() -> None:
+    text = GOOD.replace("kind: detector", "kind: fridge").replace("type: primary", "type: university")
+    with pytest.raises(RegistryError) as info:
+        parse_registry(text, "bad.yaml")
+    assert len(info.value.problems) == 2
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match="cannot read"):
+        load_registry(tmp_path / "missing.yaml")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    with pytest.raises(RegistryError, match=r"empty\.yaml:1: the file is empty"):
+        load_registry(empty)
