@@ -37,8 +37,9 @@ class ManagedMosquitto:
     ``restart()`` keeps the port and the persistence, so tests can kill the broker and bring it back.
     """
 
-    def __init__(self, workdir: Path, *, port: int | None = None, persistence: bool = True,
-                 autosave_changes: int = 1) -> None:
+    def __init__(
+        self, workdir: Path, *, port: int | None = None, persistence: bool = True, autosave_changes: int = 1
+    ) -> None:
         self.workdir = workdir
         self.host = "127.0.0.1"
         self.port = port or free_port(self.host)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import AfterValidator
 
 ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 _ID_RE = re.compile(rf"\A{ID_PATTERN}\Z")
@@ -46,5 +46,6 @@ def check_canteen_id(value: str) -> str:
     return value
 
 
-#: A pydantic field type for any id that follows the rule.
-Id = Annotated[str, StringConstraints(pattern=rf"^{ID_PATTERN}$")]
+#: Pydantic field types that apply the rule with the messages above.
+CanteenId = Annotated[str, AfterValidator(check_canteen_id)]
+DeviceId = Annotated[str, AfterValidator(lambda value: check_id(value, "device id"))]

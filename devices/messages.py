@@ -146,9 +146,7 @@ class CameraStream(Record):
 Violation = Literal[
     "no_mask", "no_hat", "no_uniform", "smoking", "phone", "rodent", "bin_open", "unattended_flame", "stranger"
 ]
-KitchenArea = Literal[
-    "receiving", "prep", "cooking", "washing", "disinfection", "storage", "sample_room", "serving"
-]
+KitchenArea = Literal["receiving", "prep", "cooking", "washing", "disinfection", "storage", "sample_room", "serving"]
 
 
 class AiViolation(Record):
@@ -181,13 +179,7 @@ class Receipt(WireModel):
 
 
 RecordMessage = (
-    DetectorHeartbeat
-    | TestResult
-    | CabinetReading
-    | SampleRetained
-    | SampleDisposed
-    | CameraStream
-    | AiViolation
+    DetectorHeartbeat | TestResult | CabinetReading | SampleRetained | SampleDisposed | CameraStream | AiViolation
 )
 DeviceMessage = RecordMessage | DeviceStatus
 

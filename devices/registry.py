@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,12 +23,10 @@ from pydantic import (
     model_validator,
 )
 
-from devices.ids import check_canteen_id, check_id
+from devices.ids import CanteenId, DeviceId
 from devices.messages import Meal
 from devices.topics import DeviceKind
 
-CanteenId = Annotated[str, AfterValidator(check_canteen_id)]
-DeviceId = Annotated[str, AfterValidator(lambda value: check_id(value, "device id"))]
 Name = Annotated[str, Field(min_length=1, max_length=128)]
 Weekday = Annotated[int, Field(ge=1, le=7)]  # ISO weekday: 1 is Monday
 
@@ -158,7 +155,8 @@ def cross_check(registry: Registry) -> Iterator[tuple[Path_, str]]:
     devices: dict[str, tuple[int, int]] = {}
     for i, canteen in enumerate(registry.canteens):
         if canteen.id in canteens:
-            yield ("canteens", i, "id"), f"canteen id {canteen.id!r} is already used by canteens[{canteens[canteen.id]}]"
+            first = canteens[canteen.id]
+            yield ("canteens", i, "id"), f"canteen id {canteen.id!r} is already used by canteens[{first}]"
         canteens.setdefault(canteen.id, i)
         for j, device in enumerate(canteen.devices):
             if device.id in devices:

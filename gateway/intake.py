@@ -76,8 +76,7 @@ def classify(incoming: Incoming, registry: Registry) -> Verdict:
     if assignment.canteen.id != topic.canteen_id:
         return Rejected(
             Reason.WRONG_CANTEEN,
-            f"device {topic.device_id!r} belongs to canteen {assignment.canteen.id!r}, "
-            f"not {topic.canteen_id!r}",
+            f"device {topic.device_id!r} belongs to canteen {assignment.canteen.id!r}, not {topic.canteen_id!r}",
             topic.device_id,
         )
     if assignment.device.kind is not topic.kind:

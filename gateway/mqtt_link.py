@@ -61,11 +61,7 @@ class MqttLink:
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         if opts.session_expiry_s:
             properties.SessionExpiryInterval = opts.session_expiry_s
-        will = (
-            aiomqtt.Will(opts.will.topic, opts.will.payload, opts.will.qos, opts.will.retain)
-            if opts.will
-            else None
-        )
+        will = aiomqtt.Will(opts.will.topic, opts.will.payload, opts.will.qos, opts.will.retain) if opts.will else None
         client = aiomqtt.Client(
             opts.host,
             opts.port,
@@ -81,7 +77,7 @@ class MqttLink:
             timeout=10,
         )
         if opts.manual_ack:
-            client._client.manual_ack_set(True)  # noqa: SLF001 - see the module docstring
+            client._client.manual_ack_set(True)
         return client
 
     @property
@@ -119,7 +115,7 @@ class MqttLink:
         # noLocal: never receive our own publications (the gateway's receipts and dead letters).
         # retainHandling=1: retained messages only for a new subscription, not on every reconnect of a
         # persistent session.
-        options = SubscribeOptions(qos=qos, noLocal=True, retainHandling=1)  # type: ignore[no-untyped-call]
+        options = SubscribeOptions(qos=qos, noLocal=True, retainHandling=1)
         await self.client.subscribe([(topic, options) for topic in filters])
 
     async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
@@ -136,5 +132,5 @@ class MqttLink:
 
     def ack(self, message: Incoming) -> None:
         if self.options.manual_ack and message.qos > 0:
-            self.client._client.ack(message.mid, message.qos)  # noqa: SLF001 - see the module docstring
+            self.client._client.ack(message.mid, message.qos)
             self._acks_unconfirmed = True

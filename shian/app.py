@@ -63,8 +63,13 @@ async def _watch_dead_letters(address: BrokerAddress) -> None:
         await link.subscribe([DEADLETTER_SUBSCRIPTION])
         async for incoming in link.messages():
             letter = DeadLetter.model_validate_json(incoming.payload, strict=False)
-            log.warning("deadletter.received", reason=letter.reason, detail=letter.detail,
-                        client_id=letter.client_id, topic=letter.topic)
+            log.warning(
+                "deadletter.received",
+                reason=letter.reason,
+                detail=letter.detail,
+                client_id=letter.client_id,
+                topic=letter.topic,
+            )
 
 
 def gateway_link_options(settings: Settings, address: BrokerAddress) -> LinkOptions:

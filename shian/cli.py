@@ -38,8 +38,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE", help="TOML configuration file (default: $SHIAN_CONFIG)")
     parser.add_argument("--registry", type=Path, metavar="FILE", help="canteen registry YAML (default: bundled demo)")
     parser.add_argument("--data-dir", type=Path, metavar="DIR", help="where the managed broker keeps its files")
-    parser.add_argument("--log-format", choices=["auto", "console", "json"],
-                        help="auto: console on a terminal, JSON otherwise")
+    parser.add_argument(
+        "--log-format", choices=["auto", "console", "json"], help="auto: console on a terminal, JSON otherwise"
+    )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
 
 
@@ -50,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
-        "run", help="run the platform: broker (managed unless mqtt.host is set) and gateway",
+        "run",
+        help="run the platform: broker (managed unless mqtt.host is set) and gateway",
         description="Run the gateway against the configured broker. With no mqtt.host configured, start a "
         "managed Mosquitto on loopback first and stop it on exit. Stop with Ctrl-C.",
     )
@@ -58,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--duration", type=float, metavar="SECONDS", help="stop by itself after this long")
 
     demo = commands.add_parser(
-        "demo", help="run the platform with simulated devices of one canteen, one of them buggy",
+        "demo",
+        help="run the platform with simulated devices of one canteen, one of them buggy",
         description="Everything 'run' does, plus simulated devices of the registry's first canteen: a detector, "
         "a sample cabinet and cameras, one of which sends malformed messages so that the dead-letter path shows. "
         "Stop with Ctrl-C.",
@@ -69,15 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     registry = commands.add_parser("registry", help="work with canteen registry files")
     registry_commands = registry.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
     check = registry_commands.add_parser(
-        "check", help="validate registry files", description="Validate registry files; exit 1 naming the file "
-        "and line of every problem."
+        "check",
+        help="validate registry files",
+        description="Validate registry files; exit 1 naming the file and line of every problem.",
     )
     check.add_argument("files", nargs="+", type=Path, metavar="FILE")
 
     broker = commands.add_parser("broker", help="Mosquitto configuration")
     broker_commands = broker.add_subparsers(dest="broker_command", required=True, metavar="ACTION")
     config = broker_commands.add_parser(
-        "config", help="print the Mosquitto configuration the managed broker uses",
+        "config",
+        help="print the Mosquitto configuration the managed broker uses",
         description="Print the generated Mosquitto configuration (development listener on loopback).",
     )
     config.add_argument("--port", type=int, default=1883)

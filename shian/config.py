@@ -13,9 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from devices.ids import check_canteen_id, check_id
-
 import simulators
+from devices.ids import CanteenId, check_id
 
 BUNDLED_REGISTRY = Path(simulators.__file__).resolve().parent / "data" / "demo-registry.yaml"
 CONFIG_ENV = "SHIAN_CONFIG"
@@ -45,17 +44,12 @@ class GatewaySettings(BaseModel):
     #: MQTT client id; also the name of its persistent session. Two gateways need two ids.
     client_id: str = "shian-gateway"
     #: The canteens this gateway owns (DESIGN.md section 8). Empty: all of them.
-    canteens: list[str] = Field(default_factory=list)
+    canteens: list[CanteenId] = Field(default_factory=list)
 
     @field_validator("client_id")
     @classmethod
     def _client_id(cls, value: str) -> str:
         return check_id(value, "gateway client id")
-
-    @field_validator("canteens")
-    @classmethod
-    def _canteens(cls, value: list[str]) -> list[str]:
-        return [check_canteen_id(c) for c in value]
 
 
 class Settings(BaseSettings):

@@ -36,9 +36,7 @@ def find_program(name: str, package: str, extra_dirs: Sequence[str] = ("/usr/sbi
         (str(Path(d) / name) for d in extra_dirs if os.access(Path(d) / name, os.X_OK)), None
     )
     if not found:
-        raise ServerError(
-            f"{name!r} was not found; install the Debian package {package!r} (./dev does this for you)"
-        )
+        raise ServerError(f"{name!r} was not found; install the Debian package {package!r} (./dev does this for you)")
     return found
 
 
@@ -75,7 +73,7 @@ class ManagedProcess:
             return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(  # noqa: S603 - argv is built by this project, not by users
+            self._process = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
             )
         deadline = time.monotonic() + timeout
@@ -88,8 +86,9 @@ class ManagedProcess:
                 return
             time.sleep(0.05)
         self.stop()
-        raise ServerError(f"{self.name} did not accept connections on {self.host}:{self.port} within {timeout} s:\n"
-                          f"{self.log_tail()}")
+        raise ServerError(
+            f"{self.name} did not accept connections on {self.host}:{self.port} within {timeout} s:\n{self.log_tail()}"
+        )
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL if it has not exited within ``timeout``."""

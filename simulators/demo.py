@@ -32,10 +32,6 @@ class DemoOptions:
     seed: int = 0
 
 
-def _topic(canteen: Canteen, device: DeviceEntry, channel: Channel) -> str:
-    return str(DeviceTopic(canteen.id, device.kind, device.id, channel))
-
-
 def _malformed_payloads(factory: PayloadFactory, clock: Clock) -> list[tuple[str, bytes]]:
     """What a device with a firmware bug sends: each is refused by the gateway for its own reason."""
     good = factory.camera_stream(clock.now()).model_dump(mode="json")
@@ -47,45 +43,69 @@ def _malformed_payloads(factory: PayloadFactory, clock: Clock) -> list[tuple[str
     ]
 
 
-async def run_device(
-    registry: Registry, canteen: Canteen, device: DeviceEntry, options: DemoOptions, clock: Clock, *, buggy: bool
-) -> None:
-    """Connect as ``device`` (its own client id and last will) and publish until cancelled."""
-    factory = PayloadFactory(device.id, options.seed)
-    status_topic = _topic(canteen, device, Channel.STATUS)
-    will = LastWill(status_topic, factory.status("offline", clock.now()).model_dump_json().encode())
-    link_options = LinkOptions(host=options.host, port=options.port, client_id=device.id, username=device.id,
-                               will=will)
-    async with MqttLink(link_options) as link:
-        await link.publish(status_topic, factory.status("online", clock.now()).model_dump_json().encode(),
-                           retain=True)
-        log.info("device.online", device=device.id, kind=str(device.kind), buggy=buggy)
-        bad = itertools.cycle(_malformed_payloads(factory, clock) if buggy else [])
+@dataclass
+class DemoDevice:
+    canteen: Canteen
+    device: DeviceEntry
+    options: DemoOptions
+    clock: Clock
+    buggy: bool
+
+    def __post_init__(self) -> None:
+        self.factory = PayloadFactory(self.device.id, self.options.seed)
+
+    def topic(self, channel: Channel) -> str:
+        return str(DeviceTopic(self.canteen.id, self.device.kind, self.device.id, channel))
+
+    def _status(self, state: str) -> bytes:
+        return self.factory.status(state, self.clock.now()).model_dump_json().encode()
+
+    async def run(self) -> None:
+        """Connect as the device (its own client id and last will) and publish until cancelled."""
+        will = LastWill(self.topic(Channel.STATUS), self._status("offline"))
+        link_options = LinkOptions(
+            host=self.options.host,
+            port=self.options.port,
+            client_id=self.device.id,
+            username=self.device.id,
+            will=will,
+        )
+        async with MqttLink(link_options) as link:
+            await link.publish(self.topic(Channel.STATUS), self._status("online"), retain=True)
+            log.info("device.online", device=self.device.id, kind=str(self.device.kind), buggy=self.buggy)
+            try:
+                await self._publish_forever(link)
+            finally:
+                # A clean stop says so; the last will covers the unclean ones.
+                await link.publish(self.topic(Channel.STATUS), self._status("offline"), retain=True)
+
+    def _readings(self, tick: int) -> tuple[BaseModel, list[BaseModel]]:
+        """The telemetry and events of one tick."""
+        now, factory = self.clock.now(), self.factory
+        if self.device.kind is DeviceKind.DETECTOR:
+            return factory.detector_heartbeat(now), [factory.test_result(now, fail_rate=0.1)] if tick % 2 == 0 else []
+        if self.device.kind is DeviceKind.CABINET:
+            lunch = next((m for m in self.canteen.meals if m.meal == "lunch"), None)
+            reading = factory.cabinet_reading(now, samples_held=len(lunch.dishes) if lunch else 0)
+            if tick == 0 and lunch:
+                return reading, [
+                    factory.sample_retained(now, "lunch", dish, slot) for slot, dish in enumerate(lunch.dishes, 1)
+                ]
+            return reading, []
+        return factory.camera_stream(now), [factory.ai_violation(now)] if tick % 3 == 2 else []
+
+    async def _publish_forever(self, link: MqttLink) -> None:
+        bad = itertools.cycle(_malformed_payloads(self.factory, self.clock) if self.buggy else [])
         for tick in itertools.count():
-            now = clock.now()
-            telemetry: BaseModel
-            events: list[BaseModel] = []
-            if device.kind is DeviceKind.DETECTOR:
-                telemetry = factory.detector_heartbeat(now)
-                if tick % 2 == 0:
-                    events.append(factory.test_result(now, fail_rate=0.1))
-            elif device.kind is DeviceKind.CABINET:
-                lunch = next((m for m in canteen.meals if m.meal == "lunch"), None)
-                telemetry = factory.cabinet_reading(now, samples_held=len(lunch.dishes) if lunch else 0)
-                if tick == 0 and lunch:
-                    events += [factory.sample_retained(now, "lunch", dish, i + 1) for i, dish in enumerate(lunch.dishes)]
-            else:
-                telemetry = factory.camera_stream(now)
-                if tick % 3 == 2:
-                    events.append(factory.ai_violation(now))
-            await link.publish(_topic(canteen, device, Channel.TELEMETRY), telemetry.model_dump_json().encode())
+            telemetry, events = self._readings(tick)
+            await link.publish(self.topic(Channel.TELEMETRY), telemetry.model_dump_json().encode())
             for event in events:
-                await link.publish(_topic(canteen, device, Channel.EVENT), event.model_dump_json().encode())
-            if buggy and tick % 2 == 1:
+                await link.publish(self.topic(Channel.EVENT), event.model_dump_json().encode())
+            if self.buggy and tick % 2 == 1:
                 what, payload = next(bad)
-                log.info("device.sends_malformed", device=device.id, what=what)
-                await link.publish(_topic(canteen, device, Channel.TELEMETRY), payload)
-            await asyncio.sleep(options.interval_s)
+                log.info("device.sends_malformed", device=self.device.id, what=what)
+                await link.publish(self.topic(Channel.TELEMETRY), payload)
+            await asyncio.sleep(self.options.interval_s)
 
 
 async def run_fleet(registry: Registry, options: DemoOptions, clock: Clock) -> None:
@@ -95,4 +115,4 @@ async def run_fleet(registry: Registry, options: DemoOptions, clock: Clock) -> N
     buggy = cameras[-1].id if cameras else None
     async with asyncio.TaskGroup() as group:
         for device in canteen.devices:
-            group.create_task(run_device(registry, canteen, device, options, clock, buggy=device.id == buggy))
+            group.create_task(DemoDevice(canteen, device, options, clock, buggy=device.id == buggy).run())

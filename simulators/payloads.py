@@ -137,6 +137,6 @@ class PayloadFactory:
             ts=now,
             violation=violation,  # type: ignore[arg-type]
             confidence=round(self.random.uniform(0.6, 0.99), 2),
-            area=self.random.choice(["prep", "cooking", "serving"]),  # type: ignore[arg-type]
+            area=self.random.choice(["prep", "cooking", "serving"]),
             snapshot_url=f"https://video.example.invalid/snap/{msg_id}.jpg",
         )

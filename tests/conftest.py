@@ -51,8 +51,9 @@ def uid() -> str:
 class BusFactory(Protocol):
     name: str
 
-    def connect(self, client_id: str, *, manual_ack: bool = False,
-                session_expiry_s: int | None = None) -> contextlib.AbstractAsyncContextManager[BusClient]: ...
+    def connect(
+        self, client_id: str, *, manual_ack: bool = False, session_expiry_s: int | None = None
+    ) -> contextlib.AbstractAsyncContextManager[BusClient]: ...
 
 
 class MemoryBusFactory:
@@ -62,8 +63,9 @@ class MemoryBusFactory:
         self.broker = MemoryBroker()
 
     @contextlib.asynccontextmanager
-    async def connect(self, client_id: str, *, manual_ack: bool = False,
-                      session_expiry_s: int | None = None) -> AsyncIterator[BusClient]:
+    async def connect(
+        self, client_id: str, *, manual_ack: bool = False, session_expiry_s: int | None = None
+    ) -> AsyncIterator[BusClient]:
         yield self.broker.client(client_id)
 
 
@@ -75,10 +77,16 @@ class MosquittoBusFactory:
         self.uid = uid
 
     @contextlib.asynccontextmanager
-    async def connect(self, client_id: str, *, manual_ack: bool = False,
-                      session_expiry_s: int | None = None) -> AsyncIterator[BusClient]:
-        options = LinkOptions(host=self.broker.host, port=self.broker.port, client_id=f"{client_id}-{self.uid}",
-                              manual_ack=manual_ack, session_expiry_s=session_expiry_s)
+    async def connect(
+        self, client_id: str, *, manual_ack: bool = False, session_expiry_s: int | None = None
+    ) -> AsyncIterator[BusClient]:
+        options = LinkOptions(
+            host=self.broker.host,
+            port=self.broker.port,
+            client_id=f"{client_id}-{self.uid}",
+            manual_ack=manual_ack,
+            session_expiry_s=session_expiry_s,
+        )
         async with MqttLink(options) as link:
             yield link
 

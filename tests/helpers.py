@@ -28,9 +28,7 @@ def make_registry(uid: str, canteens: int = 2) -> Registry:
                     "type": "primary",
                     "testing_tier": "lab",
                     "meals": [{"meal": "lunch", "start": "11:40", "end": "12:30", "dishes": ["米饭", "青菜"]}],
-                    "devices": [
-                        {"id": f"{kind}{i}-{uid}", "kind": kind} for kind in ("detector", "cabinet", "camera")
-                    ],
+                    "devices": [{"id": f"{kind}{i}-{uid}", "kind": kind} for kind in ("detector", "cabinet", "camera")],
                 }
                 for i in range(canteens)
             ],

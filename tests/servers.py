@@ -13,16 +13,16 @@ from shian.process import ManagedProcess, ServerError, find_program, free_port
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback test servers
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return int(response.status), bytes(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
 
 
 def http_post(url: str, body: bytes, timeout: float = 5.0) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, method="POST")  # noqa: S310
+    request = urllib.request.Request(url, data=body, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return int(response.status), bytes(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -63,8 +63,9 @@ class InfluxDB1:
             encoding="utf-8",
         )
         binary = find_program("influxd", "influxdb")
-        self.process = ManagedProcess("influxd", [binary, "-config", str(config)], self.host, self.port,
-                                      workdir / "influxd.log")
+        self.process = ManagedProcess(
+            "influxd", [binary, "-config", str(config)], self.host, self.port, workdir / "influxd.log"
+        )
 
     def start(self) -> None:
         self.process.start(timeout=30)
@@ -100,7 +101,6 @@ class VictoriaMetrics:
                 f"-storageDataPath={workdir}/data",
                 "-retentionPeriod=100y",
                 "-search.latencyOffset=0s",
-                "-search.disableCache",
                 "-loggerLevel=ERROR",
             ],
             self.host,
@@ -115,3 +115,12 @@ class VictoriaMetrics:
 
     def stop(self) -> None:
         self.process.stop()
+
+    def flush(self) -> None:
+        """Make everything written so far searchable (VictoriaMetrics buffers writes for about a second).
+
+        Query only after this: an export that ran before the flush can leave an empty answer cached.
+        """
+        status, body = http_get(f"{self.url}/internal/force_flush")
+        if status != 200:
+            raise ServerError(f"force_flush failed: {status} {body!r}")

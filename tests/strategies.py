@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import string
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 from hypothesis import strategies as st
 
 from devices import messages as m
 from devices.topics import Channel, DeviceKind
 
+_NO_SURROGATES: tuple[Literal["Cs"], ...] = ("Cs",)  # not encodable as UTF-8
 ID_ALPHABET = string.ascii_letters + string.digits + "_-"
 ids = st.text(ID_ALPHABET, min_size=1, max_size=64)
 canteen_ids = ids.filter(lambda value: value not in {"alerts", "deadletter"})
@@ -21,12 +22,12 @@ bad_ids = st.one_of(
     st.builds(
         lambda head, bad, tail: head + bad + tail,
         st.text(ID_ALPHABET, max_size=10),
-        st.characters(exclude_characters=ID_ALPHABET, exclude_categories=("Cs",)),
+        st.characters(exclude_characters=ID_ALPHABET, exclude_categories=_NO_SURROGATES),
         st.text(ID_ALPHABET, max_size=10),
     ),
 )
 
-text = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40)
+text = st.text(st.characters(exclude_categories=_NO_SURROGATES), min_size=1, max_size=40)
 offsets = st.integers(-12 * 60, 14 * 60).map(lambda minutes: dt.timezone(dt.timedelta(minutes=minutes)))
 aware = st.builds(
     lambda naive, tz: naive.replace(tzinfo=tz),
@@ -37,7 +38,7 @@ dates = st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2100, 1, 1))
 finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9)
 non_negative = st.floats(allow_nan=False, allow_infinity=False, min_value=0, max_value=1e9)
 urls = st.builds(lambda path: f"https://video.example.invalid/{path}", st.text(ID_ALPHABET, min_size=1, max_size=20))
-msg_ids = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=64)
+msg_ids = st.text(st.characters(exclude_categories=_NO_SURROGATES), min_size=1, max_size=64)
 
 
 def _literal(model: type[m.WireModel], name: str) -> st.SearchStrategy[Any]:
@@ -80,26 +81,47 @@ test_results = st.builds(
 #: (kind, channel) -> strategy of valid payload models published there.
 BY_TOPIC: dict[tuple[DeviceKind, Channel], st.SearchStrategy[m.WireModel]] = {
     (DeviceKind.DETECTOR, Channel.TELEMETRY): _record(
-        m.DetectorHeartbeat, state=_literal(m.DetectorHeartbeat, "state"), incubator_c=finite,
-        reagent_lot=text, reagent_expires=dates,
+        m.DetectorHeartbeat,
+        state=_literal(m.DetectorHeartbeat, "state"),
+        incubator_c=finite,
+        reagent_lot=text,
+        reagent_expires=dates,
     ),
     (DeviceKind.DETECTOR, Channel.EVENT): test_results,
     (DeviceKind.CABINET, Channel.TELEMETRY): _record(
-        m.CabinetReading, temp_c=finite, door_open=st.booleans(), power_ok=st.booleans(),
+        m.CabinetReading,
+        temp_c=finite,
+        door_open=st.booleans(),
+        power_ok=st.booleans(),
         samples_held=st.integers(0, 10_000),
     ),
     (DeviceKind.CABINET, Channel.EVENT): st.one_of(
-        _record(m.SampleRetained, sample_id=text, slot=text, meal_date=dates, meal=_literal(m.SampleRetained, "meal"),
-                dish_name=text, weight_g=st.floats(0.1, 5000), operator=text),
+        _record(
+            m.SampleRetained,
+            sample_id=text,
+            slot=text,
+            meal_date=dates,
+            meal=_literal(m.SampleRetained, "meal"),
+            dish_name=text,
+            weight_g=st.floats(0.1, 5000),
+            operator=text,
+        ),
         _record(m.SampleDisposed, sample_id=text, operator=text, reason=text),
     ),
     (DeviceKind.CAMERA, Channel.TELEMETRY): _record(
-        m.CameraStream, fps=st.floats(0, 120), bitrate_kbps=st.floats(0, 1e5), recording_ok=st.booleans(),
+        m.CameraStream,
+        fps=st.floats(0, 120),
+        bitrate_kbps=st.floats(0, 1e5),
+        recording_ok=st.booleans(),
         retention_days=st.integers(0, 3650),
     ),
     (DeviceKind.CAMERA, Channel.EVENT): _record(
-        m.AiViolation, violation=_literal(m.AiViolation, "violation"), confidence=st.floats(0, 1),
-        area=_literal(m.AiViolation, "area"), snapshot_url=urls, clip_url=st.none() | urls,
+        m.AiViolation,
+        violation=_literal(m.AiViolation, "violation"),
+        confidence=st.floats(0, 1),
+        area=_literal(m.AiViolation, "area"),
+        snapshot_url=urls,
+        clip_url=st.none() | urls,
     ),
     **{
         (kind, Channel.STATUS): st.builds(

@@ -53,8 +53,10 @@ def test_ids_outside_the_rule_are_rejected_everywhere(bad: str) -> None:
         with pytest.raises(TopicError) as info:
             parse_device_topic(f"shian/v1/c1/cabinet/{bad}/telemetry")
         assert info.value.reason == "bad_id"
-    registry = f"region: r\ncanteens:\n  - id: c1\n    name: n\n    district: d\n    type: primary\n" \
-               f"    devices:\n      - id: {json.dumps(bad)}\n        kind: cabinet\n"
+    registry = (
+        f"region: r\ncanteens:\n  - id: c1\n    name: n\n    district: d\n    type: primary\n"
+        f"    devices:\n      - id: {json.dumps(bad)}\n        kind: cabinet\n"
+    )
     with pytest.raises(RegistryError, match=r"r\.yaml:8: canteens\.0\.devices\.0\.id"):
         parse_registry(registry, "r.yaml")
 
@@ -99,8 +101,14 @@ def test_every_model_round_trips_through_json(case: tuple[DeviceKind, Channel, W
 
 def test_catalog_covers_every_message_type_once_per_channel() -> None:
     assert set(MODELS_BY_TYPE) == {
-        "detector.heartbeat", "test.result", "cabinet.reading", "sample.retained", "sample.disposed",
-        "camera.stream", "ai.violation", "device.status",
+        "detector.heartbeat",
+        "test.result",
+        "cabinet.reading",
+        "sample.retained",
+        "sample.disposed",
+        "camera.stream",
+        "ai.violation",
+        "device.status",
     }
     assert {(kind, Channel.STATUS) for kind in DeviceKind} <= set(CATALOG)
     assert all(channel is not Channel.RECEIPT for _, channel in CATALOG)

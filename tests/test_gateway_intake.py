@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from devices.messages import DeadLetter, MAX_PAYLOAD_BYTES, Receipt
+from devices.messages import MAX_PAYLOAD_BYTES, DeadLetter, Receipt
 from devices.registry import Registry
 from devices.topics import DEADLETTER_SUBSCRIPTION, Channel, DeviceKind
 from gateway.bus import BusClient
@@ -71,8 +71,14 @@ async def test_accepts_a_valid_message_of_every_type(running: Running, uid: str)
     stats = running.gateway.stats
     await eventually(lambda: sum(stats.accepted.values()) == len(sent), what="all accepted")
     assert dict(stats.accepted) == {
-        "detector.heartbeat": 1, "test.result": 1, "cabinet.reading": 1, "sample.retained": 1,
-        "sample.disposed": 1, "camera.stream": 1, "ai.violation": 1, "device.status": 1,
+        "detector.heartbeat": 1,
+        "test.result": 1,
+        "cabinet.reading": 1,
+        "sample.retained": 1,
+        "sample.disposed": 1,
+        "camera.stream": 1,
+        "ai.violation": 1,
+        "device.status": 1,
     }
     assert not stats.rejected
     assert running.dead_letters == []
@@ -121,7 +127,8 @@ async def test_each_bad_input_is_dead_lettered_with_its_own_reason(running: Runn
 
     await eventually(lambda: len(running.dead_letters) == len(cases), what="every case dead-lettered")
     await eventually(lambda: sum(running.gateway.stats.accepted.values()) == 1, what="the good message accepted")
-    assert running.task is not None and not running.task.done()
+    assert running.task is not None
+    assert not running.task.done()
 
     by_reason = {letter.reason: letter for letter in running.dead_letters}
     assert sorted(by_reason) == sorted(reason for reason, _, _ in cases)
@@ -144,7 +151,8 @@ async def test_rejected_record_gets_a_rejected_receipt(running: Running, uid: st
     assert receipt_topic == str(topic.with_channel(Channel.RECEIPT))
     assert receipt.status == "rejected"
     assert receipt.msg_id == _valid_reading()["msg_id"]
-    assert receipt.reason is not None and receipt.reason.startswith("wrong_type")
+    assert receipt.reason is not None
+    assert receipt.reason.startswith("wrong_type")
 
 
 async def test_retained_record_replay_is_ignored(bus: BusFactory, uid: str) -> None:

@@ -66,8 +66,11 @@ def test_lookup_and_school_calendar() -> None:
         ("id: cab-1", "id: det-1", r"bad\.yaml:20: device id 'det-1' is already used by canteens\[0\]\.devices\[0\]"),
         ("id: c1", "id: deadletter", r"bad\.yaml:8: canteens\.0\.id: .*reserved"),
         ("testing_tier: strips", "testing_tier: strips\n    colour: red", r"bad\.yaml:13: canteens\.0\.colour: Extra"),
-        ("    - 2026-10-01\n", "    - 2026-10-01\n    - {start: 2026-05-05, end: 2026-05-01}\n",
-         r"bad\.yaml:5: calendar\.holidays\.1.*ends"),
+        (
+            "    - 2026-10-01\n",
+            "    - 2026-10-01\n    - {start: 2026-05-05, end: 2026-05-01}\n",
+            r"bad\.yaml:5: calendar\.holidays\.1.*ends",
+        ),
         ("  - id: c1", "  - id: c1\n   bad indent: [", r"bad\.yaml:\d+: not valid YAML"),
     ],
 )

@@ -1,0 +1,106 @@
+"""The command line: complete help, clear configuration errors, registry checks, and the demo end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shian.cli import build_parser, main
+from shian.config import ConfigError, load_settings
+
+COMMANDS = [[], ["run"], ["demo"], ["registry"], ["registry", "check"], ["broker"], ["broker", "config"]]
+
+
+@pytest.mark.parametrize("words", COMMANDS, ids=lambda words: " ".join(words) or "shian")
+def test_every_command_has_help(words: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([*words, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: shian")
+    assert len(out.splitlines()) > 3
+
+
+def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("run", "demo", "registry", "broker"):
+        assert f"    {command}" in out
+    assert "SHIAN_" in out
+
+
+def test_registry_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = Path(__file__).resolve().parent.parent / "simulators" / "data" / "demo-registry.yaml"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("region: r\ncanteens:\n  - id: c1\n    name: n\n    district: d\n    type: school\n")
+    assert main(["registry", "check", str(good)]) == 0
+    assert "ok, 1 canteens, 4 devices" in capsys.readouterr().out
+    assert main(["registry", "check", str(good), str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:6: canteens.0.type: Input should be" in err
+
+
+def test_config_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "shian.toml"
+    config.write_text('log_level = "debug"\n[mqtt]\nhost = "broker.local"\nport = 1884\n')
+    monkeypatch.setenv("SHIAN_MQTT__PORT", "1999")
+    settings = load_settings(config)
+    assert settings.log_level == "debug"
+    assert settings.mqtt.host == "broker.local"
+    assert settings.mqtt.port == 1999  # the environment wins over the file
+    assert load_settings(config, log_level="error").log_level == "error"  # and a flag over both
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("[mqtt]\nport = 70000\n", {}, r"mqtt\.port \(in .*shian\.toml or \$SHIAN_MQTT__PORT\): Input should be less"),
+        ("[mqtt]\nprot = 1\n", {}, r"mqtt\.prot .*Extra inputs"),
+        ("[gateway]\ncanteens = ['a/b']\n", {}, r"gateway\.canteens\.0 .*the id rule"),
+        ("", {"SHIAN_LOG_LEVEL": "loud"}, r"log_level .*\$SHIAN_LOG_LEVEL"),
+        ("[mqtt\n", {}, r"shian\.toml: not valid TOML"),
+    ],
+)
+def test_configuration_errors_name_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, env: dict[str, str], message: str
+) -> None:
+    config = tmp_path / "shian.toml"
+    config.write_text(text)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(config)
+
+
+def test_missing_config_file_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--config", str(tmp_path / "nope.toml")]) == 2
+    assert "nope.toml: configuration file not found" in capsys.readouterr().err
+
+
+def test_demo_shows_accepted_messages_and_a_dead_letter(tmp_path: Path) -> None:
+    """What the README promises a new developer: devices publish, messages are counted, the buggy one's
+    malformed message reaches the dead-letter topic with its reason. Logs are JSON when not on a terminal."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIAN_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "shian.cli", "demo", "--duration", "7", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    names = [event["event"] for event in events]
+    assert "broker.started" in names
+    assert "broker.stopped" in names
+    assert names.count("device.online") == 4
+    final = next(event for event in events if event["event"] == "gateway.stats" and event.get("final"))
+    assert final["accepted"] > 10
+    assert set(final["accepted_by_type"]) >= {"detector.heartbeat", "cabinet.reading", "camera.stream"}
+    dead = [event for event in events if event["event"] == "deadletter.received"]
+    assert dead, "the buggy camera's malformed message was not dead-lettered"
+    assert dead[0]["reason"] == "invalid_json"
+    assert dead[0]["client_id"].endswith("cam2")
