@@ -109,8 +109,9 @@ def _run(args: argparse.Namespace, *, demo: bool) -> int:
     async def main() -> None:
         task = asyncio.current_task()
         assert task is not None
-        # SIGTERM (a service manager stopping us) ends the run the same clean way as Ctrl-C.
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        # Ctrl-C and SIGTERM (a service manager stopping us) end the run the same clean way, broker included.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
         await run_platform(settings, demo=demo, duration_s=args.duration)
 
     try:

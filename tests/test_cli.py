@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -89,7 +90,11 @@ def test_demo_shows_accepted_messages_and_a_dead_letter(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIAN_")}
     result = subprocess.run(
         [sys.executable, "-m", "shian.cli", "demo", "--duration", "7", "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=60, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
@@ -104,3 +109,38 @@ def test_demo_shows_accepted_messages_and_a_dead_letter(tmp_path: Path) -> None:
     assert dead, "the buggy camera's malformed message was not dead-lettered"
     assert dead[0]["reason"] == "invalid_json"
     assert dead[0]["client_id"].endswith("cam2")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_everything_broker_included(tmp_path: Path, sig: signal.Signals) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIAN_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shian.cli", "demo", "--data-dir", str(tmp_path)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:
+        if '"device.online"' in line:
+            break
+    assert _processes_mentioning(str(tmp_path / "broker")), "the managed broker is not running"
+    process.send_signal(sig)
+    rest = process.stderr.read()
+    assert process.wait(timeout=30) == 0
+    assert '"broker.stopped"' in rest
+    assert _processes_mentioning(str(tmp_path / "broker")) == []
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Pids whose command line contains ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(int(entry.name))
+    return found
