@@ -16,7 +16,11 @@ BACKOFF_CAP_S = 30.0
 
 
 async def run_gateway(gateway: Gateway, options: LinkOptions) -> None:
-    """Serve until cancelled. ``options`` should ask for a persistent session and manual acknowledgement."""
+    """Serve until :meth:`Gateway.request_stop` (returns after draining) or cancellation.
+
+    ``options`` should ask for a persistent session and manual acknowledgement, so that whatever the gateway
+    has not acknowledged waits in the broker across disconnects.
+    """
     backoff = BACKOFF_START_S
     while True:
         try:
@@ -24,6 +28,8 @@ async def run_gateway(gateway: Gateway, options: LinkOptions) -> None:
                 log.info("gateway.connected", host=options.host, port=options.port, client_id=options.client_id)
                 backoff = BACKOFF_START_S
                 await gateway.serve(link)
+                log.info("gateway.drained", **gateway.stats.snapshot())
+                return
         except MqttError as exc:
             log.warning("gateway.disconnected", error=str(exc), retry_in_s=backoff)
             await asyncio.sleep(backoff)

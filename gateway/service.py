@@ -1,34 +1,74 @@
-"""The gateway: receive every delivery, validate it, dead-letter what is bad, acknowledge in arrival order."""
+"""The gateway: receive -> validate -> dedup -> spool (group commit, fsync) -> acknowledge -> receipt.
+
+A delivery is acknowledged to the broker only after the batch holding it is committed to the spool, and
+acknowledgements go out in arrival order. Bad input is committed as a dead letter before it is acknowledged,
+then published on the dead-letter topic; receipts tell devices what became of their records.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import structlog
 
-from devices.messages import DeadLetter, Receipt
+from devices.messages import DeadLetter, DeviceStatus, Receipt
 from devices.registry import Registry
 from devices.topics import ROOT, Channel, deadletter_topic
 from gateway.bus import BusClient, Incoming
 from gateway.intake import Accepted, Ignored, Rejected, Verdict, classify
+from gateway.publisher import Publisher
+from gateway.spool import NewDeadLetter, NewRecord, Outcome, Spool
 from gateway.stats import GatewayStats
 from shian.clock import Clock
 
 log = structlog.get_logger("shian.gateway")
 
 
-class Gateway:
-    """Validates device messages for the canteens it owns (all of them when ``canteens`` is empty)."""
+@dataclass(frozen=True, kw_only=True)
+class SkewLimits:
+    """How far a device's ``ts`` may be from the gateway's clock before the record is flagged."""
 
-    def __init__(self, registry: Registry, clock: Clock, *, canteens: Iterable[str] = ()) -> None:
+    future: dt.timedelta = dt.timedelta(minutes=5)
+    past: dt.timedelta = dt.timedelta(hours=24)
+
+    def flags(self, device_ts: dt.datetime, received_at: dt.datetime) -> bool:
+        return device_ts > received_at + self.future or device_ts < received_at - self.past
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    incoming: Incoming
+    arrived: float  # monotonic, for the acknowledgement latency
+
+
+class Gateway:
+    """Ingests device messages for the canteens it owns (all of them when ``canteens`` is empty)."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        clock: Clock,
+        spool: Spool,
+        *,
+        canteens: Iterable[str] = (),
+        skew: SkewLimits = SkewLimits(),
+        max_batch: int = 2000,
+    ) -> None:
         self.registry = registry
         self.clock = clock
+        self.spool = spool
         self.canteens = tuple(sorted(set(canteens)))
+        self.skew = skew
+        self.max_batch = max_batch
         self.stats = GatewayStats()
         #: Set once the gateway's subscriptions are in place (after every reconnect).
         self.subscribed = asyncio.Event()
+        self._stopping = asyncio.Event()
 
     def subscriptions(self) -> list[str]:
         # The whole tree, not just device-shaped topics, so that a malformed topic is dead-lettered rather
@@ -37,48 +77,150 @@ class Gateway:
             return [f"{ROOT}/#"]
         return [f"{ROOT}/{canteen}/#" for canteen in self.canteens]
 
-    async def serve(self, bus: BusClient) -> None:
-        """Subscribe and handle deliveries until cancelled or the connection drops."""
-        await bus.subscribe(self.subscriptions(), qos=1)
-        self.subscribed.set()
-        log.info("gateway.subscribed", filters=self.subscriptions())
-        async for incoming in bus.messages():
-            await self.handle(bus, incoming)
+    def request_stop(self) -> None:
+        """Drain: stop taking deliveries, finish the batch in hand, acknowledge it, then return from serve."""
+        self._stopping.set()
 
-    async def handle(self, bus: BusClient, incoming: Incoming) -> Verdict:
-        self.stats.received += 1
-        verdict = classify(incoming, self.registry)
+    async def serve(self, bus: BusClient) -> None:
+        """Subscribe and ingest until :meth:`request_stop`, cancellation or a dropped connection."""
+        queue: asyncio.Queue[_Delivery] = asyncio.Queue()
+        publisher = Publisher(bus)
+        reader = asyncio.create_task(self._read(bus, queue))
+        stopping = asyncio.create_task(self._stopping.wait())
+        try:
+            await bus.subscribe(self.subscriptions(), qos=1)
+            self.subscribed.set()
+            log.info("gateway.subscribed", filters=self.subscriptions())
+            while not self._stopping.is_set():
+                getter = asyncio.create_task(queue.get())
+                await asyncio.wait([getter, reader, stopping], return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                    if reader.done():
+                        reader.result()  # the connection dropped: raise its error to the runner
+                    continue
+                batch = [getter.result()]
+                while len(batch) < self.max_batch and not queue.empty():
+                    batch.append(queue.get_nowait())
+                await self._ingest(bus, publisher, batch)
+            await publisher.drain()
+        finally:
+            self.subscribed.clear()
+            reader.cancel()
+            stopping.cancel()
+            await publisher.close()
+
+    @staticmethod
+    async def _read(bus: BusClient, queue: asyncio.Queue[_Delivery]) -> None:
+        async for incoming in bus.messages():
+            queue.put_nowait(_Delivery(incoming, time.monotonic()))
+
+    async def _ingest(self, bus: BusClient, publisher: Publisher, batch: list[_Delivery]) -> None:
+        received_at = self.clock.now()
+        verdicts = [classify(d.incoming, self.registry) for d in batch]
+        entries = [self._entry(d.incoming, v, received_at) for d, v in zip(batch, verdicts, strict=True)]
+        # The fsync runs in a worker thread: meanwhile the event loop keeps receiving the next batch.
+        outcomes = await asyncio.to_thread(self.spool.commit, entries)
+        now = time.monotonic()
+        for delivery in batch:
+            bus.ack(delivery.incoming)
+            self.stats.ack_latency.observe(now - delivery.arrived)
+        self.stats.batches += 1
+        for delivery, verdict, entry, outcome in zip(batch, verdicts, entries, outcomes, strict=True):
+            self._count(verdict, entry, outcome)
+            self._answer(publisher, delivery.incoming, verdict, outcome, received_at)
+
+    def _entry(
+        self, incoming: Incoming, verdict: Verdict, received_at: dt.datetime
+    ) -> NewRecord | NewDeadLetter | None:
         match verdict:
             case Accepted(topic=topic, message=message):
-                self.stats.accepted[message.type] += 1
-                log.debug("message.accepted", topic=str(topic), type=message.type)
+                if isinstance(message, DeviceStatus):
+                    # No msg_id on the wire; one status per state and device timestamp.
+                    msg_id = f"status:{message.state}:{message.ts.isoformat()}"
+                else:
+                    msg_id = message.msg_id
+                return NewRecord(
+                    device_id=topic.device_id,
+                    msg_id=msg_id,
+                    canteen_id=topic.canteen_id,
+                    kind=topic.kind.value,
+                    channel=topic.channel.value,
+                    type=message.type,
+                    topic=incoming.topic,
+                    payload=incoming.payload,
+                    device_ts=message.ts,
+                    received_at=received_at,
+                    # A last will's ts is stale by nature: never a skew.
+                    skew_flagged=not isinstance(message, DeviceStatus) and self.skew.flags(message.ts, received_at),
+                )
             case Rejected():
-                self.stats.rejected[verdict.reason] += 1
-                await self._dead_letter(bus, incoming, verdict)
+                return NewDeadLetter(
+                    reason=verdict.reason,
+                    detail=verdict.detail,
+                    topic=incoming.topic,
+                    client_id=verdict.device_id,
+                    payload=incoming.payload,
+                    received_at=received_at,
+                )
+            case Ignored():
+                return None
+
+    def _count(self, verdict: Verdict, entry: NewRecord | NewDeadLetter | None, outcome: Outcome) -> None:
+        self.stats.received += 1
+        match verdict:
+            case Accepted(message=message):
+                self.stats.accepted[message.type] += 1
+                if outcome is Outcome.STORED:
+                    self.stats.stored += 1
+                    if isinstance(entry, NewRecord) and entry.skew_flagged:
+                        self.stats.clock_skew += 1
+                        log.warning(
+                            "device.clock_skew",
+                            device=entry.device_id,
+                            msg_id=entry.msg_id,
+                            device_ts=entry.device_ts.isoformat(),
+                            received_at=entry.received_at.isoformat(),
+                        )
+                else:
+                    self.stats.duplicates += 1
+            case Rejected(reason=reason):
+                self.stats.rejected[reason] += 1
             case Ignored(why=why):
                 self.stats.ignored[why] += 1
-                log.debug("message.ignored", topic=incoming.topic, why=why)
-        bus.ack(incoming)
-        return verdict
 
-    async def _dead_letter(self, bus: BusClient, incoming: Incoming, rejected: Rejected) -> None:
-        letter = DeadLetter(
-            reason=rejected.reason,
-            detail=rejected.detail,
-            topic=incoming.topic,
-            client_id=rejected.device_id,
-            payload_b64=base64.b64encode(incoming.payload).decode("ascii"),
-            received_at=self.clock.now(),
-        )
-        log.warning(
-            "message.rejected",
-            reason=str(rejected.reason),
-            detail=rejected.detail,
-            topic=incoming.topic,
-            client_id=rejected.device_id,
-        )
-        await bus.publish(deadletter_topic(rejected.reason), letter.model_dump_json().encode(), qos=1)
-        if rejected.reply_to is not None and rejected.msg_id is not None:
-            receipt = Receipt(msg_id=rejected.msg_id, status="rejected", reason=f"{rejected.reason}: {rejected.detail}")
-            receipt_topic = str(rejected.reply_to.with_channel(Channel.RECEIPT))
-            await bus.publish(receipt_topic, receipt.model_dump_json().encode(), qos=1)
+    def _answer(
+        self, publisher: Publisher, incoming: Incoming, verdict: Verdict, outcome: Outcome, received_at: dt.datetime
+    ) -> None:
+        """Receipts and dead-letter notices, after the commit. Best effort: the spool already holds the truth,
+        and a device without a receipt sends again (and then hears ``duplicate``)."""
+        match verdict:
+            case Accepted(topic=topic, message=message) if incoming.qos > 0 and not isinstance(message, DeviceStatus):
+                receipt = Receipt(msg_id=message.msg_id, status="stored" if outcome is Outcome.STORED else "duplicate")
+                publisher.publish(str(topic.with_channel(Channel.RECEIPT)), receipt.model_dump_json().encode())
+            case Rejected():
+                log.warning(
+                    "message.rejected",
+                    reason=str(verdict.reason),
+                    detail=verdict.detail,
+                    topic=incoming.topic,
+                    client_id=verdict.device_id,
+                )
+                letter = DeadLetter(
+                    reason=verdict.reason,
+                    detail=verdict.detail,
+                    topic=incoming.topic,
+                    client_id=verdict.device_id,
+                    payload_b64=base64.b64encode(incoming.payload).decode("ascii"),
+                    received_at=received_at,
+                )
+                publisher.publish(deadletter_topic(verdict.reason), letter.model_dump_json().encode())
+                if verdict.reply_to is not None and verdict.msg_id is not None:
+                    receipt = Receipt(
+                        msg_id=verdict.msg_id, status="rejected", reason=f"{verdict.reason}: {verdict.detail}"
+                    )
+                    publisher.publish(
+                        str(verdict.reply_to.with_channel(Channel.RECEIPT)), receipt.model_dump_json().encode()
+                    )
+            case _:
+                pass

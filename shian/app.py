@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
+import datetime as dt
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -14,17 +16,21 @@ from broker_config.managed import ManagedMosquitto
 from devices.messages import DeadLetter
 from devices.registry import Registry, load_registry
 from devices.topics import DEADLETTER_SUBSCRIPTION
+from gateway.metrics import serve_metrics
 from gateway.mqtt_link import LinkOptions, MqttLink
 from gateway.runner import run_gateway
-from gateway.service import Gateway
+from gateway.service import Gateway, SkewLimits
+from gateway.spool import Spool
 from gateway.stats import GatewayStats
-from shian.clock import SystemClock
+from shian.clock import Clock, SystemClock
 from shian.config import Settings
 from simulators.demo import DemoOptions, run_fleet
 
 log = structlog.get_logger("shian")
 
 STATS_EVERY_S = 5.0
+DRAIN_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -85,36 +91,83 @@ def gateway_link_options(settings: Settings, address: BrokerAddress) -> LinkOpti
     )
 
 
+def spool_path(settings: Settings) -> Path:
+    """One spool per gateway identity: two gateways in one data directory never share state."""
+    return settings.data_dir / f"spool-{settings.gateway.client_id}.sqlite"
+
+
+def build_gateway(settings: Settings, registry: Registry, clock: Clock) -> Gateway:
+    g = settings.gateway
+    spool = Spool(spool_path(settings), dedup_window=dt.timedelta(days=g.dedup_window_days))
+    return Gateway(
+        registry,
+        clock,
+        spool,
+        canteens=g.canteens,
+        skew=SkewLimits(future=dt.timedelta(seconds=g.skew_future_s), past=dt.timedelta(seconds=g.skew_past_s)),
+        max_batch=g.max_batch,
+    )
+
+
 async def run_platform(
-    settings: Settings, *, demo: bool = False, duration_s: float | None = None, registry: Registry | None = None
+    settings: Settings,
+    *,
+    demo: bool = False,
+    duration_s: float | None = None,
+    stop: asyncio.Event | None = None,
+    registry: Registry | None = None,
 ) -> GatewayStats:
-    """Run until cancelled (Ctrl-C) or for ``duration_s``; return the gateway's counters."""
+    """Run until ``stop`` is set (Ctrl-C, SIGTERM) or ``duration_s`` passes; the gateway drains first, then
+    everything else stops, the managed broker last. Returns the gateway's counters."""
     registry = registry or load_registry(settings.registry)
     clock = SystemClock()
-    gateway = Gateway(registry, clock, canteens=settings.gateway.canteens)
+    gateway = build_gateway(settings, registry, clock)
+    stop = stop or asyncio.Event()
+    if settings.gateway.metrics_port is not None:
+        port = serve_metrics(
+            gateway.stats,
+            gateway.spool,
+            settings.gateway.client_id,
+            port=settings.gateway.metrics_port,
+            bind=settings.gateway.metrics_bind,
+        )
+        log.info("metrics.serving", url=f"http://{settings.gateway.metrics_bind}:{port}/metrics")
     async with broker_for(settings) as address:
-        jobs: list[Coroutine[Any, Any, None]] = [
-            run_gateway(gateway, gateway_link_options(settings, address)),
-            _report_stats(gateway.stats),
-        ]
-        tasks = [asyncio.create_task(job) for job in jobs]
+        gateway_task = asyncio.create_task(run_gateway(gateway, gateway_link_options(settings, address)))
+        helpers = [asyncio.create_task(_report_stats(gateway.stats))]  # these run until cancelled
+        fleet: list[asyncio.Task[None]] = []
+        fleet_stop = asyncio.Event()
         try:
             if demo:
                 # Devices start once the gateway listens, so the demo's first messages are not missed.
-                await asyncio.wait_for(gateway.subscribed.wait(), timeout=30)
-                tasks += [
-                    asyncio.create_task(_watch_dead_letters(address)),
-                    asyncio.create_task(run_fleet(registry, DemoOptions(host=address.host, port=address.port), clock)),
-                ]
-            if duration_s is None:
-                await asyncio.gather(*tasks)
-            else:
-                done, _ = await asyncio.wait(tasks, timeout=duration_s, return_when=asyncio.FIRST_EXCEPTION)
-                for task in done:
-                    task.result()  # a task that failed early is an error, not a quiet end
+                await _first([gateway_task, asyncio.create_task(gateway.subscribed.wait())], timeout_s=30)
+                helpers.append(asyncio.create_task(_watch_dead_letters(address)))
+                options = DemoOptions(host=address.host, port=address.port)
+                fleet.append(asyncio.create_task(run_fleet(registry, options, clock, fleet_stop)))
+            waiter = asyncio.create_task(stop.wait())
+            done = await _first([gateway_task, waiter, *helpers, *fleet], timeout_s=duration_s)
+            waiter.cancel()
+            for task in done - {waiter}:
+                task.result()  # a part that ended by itself failed: say so rather than end quietly
+                raise RuntimeError(f"{task.get_coro()} ended by itself")
+            # Stopping is cooperative (events, not only cancel): on Python 3.11 asyncio.wait_for, used inside
+            # aiomqtt, can swallow a cancellation. Devices first, so that the gateway drains what they sent last.
+            fleet_stop.set()
+            if fleet:
+                await asyncio.wait(fleet, timeout=STOP_TIMEOUT_S)
+            gateway.request_stop()
+            await asyncio.wait([gateway_task], timeout=DRAIN_TIMEOUT_S)
         finally:
-            for task in tasks:
+            leftovers = [task for task in [gateway_task, *helpers, *fleet] if not task.done()]
+            for task in leftovers:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            if leftovers:
+                await asyncio.wait(leftovers, timeout=STOP_TIMEOUT_S)
+            gateway.spool.close()
             log.info("gateway.stats", final=True, **gateway.stats.snapshot())
     return gateway.stats
+
+
+async def _first(tasks: list[asyncio.Task[Any]], timeout_s: float | None) -> set[asyncio.Task[Any]]:
+    done, _ = await asyncio.wait(tasks, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    return done

@@ -109,10 +109,18 @@ def _run(args: argparse.Namespace, *, demo: bool) -> int:
     async def main() -> None:
         task = asyncio.current_task()
         assert task is not None
-        # Ctrl-C and SIGTERM (a service manager stopping us) end the run the same clean way, broker included.
+        stop = asyncio.Event()
+
+        def on_signal() -> None:
+            # The first Ctrl-C or SIGTERM drains the gateway and stops everything, broker included;
+            # a second one does not wait for the drain.
+            if stop.is_set():
+                task.cancel()
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
-        await run_platform(settings, demo=demo, duration_s=args.duration)
+            asyncio.get_running_loop().add_signal_handler(sig, on_signal)
+        await run_platform(settings, demo=demo, duration_s=args.duration, stop=stop)
 
     try:
         asyncio.run(main())

@@ -45,6 +45,16 @@ class GatewaySettings(BaseModel):
     client_id: str = "shian-gateway"
     #: The canteens this gateway owns (DESIGN.md section 8). Empty: all of them.
     canteens: list[CanteenId] = Field(default_factory=list)
+    #: A (device, msg_id) seen within this window is a duplicate: the longest a device may buffer offline.
+    dedup_window_days: float = Field(default=7.0, gt=0)
+    #: Records whose ``ts`` is further ahead of / behind the gateway's clock are flagged as clock skew.
+    skew_future_s: float = Field(default=300.0, ge=0)
+    skew_past_s: float = Field(default=86400.0, ge=0)
+    #: Deliveries committed to the spool in one transaction at most.
+    max_batch: int = Field(default=2000, ge=1, le=100_000)
+    #: Serve Prometheus metrics on this port (0: a free port, logged at start-up). Unset: no endpoint.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_bind: str = "127.0.0.1"
 
     @field_validator("client_id")
     @classmethod

@@ -7,6 +7,7 @@ message type and the dead-letter path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from shian.clock import Clock
 from simulators.payloads import PayloadFactory
 
 log = structlog.get_logger("shian.demo")
+
+OFFLINE_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +53,9 @@ class DemoDevice:
     options: DemoOptions
     clock: Clock
     buggy: bool
+    #: Set to stop. Cancellation alone is not enough on Python 3.11: asyncio.wait_for (inside aiomqtt's
+    #: publish) can swallow a cancel that arrives as the PUBACK does, and the device would go on forever.
+    stop: asyncio.Event
 
     def __post_init__(self) -> None:
         self.factory = PayloadFactory(self.device.id, self.options.seed)
@@ -61,7 +67,7 @@ class DemoDevice:
         return self.factory.status(state, self.clock.now()).model_dump_json().encode()
 
     async def run(self) -> None:
-        """Connect as the device (its own client id and last will) and publish until cancelled."""
+        """Connect as the device (its own client id and last will) and publish until ``stop`` is set."""
         will = LastWill(self.topic(Channel.STATUS), self._status("offline"))
         link_options = LinkOptions(
             host=self.options.host,
@@ -77,7 +83,11 @@ class DemoDevice:
                 await self._publish_forever(link)
             finally:
                 # A clean stop says so; the last will covers the unclean ones.
-                await link.publish(self.topic(Channel.STATUS), self._status("offline"), retain=True)
+                try:
+                    async with asyncio.timeout(OFFLINE_TIMEOUT_S):
+                        await link.publish(self.topic(Channel.STATUS), self._status("offline"), retain=True)
+                except TimeoutError:
+                    log.warning("device.offline_not_confirmed", device=self.device.id)
 
     def _readings(self, tick: int) -> tuple[BaseModel, list[BaseModel]]:
         """The telemetry and events of one tick."""
@@ -97,6 +107,8 @@ class DemoDevice:
     async def _publish_forever(self, link: MqttLink) -> None:
         bad = itertools.cycle(_malformed_payloads(self.factory, self.clock) if self.buggy else [])
         for tick in itertools.count():
+            if self.stop.is_set():
+                return
             telemetry, events = self._readings(tick)
             await link.publish(self.topic(Channel.TELEMETRY), telemetry.model_dump_json().encode())
             for event in events:
@@ -105,14 +117,15 @@ class DemoDevice:
                 what, payload = next(bad)
                 log.info("device.sends_malformed", device=self.device.id, what=what)
                 await link.publish(self.topic(Channel.TELEMETRY), payload)
-            await asyncio.sleep(self.options.interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), self.options.interval_s)
 
 
-async def run_fleet(registry: Registry, options: DemoOptions, clock: Clock) -> None:
-    """Every device of the registry's first canteen; the last camera is the buggy one."""
+async def run_fleet(registry: Registry, options: DemoOptions, clock: Clock, stop: asyncio.Event) -> None:
+    """Every device of the registry's first canteen, until ``stop`` is set; the last camera is the buggy one."""
     canteen = registry.canteens[0]
     cameras = [d for d in canteen.devices if d.kind is DeviceKind.CAMERA]
     buggy = cameras[-1].id if cameras else None
     async with asyncio.TaskGroup() as group:
         for device in canteen.devices:
-            group.create_task(DemoDevice(canteen, device, options, clock, buggy=device.id == buggy).run())
+            group.create_task(DemoDevice(canteen, device, options, clock, buggy=device.id == buggy, stop=stop).run())

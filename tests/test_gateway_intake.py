@@ -9,6 +9,7 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from devices.registry import Registry
 from devices.topics import DEADLETTER_SUBSCRIPTION, Channel, DeviceKind
 from gateway.bus import BusClient
 from gateway.service import Gateway
+from gateway.spool import Spool
 from shian.clock import FakeClock
 from tests.conftest import BusFactory
 from tests.helpers import NOW, device_topic, eventually, make_registry, one_of_each
@@ -44,9 +46,11 @@ async def _collect(client: BusClient, running: Running, uid: str) -> None:
 
 
 @pytest.fixture
-async def running(bus: BusFactory, uid: str) -> AsyncIterator[Running]:
+async def running(bus: BusFactory, uid: str, tmp_path: Path) -> AsyncIterator[Running]:
     registry: Registry = make_registry(uid)
-    gateway = Gateway(registry, FakeClock(NOW), canteens=[c.id for c in registry.canteens])
+    gateway = Gateway(
+        registry, FakeClock(NOW), Spool(tmp_path / "spool.sqlite"), canteens=[c.id for c in registry.canteens]
+    )
     async with (
         bus.connect("gateway", manual_ack=True) as gateway_bus,
         bus.connect("device") as device_bus,
@@ -155,7 +159,7 @@ async def test_rejected_record_gets_a_rejected_receipt(running: Running, uid: st
     assert receipt.reason.startswith("wrong_type")
 
 
-async def test_retained_record_replay_is_ignored(bus: BusFactory, uid: str) -> None:
+async def test_retained_record_replay_is_ignored(bus: BusFactory, uid: str, tmp_path: Path) -> None:
     """A record published with retain is replayed to every new subscriber: only the live copy may count."""
     registry = make_registry(uid)
     topic = device_topic(uid, DeviceKind.CABINET, Channel.TELEMETRY)
@@ -163,7 +167,9 @@ async def test_retained_record_replay_is_ignored(bus: BusFactory, uid: str) -> N
         await device.publish(str(topic), json.dumps(_valid_reading()).encode(), qos=1, retain=True)
         # a second, non-retained record afterwards marks the end of what the gateway will receive
         later = {**_valid_reading(), "msg_id": "later"}
-        gateway = Gateway(registry, FakeClock(NOW), canteens=[c.id for c in registry.canteens])
+        gateway = Gateway(
+            registry, FakeClock(NOW), Spool(tmp_path / "spool.sqlite"), canteens=[c.id for c in registry.canteens]
+        )
         async with bus.connect("gateway", manual_ack=True) as gateway_bus:
             task = asyncio.create_task(gateway.serve(gateway_bus))
             await eventually(gateway.subscribed.is_set)

@@ -1,0 +1,336 @@
+"""The gateway's durable, ordered log (SQLite in WAL mode, fsync on every commit).
+
+Everything the gateway acknowledges is here first: accepted records in arrival order, and dead letters with
+their reason. Consumers (the storage writer, the rules engine) read records from their own checkpoints, so a
+crash anywhere replays from the spool instead of losing or doubling work. A (device, msg_id) pair is stored at
+most once within the dedup window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL,
+    msg_id TEXT NOT NULL,
+    canteen_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    type TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    device_ts TEXT NOT NULL,          -- as the device wrote it, offset included
+    received_at REAL NOT NULL,        -- gateway clock, Unix seconds
+    skew_s REAL NOT NULL,             -- device_ts - received_at
+    skew_flagged INTEGER NOT NULL     -- outside the configured clock-skew limits
+);
+CREATE TABLE IF NOT EXISTS seen (
+    device_id TEXT NOT NULL,
+    msg_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    received_at REAL NOT NULL,
+    PRIMARY KEY (device_id, msg_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS seen_by_age ON seen (received_at);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    client_id TEXT,
+    payload BLOB NOT NULL,
+    received_at REAL NOT NULL,
+    replayed_at REAL,                 -- set when a replay stored it; it then stays for the record
+    replay_note TEXT
+);
+CREATE INDEX IF NOT EXISTS dead_letters_by_reason ON dead_letters (reason, id);
+CREATE TABLE IF NOT EXISTS checkpoints (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+"""
+
+
+class Outcome(StrEnum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    DEAD_LETTERED = "dead_lettered"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecord:
+    device_id: str
+    msg_id: str
+    canteen_id: str
+    kind: str
+    channel: str
+    type: str
+    topic: str
+    payload: bytes
+    device_ts: dt.datetime
+    received_at: dt.datetime
+    skew_flagged: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NewDeadLetter:
+    reason: str
+    detail: str
+    topic: str
+    client_id: str | None
+    payload: bytes
+    received_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolRecord:
+    seq: int
+    device_id: str
+    msg_id: str
+    canteen_id: str
+    kind: str
+    channel: str
+    type: str
+    topic: str
+    payload: bytes
+    device_ts: dt.datetime
+    received_at: dt.datetime
+    skew_s: float
+    skew_flagged: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDeadLetter:
+    id: int
+    reason: str
+    detail: str
+    topic: str
+    client_id: str | None
+    payload: bytes
+    received_at: dt.datetime
+    replayed_at: dt.datetime | None
+    replay_note: str | None
+
+
+def _epoch(instant: dt.datetime) -> float:
+    return instant.timestamp()
+
+
+def _instant(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC)
+
+
+class Spool:
+    """One SQLite file. ``commit`` is called from one thread at a time; readers may use other instances."""
+
+    def __init__(self, path: Path, *, dedup_window: dt.timedelta = dt.timedelta(days=7)) -> None:
+        self.path = path
+        self.dedup_window = dedup_window
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # fsync the WAL on every commit: an ack means on disk
+        self._db.executescript(_SCHEMA)
+        self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- writing --------------------------------------------------------------------------------------------
+
+    def commit(self, batch: Sequence[NewRecord | NewDeadLetter | None]) -> list[Outcome]:
+        """Write a batch in one transaction (group commit) and say what became of each entry, in order.
+
+        ``None`` entries (deliveries that are not device input) are skipped but keep their place.
+        """
+        outcomes: list[Outcome] = []
+        with self._lock:
+            cursor = self._db.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                for entry in batch:
+                    if entry is None:
+                        outcomes.append(Outcome.SKIPPED)
+                    elif isinstance(entry, NewRecord):
+                        outcomes.append(self._insert_record(cursor, entry))
+                    else:
+                        self._insert_dead_letter(cursor, entry)
+                        outcomes.append(Outcome.DEAD_LETTERED)
+                cursor.execute("COMMIT")
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+        return outcomes
+
+    @staticmethod
+    def _insert_record(cursor: sqlite3.Cursor, record: NewRecord) -> Outcome:
+        received = _epoch(record.received_at)
+        cursor.execute(
+            "INSERT OR IGNORE INTO seen (device_id, msg_id, seq, received_at) VALUES (?, ?, -1, ?)",
+            (record.device_id, record.msg_id, received),
+        )
+        if cursor.rowcount == 0:
+            return Outcome.DUPLICATE
+        cursor.execute(
+            "INSERT INTO records (device_id, msg_id, canteen_id, kind, channel, type, topic, payload, device_ts,"
+            " received_at, skew_s, skew_flagged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.device_id,
+                record.msg_id,
+                record.canteen_id,
+                record.kind,
+                record.channel,
+                record.type,
+                record.topic,
+                record.payload,
+                record.device_ts.isoformat(),
+                received,
+                (record.device_ts - record.received_at).total_seconds(),
+                int(record.skew_flagged),
+            ),
+        )
+        cursor.execute(
+            "UPDATE seen SET seq = ? WHERE device_id = ? AND msg_id = ?",
+            (cursor.lastrowid, record.device_id, record.msg_id),
+        )
+        return Outcome.STORED
+
+    @staticmethod
+    def _insert_dead_letter(cursor: sqlite3.Cursor, letter: NewDeadLetter) -> None:
+        cursor.execute(
+            "INSERT INTO dead_letters (reason, detail, topic, client_id, payload, received_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (letter.reason, letter.detail, letter.topic, letter.client_id, letter.payload, _epoch(letter.received_at)),
+        )
+
+    def prune(self, now: dt.datetime, *, keep_consumed: dt.timedelta = dt.timedelta(days=1)) -> tuple[int, int]:
+        """Forget dedup keys older than the window, and records every consumer has passed and that are older
+        than ``keep_consumed``. Records are never pruned while no consumer has a checkpoint.
+        Returns (dedup keys removed, records removed)."""
+        with self._lock:
+            seen = self._db.execute(
+                "DELETE FROM seen WHERE received_at < ?", (_epoch(now - self.dedup_window),)
+            ).rowcount
+            (floor,) = self._db.execute("SELECT MIN(seq) FROM checkpoints").fetchone()
+            records = 0
+            if floor is not None:
+                records = self._db.execute(
+                    "DELETE FROM records WHERE seq <= ? AND received_at < ?", (floor, _epoch(now - keep_consumed))
+                ).rowcount
+        return seen, records
+
+    # --- reading --------------------------------------------------------------------------------------------
+
+    def read(self, after_seq: int, limit: int = 1000) -> list[SpoolRecord]:
+        rows = self._db.execute(
+            "SELECT seq, device_id, msg_id, canteen_id, kind, channel, type, topic, payload, device_ts, received_at,"
+            " skew_s, skew_flagged FROM records WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        ).fetchall()
+        return [
+            SpoolRecord(
+                seq=row[0],
+                device_id=row[1],
+                msg_id=row[2],
+                canteen_id=row[3],
+                kind=row[4],
+                channel=row[5],
+                type=row[6],
+                topic=row[7],
+                payload=bytes(row[8]),
+                device_ts=dt.datetime.fromisoformat(row[9]),
+                received_at=_instant(row[10]),
+                skew_s=row[11],
+                skew_flagged=bool(row[12]),
+            )
+            for row in rows
+        ]
+
+    def all_records(self, batch: int = 5000) -> Iterator[SpoolRecord]:
+        seq = 0
+        while chunk := self.read(seq, batch):
+            yield from chunk
+            seq = chunk[-1].seq
+
+    def checkpoint(self, consumer: str) -> int:
+        row = self._db.execute("SELECT seq FROM checkpoints WHERE consumer = ?", (consumer,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def advance(self, consumer: str, seq: int) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO checkpoints (consumer, seq) VALUES (?, ?) "
+                "ON CONFLICT (consumer) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+                (consumer, seq),
+            )
+
+    def last_seq(self) -> int:
+        (seq,) = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()
+        return int(seq)
+
+    def backlog(self) -> int:
+        """Records the slowest consumer has not passed yet (every record, while there is no consumer)."""
+        (floor,) = self._db.execute("SELECT MIN(seq) FROM checkpoints").fetchone()
+        (count,) = self._db.execute("SELECT COUNT(*) FROM records WHERE seq > ?", (floor or 0,)).fetchone()
+        return int(count)
+
+    def count_records(self) -> int:
+        (count,) = self._db.execute("SELECT COUNT(*) FROM records").fetchone()
+        return int(count)
+
+    # --- dead letters ---------------------------------------------------------------------------------------
+
+    def dead_letters(
+        self, *, reason: str | None = None, pending_only: bool = False, limit: int = 100, ids: Sequence[int] = ()
+    ) -> list[StoredDeadLetter]:
+        clauses, params = [], []
+        if reason:
+            clauses.append("reason = ?")
+            params.append(reason)
+        if pending_only:
+            clauses.append("replayed_at IS NULL")
+        if ids:
+            clauses.append(f"id IN ({','.join('?' * len(ids))})")
+            params.extend(str(i) for i in ids)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._db.execute(
+            "SELECT id, reason, detail, topic, client_id, payload, received_at, replayed_at, replay_note "
+            f"FROM dead_letters {where} ORDER BY id LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [
+            StoredDeadLetter(
+                id=row[0],
+                reason=row[1],
+                detail=row[2],
+                topic=row[3],
+                client_id=row[4],
+                payload=bytes(row[5]),
+                received_at=_instant(row[6]),
+                replayed_at=_instant(row[7]) if row[7] is not None else None,
+                replay_note=row[8],
+            )
+            for row in rows
+        ]
+
+    def count_dead_letters(self) -> int:
+        (count,) = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()
+        return int(count)
+
+    def mark_replayed(self, letter_id: int, when: dt.datetime, note: str, *, stored: bool) -> None:
+        """Record a replay's result: stored (or found a duplicate) closes the letter; a new refusal updates it."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE dead_letters SET replayed_at = ?, replay_note = ? WHERE id = ?",
+                (_epoch(when) if stored else None, note, letter_id),
+            )
