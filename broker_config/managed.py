@@ -7,7 +7,7 @@ import pwd
 from pathlib import Path
 from types import TracebackType
 
-from broker_config.mosquitto_conf import MosquittoConfig
+from broker_config.mosquitto_conf import DEFAULT_AUTOSAVE_CHANGES, MosquittoConfig
 from shian.process import ManagedProcess, ServerError, find_program, free_port
 
 # Mosquitto started as root drops to this user before it opens its persistence, password and ACL files.
@@ -38,7 +38,12 @@ class ManagedMosquitto:
     """
 
     def __init__(
-        self, workdir: Path, *, port: int | None = None, persistence: bool = True, autosave_changes: int = 1
+        self,
+        workdir: Path,
+        *,
+        port: int | None = None,
+        persistence: bool = True,
+        autosave_changes: int = DEFAULT_AUTOSAVE_CHANGES,
     ) -> None:
         self.workdir = workdir
         self.host = "127.0.0.1"

@@ -13,6 +13,7 @@ from pathlib import Path
 #: Large enough for a payload over the 64 KiB contract limit to reach the gateway, which then dead-letters it
 #: with a reason instead of the broker silently disconnecting the device.
 DEV_MAX_PACKET_BYTES = 1024 * 1024
+DEFAULT_AUTOSAVE_CHANGES = 100
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,8 +23,11 @@ class MosquittoConfig:
     port: int
     bind_address: str = "127.0.0.1"
     persistence_dir: Path | None = None
-    #: Save the in-memory database after this many changes (with ``autosave_on_changes``); 1 loses nothing.
-    autosave_changes: int = 1
+    #: Save the in-memory database after this many changes (``autosave_on_changes``). Each save rewrites the
+    #: whole database, queues included, so 1 turns a growing backlog quadratic (measured: queueing 4,000
+    #: messages for an offline gateway ran at 556/s with 1 and 2,111/s with 100). A SIGKILLed broker loses at
+    #: most this many changes; devices resend what has no receipt yet.
+    autosave_changes: int = DEFAULT_AUTOSAVE_CHANGES
     #: Messages a broker keeps queued for one offline persistent client (a gateway during an outage).
     max_queued_messages: int = 1_000_000
     #: QoS 1 messages in flight to one client: bounds how many deliveries await the gateway's manual ack.

@@ -76,6 +76,8 @@ class MqttLink:
             max_inflight_messages=opts.max_inflight,
             timeout=10,
         )
+        # aiomqtt warns from 10 concurrent publishes on; Shian keeps up to ``max_inflight`` in flight on purpose.
+        client.pending_calls_threshold = max(opts.max_inflight * 2, 10)
         if opts.manual_ack:
             client._client.manual_ack_set(True)
         return client

@@ -20,6 +20,7 @@ from devices.messages import DeadLetter, DeviceStatus, Receipt
 from devices.registry import Registry
 from devices.topics import ROOT, Channel, deadletter_topic
 from gateway.bus import BusClient, Incoming
+from gateway.entries import SkewLimits, spool_entry
 from gateway.intake import Accepted, Ignored, Rejected, Verdict, classify
 from gateway.publisher import Publisher
 from gateway.spool import NewDeadLetter, NewRecord, Outcome, Spool
@@ -28,16 +29,7 @@ from shian.clock import Clock
 
 log = structlog.get_logger("shian.gateway")
 
-
-@dataclass(frozen=True, kw_only=True)
-class SkewLimits:
-    """How far a device's ``ts`` may be from the gateway's clock before the record is flagged."""
-
-    future: dt.timedelta = dt.timedelta(minutes=5)
-    past: dt.timedelta = dt.timedelta(hours=24)
-
-    def flags(self, device_ts: dt.datetime, received_at: dt.datetime) -> bool:
-        return device_ts > received_at + self.future or device_ts < received_at - self.past
+DEFAULT_SKEW = SkewLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +48,7 @@ class Gateway:
         spool: Spool,
         *,
         canteens: Iterable[str] = (),
-        skew: SkewLimits = SkewLimits(),
+        skew: SkewLimits = DEFAULT_SKEW,
         max_batch: int = 2000,
     ) -> None:
         self.registry = registry
@@ -118,7 +110,7 @@ class Gateway:
     async def _ingest(self, bus: BusClient, publisher: Publisher, batch: list[_Delivery]) -> None:
         received_at = self.clock.now()
         verdicts = [classify(d.incoming, self.registry) for d in batch]
-        entries = [self._entry(d.incoming, v, received_at) for d, v in zip(batch, verdicts, strict=True)]
+        entries = [spool_entry(d.incoming, v, received_at, self.skew) for d, v in zip(batch, verdicts, strict=True)]
         # The fsync runs in a worker thread: meanwhile the event loop keeps receiving the next batch.
         outcomes = await asyncio.to_thread(self.spool.commit, entries)
         now = time.monotonic()
@@ -129,42 +121,6 @@ class Gateway:
         for delivery, verdict, entry, outcome in zip(batch, verdicts, entries, outcomes, strict=True):
             self._count(verdict, entry, outcome)
             self._answer(publisher, delivery.incoming, verdict, outcome, received_at)
-
-    def _entry(
-        self, incoming: Incoming, verdict: Verdict, received_at: dt.datetime
-    ) -> NewRecord | NewDeadLetter | None:
-        match verdict:
-            case Accepted(topic=topic, message=message):
-                if isinstance(message, DeviceStatus):
-                    # No msg_id on the wire; one status per state and device timestamp.
-                    msg_id = f"status:{message.state}:{message.ts.isoformat()}"
-                else:
-                    msg_id = message.msg_id
-                return NewRecord(
-                    device_id=topic.device_id,
-                    msg_id=msg_id,
-                    canteen_id=topic.canteen_id,
-                    kind=topic.kind.value,
-                    channel=topic.channel.value,
-                    type=message.type,
-                    topic=incoming.topic,
-                    payload=incoming.payload,
-                    device_ts=message.ts,
-                    received_at=received_at,
-                    # A last will's ts is stale by nature: never a skew.
-                    skew_flagged=not isinstance(message, DeviceStatus) and self.skew.flags(message.ts, received_at),
-                )
-            case Rejected():
-                return NewDeadLetter(
-                    reason=verdict.reason,
-                    detail=verdict.detail,
-                    topic=incoming.topic,
-                    client_id=verdict.device_id,
-                    payload=incoming.payload,
-                    received_at=received_at,
-                )
-            case Ignored():
-                return None
 
     def _count(self, verdict: Verdict, entry: NewRecord | NewDeadLetter | None, outcome: Outcome) -> None:
         self.stats.received += 1

@@ -16,10 +16,11 @@ from broker_config.managed import ManagedMosquitto
 from devices.messages import DeadLetter
 from devices.registry import Registry, load_registry
 from devices.topics import DEADLETTER_SUBSCRIPTION
+from gateway.entries import SkewLimits
 from gateway.metrics import serve_metrics
 from gateway.mqtt_link import LinkOptions, MqttLink
 from gateway.runner import run_gateway
-from gateway.service import Gateway, SkewLimits
+from gateway.service import Gateway
 from gateway.spool import Spool
 from gateway.stats import GatewayStats
 from shian.clock import Clock, SystemClock

@@ -31,6 +31,8 @@ examples:
   shian demo --duration 20        the same, stopping by itself after 20 seconds
   shian run --config shian.toml   the platform alone, against the configured broker
   shian registry check city.yaml  validate a canteen registry, naming file and line of every problem
+  shian deadletter list --pending what the gateway refused and has not replayed
+  shian deadletter replay --reason unknown_device   after adding the devices to the registry
 """
 
 
@@ -77,6 +79,33 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate registry files; exit 1 naming the file and line of every problem.",
     )
     check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+
+    deadletter = commands.add_parser(
+        "deadletter",
+        help="inspect and replay the dead letters kept in the gateway's spool",
+        description="Every message the gateway refused is kept in its spool with the reason, the topic, the "
+        "client id and the raw payload. List and show them; after fixing the registry, replay them.",
+    )
+    dl_commands = deadletter.add_subparsers(dest="deadletter_command", required=True, metavar="ACTION")
+    dl_list = dl_commands.add_parser("list", help="one line per dead letter, oldest first")
+    _common(dl_list)
+    dl_list.add_argument("--reason", help="only this reason (e.g. wrong_canteen)")
+    dl_list.add_argument("--pending", action="store_true", help="only letters not yet replayed successfully")
+    dl_list.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    dl_show = dl_commands.add_parser("show", help="one dead letter in full, payload included")
+    _common(dl_show)
+    dl_show.add_argument("id", type=int)
+    dl_replay = dl_commands.add_parser(
+        "replay",
+        help="validate dead letters again with the current registry; store the ones that now pass",
+        description="Validate dead letters again with the current registry. Those that pass are stored "
+        "(deduplicated, with their original arrival time) and closed; the others stay, with a note.",
+    )
+    _common(dl_replay)
+    which = dl_replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("ids", type=int, nargs="*", default=[], metavar="ID", help="these letters")
+    which.add_argument("--reason", help="every pending letter with this reason")
+    which.add_argument("--all", action="store_true", help="every pending letter")
 
     broker = commands.add_parser("broker", help="Mosquitto configuration")
     broker_commands = broker.add_subparsers(dest="broker_command", required=True, metavar="ACTION")
@@ -145,6 +174,67 @@ def _registry_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _deadletter(args: argparse.Namespace) -> int:
+    import base64
+    import json
+
+    from devices.registry import load_registry
+    from gateway.replay import replay
+    from shian.app import build_gateway, spool_path
+    from shian.clock import SystemClock
+
+    settings = _settings(args)
+    path = spool_path(settings)
+    if not path.exists():
+        print(f"shian: no spool at {path} (is --data-dir or gateway.client_id right?)", file=sys.stderr)
+        return 2
+    if args.deadletter_command == "replay":
+        registry = load_registry(settings.registry)
+        gateway = build_gateway(settings, registry, SystemClock())
+        spool = gateway.spool
+        letters = spool.dead_letters(ids=args.ids, reason=args.reason, pending_only=not args.ids, limit=1_000_000)
+        results = replay(spool, registry, letters, SystemClock().now(), gateway.skew)
+        for result in results:
+            print(f"{result.letter.id}\t{result.note}")
+        stored = sum(1 for r in results if r.outcome is not None)
+        print(f"{len(results)} replayed: {stored} stored or duplicate, {len(results) - stored} refused again")
+        return 0
+    from gateway.spool import Spool
+
+    spool = Spool(path)
+    if args.deadletter_command == "list":
+        for letter in spool.dead_letters(reason=args.reason, pending_only=args.pending, limit=args.limit):
+            state = "replayed" if letter.replayed_at else "pending"
+            print(
+                f"{letter.id}\t{letter.received_at:%Y-%m-%dT%H:%M:%SZ}\t{letter.reason}\t{letter.client_id or '-'}"
+                f"\t{state}\t{letter.topic}\t{letter.detail[:120]}"
+            )
+        return 0
+    found = spool.dead_letters(ids=[args.id], limit=1)
+    if not found:
+        print(f"shian: no dead letter {args.id} in {path}", file=sys.stderr)
+        return 1
+    letter = found[0]
+    try:
+        payload: object = letter.payload.decode("utf-8")
+    except UnicodeDecodeError:
+        payload = None
+    document = {
+        "id": letter.id,
+        "reason": letter.reason,
+        "detail": letter.detail,
+        "topic": letter.topic,
+        "client_id": letter.client_id,
+        "received_at": letter.received_at.isoformat(),
+        "replayed_at": letter.replayed_at.isoformat() if letter.replayed_at else None,
+        "replay_note": letter.replay_note,
+        "payload": payload,
+        "payload_b64": base64.b64encode(letter.payload).decode("ascii"),
+    }
+    print(json.dumps(document, ensure_ascii=False, indent=2))
+    return 0
+
+
 def _broker_config(args: argparse.Namespace) -> int:
     from broker_config.mosquitto_conf import MosquittoConfig
 
@@ -159,6 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args, demo=args.command == "demo")
         if args.command == "registry":
             return _registry_check(args)
+        if args.command == "deadletter":
+            return _deadletter(args)
         return _broker_config(args)
     except (ConfigError, ServerError) as exc:
         print(f"shian: {exc}", file=sys.stderr)

@@ -62,3 +62,23 @@ async def eventually(condition: Callable[[], bool], timeout: float = 10.0, what:
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not hold within {timeout} s")
         await asyncio.sleep(0.01)
+
+
+def records_for(uid: str, count: int, canteens: int = 1) -> list[tuple[str, bytes]]:
+    """``count`` valid records with distinct msg_ids, spread over the canteens' detectors and cabinets."""
+    factories = {
+        (i, kind): PayloadFactory(f"{kind}{i}-{uid}")
+        for i in range(canteens)
+        for kind in (DeviceKind.CABINET, DeviceKind.DETECTOR)
+    }
+    out = []
+    for n in range(count):
+        i, kind = n % canteens, DeviceKind.CABINET if n % 3 else DeviceKind.DETECTOR
+        factory = factories[(i, kind)]
+        if kind is DeviceKind.CABINET:
+            model: WireModel = factory.cabinet_reading(NOW, samples_held=n % 7)
+            channel = Channel.TELEMETRY
+        else:
+            model, channel = factory.test_result(NOW), Channel.EVENT
+        out.append((str(device_topic(uid, kind, channel, i)), model.model_dump_json().encode()))
+    return out

@@ -1,0 +1,85 @@
+"""The spool on its own: order, group commit outcomes, dedup within the window, pruning behind consumers."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+from gateway.spool import NewDeadLetter, NewRecord, Outcome, Spool
+
+T0 = dt.datetime(2026, 11, 25, 3, 30, tzinfo=dt.UTC)
+
+
+def _record(msg_id: str, device: str = "d1", at: dt.datetime = T0) -> NewRecord:
+    return NewRecord(
+        device_id=device,
+        msg_id=msg_id,
+        canteen_id="c1",
+        kind="cabinet",
+        channel="telemetry",
+        type="cabinet.reading",
+        topic=f"shian/v1/c1/cabinet/{device}/telemetry",
+        payload=b"{}",
+        device_ts=at,
+        received_at=at,
+    )
+
+
+def _letter() -> NewDeadLetter:
+    return NewDeadLetter(reason="invalid_json", detail="EOF", topic="t", client_id=None, payload=b"{", received_at=T0)
+
+
+def test_batch_outcomes_in_order_with_duplicates_inside_one_batch(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite")
+    outcomes = spool.commit([_record("a"), None, _record("a"), _letter(), _record("a", device="d2")])
+    assert outcomes == [Outcome.STORED, Outcome.SKIPPED, Outcome.DUPLICATE, Outcome.DEAD_LETTERED, Outcome.STORED]
+    assert [(r.device_id, r.msg_id, r.seq) for r in spool.all_records()] == [("d1", "a", 1), ("d2", "a", 2)]
+    assert spool.count_dead_letters() == 1
+
+
+def test_what_was_committed_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    first = Spool(path)
+    first.commit([_record(str(i)) for i in range(10)])
+    first.close()
+    again = Spool(path)
+    assert again.commit([_record("3")]) == [Outcome.DUPLICATE]
+    assert [r.msg_id for r in again.all_records()] == [str(i) for i in range(10)]
+
+
+def test_dedup_window(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite", dedup_window=dt.timedelta(days=7))
+    spool.commit([_record("a")])
+    spool.prune(T0 + dt.timedelta(days=6, hours=23))
+    assert spool.commit([_record("a", at=T0 + dt.timedelta(days=6, hours=23))]) == [Outcome.DUPLICATE]
+    spool.prune(T0 + dt.timedelta(days=7, minutes=1))
+    assert spool.commit([_record("a", at=T0 + dt.timedelta(days=7, minutes=1))]) == [Outcome.STORED]
+
+
+def test_records_are_pruned_only_behind_every_consumer(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite")
+    spool.commit([_record(str(i)) for i in range(10)])
+    later = T0 + dt.timedelta(days=2)
+    assert spool.prune(later) == (0, 0)  # no consumer yet: keep everything
+    assert spool.backlog() == 10
+    spool.advance("storage", 8)
+    spool.advance("rules", 4)
+    spool.advance("rules", 2)  # a checkpoint never moves back
+    assert spool.checkpoint("rules") == 4
+    assert spool.backlog() == 6
+    assert spool.prune(later) == (0, 4)
+    assert [r.seq for r in spool.all_records()] == [5, 6, 7, 8, 9, 10]
+    assert [r.seq for r in spool.read(after_seq=spool.checkpoint("storage"))] == [9, 10]
+
+
+def test_skew_is_kept_with_both_times(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite")
+    ahead = dt.datetime(2026, 11, 25, 11, 40, tzinfo=dt.timezone(dt.timedelta(hours=8)))  # T0 + 10 min
+    spool.commit([dataclasses.replace(_record("a"), device_ts=ahead, skew_flagged=True)])
+    (record,) = spool.all_records()
+    assert record.device_ts == ahead
+    assert record.device_ts.utcoffset() == dt.timedelta(hours=8)  # as the device wrote it
+    assert record.received_at == T0
+    assert record.skew_s == 600
+    assert record.skew_flagged
