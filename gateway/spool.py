@@ -38,7 +38,6 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE TABLE IF NOT EXISTS seen (
     device_id TEXT NOT NULL,
     msg_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
     received_at REAL NOT NULL,
     PRIMARY KEY (device_id, msg_id)
 ) WITHOUT ROWID;
@@ -57,6 +56,15 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE INDEX IF NOT EXISTS dead_letters_by_reason ON dead_letters (reason, id);
 CREATE TABLE IF NOT EXISTS checkpoints (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 """
+
+
+_INSERT_RECORD = (
+    "INSERT INTO records (device_id, msg_id, canteen_id, kind, channel, type, topic, payload, device_ts, received_at,"
+    " skew_s, skew_flagged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_LETTER = (
+    "INSERT INTO dead_letters (reason, detail, topic, client_id, payload, received_at) VALUES (?, ?, ?, ?, ?, ?)"
+)
 
 
 class Outcome(StrEnum):
@@ -121,6 +129,27 @@ class StoredDeadLetter:
     replay_note: str | None
 
 
+def _record_row(record: NewRecord, received: float) -> tuple[object, ...]:
+    return (
+        record.device_id,
+        record.msg_id,
+        record.canteen_id,
+        record.kind,
+        record.channel,
+        record.type,
+        record.topic,
+        record.payload,
+        record.device_ts.isoformat(),
+        received,
+        (record.device_ts - record.received_at).total_seconds(),
+        int(record.skew_flagged),
+    )
+
+
+def _letter_row(letter: NewDeadLetter) -> tuple[object, ...]:
+    return (letter.reason, letter.detail, letter.topic, letter.client_id, letter.payload, _epoch(letter.received_at))
+
+
 def _epoch(instant: dt.datetime) -> float:
     return instant.timestamp()
 
@@ -154,6 +183,8 @@ class Spool:
         ``None`` entries (deliveries that are not device input) are skipped but keep their place.
         """
         outcomes: list[Outcome] = []
+        new_records: list[tuple[object, ...]] = []
+        letters: list[tuple[object, ...]] = []
         with self._lock:
             cursor = self._db.cursor()
             cursor.execute("BEGIN IMMEDIATE")
@@ -162,56 +193,28 @@ class Spool:
                     if entry is None:
                         outcomes.append(Outcome.SKIPPED)
                     elif isinstance(entry, NewRecord):
-                        outcomes.append(self._insert_record(cursor, entry))
+                        received = _epoch(entry.received_at)
+                        # The dedup key is claimed first, so a second copy in the same batch is a duplicate too.
+                        cursor.execute(
+                            "INSERT OR IGNORE INTO seen (device_id, msg_id, received_at) VALUES (?, ?, ?)",
+                            (entry.device_id, entry.msg_id, received),
+                        )
+                        if cursor.rowcount == 0:
+                            outcomes.append(Outcome.DUPLICATE)
+                            continue
+                        outcomes.append(Outcome.STORED)
+                        new_records.append(_record_row(entry, received))
                     else:
-                        self._insert_dead_letter(cursor, entry)
+                        letters.append(_letter_row(entry))
                         outcomes.append(Outcome.DEAD_LETTERED)
+                # Arrival order is kept: rows are inserted in the order of the batch.
+                cursor.executemany(_INSERT_RECORD, new_records)
+                cursor.executemany(_INSERT_LETTER, letters)
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")
                 raise
         return outcomes
-
-    @staticmethod
-    def _insert_record(cursor: sqlite3.Cursor, record: NewRecord) -> Outcome:
-        received = _epoch(record.received_at)
-        cursor.execute(
-            "INSERT OR IGNORE INTO seen (device_id, msg_id, seq, received_at) VALUES (?, ?, -1, ?)",
-            (record.device_id, record.msg_id, received),
-        )
-        if cursor.rowcount == 0:
-            return Outcome.DUPLICATE
-        cursor.execute(
-            "INSERT INTO records (device_id, msg_id, canteen_id, kind, channel, type, topic, payload, device_ts,"
-            " received_at, skew_s, skew_flagged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                record.device_id,
-                record.msg_id,
-                record.canteen_id,
-                record.kind,
-                record.channel,
-                record.type,
-                record.topic,
-                record.payload,
-                record.device_ts.isoformat(),
-                received,
-                (record.device_ts - record.received_at).total_seconds(),
-                int(record.skew_flagged),
-            ),
-        )
-        cursor.execute(
-            "UPDATE seen SET seq = ? WHERE device_id = ? AND msg_id = ?",
-            (cursor.lastrowid, record.device_id, record.msg_id),
-        )
-        return Outcome.STORED
-
-    @staticmethod
-    def _insert_dead_letter(cursor: sqlite3.Cursor, letter: NewDeadLetter) -> None:
-        cursor.execute(
-            "INSERT INTO dead_letters (reason, detail, topic, client_id, payload, received_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (letter.reason, letter.detail, letter.topic, letter.client_id, letter.payload, _epoch(letter.received_at)),
-        )
 
     def prune(self, now: dt.datetime, *, keep_consumed: dt.timedelta = dt.timedelta(days=1)) -> tuple[int, int]:
         """Forget dedup keys older than the window, and records every consumer has passed and that are older

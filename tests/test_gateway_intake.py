@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -179,3 +180,23 @@ async def test_retained_record_replay_is_ignored(bus: BusFactory, uid: str, tmp_
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         await device.publish(str(topic), b"", qos=1, retain=True)  # clear the retained message
+
+
+async def test_clock_skew_is_stored_with_both_times_and_flagged(running: Running, uid: str) -> None:
+    topic = str(device_topic(uid, DeviceKind.CABINET, Channel.TELEMETRY))
+    cases = {
+        "ahead-4m": NOW + dt.timedelta(minutes=4),
+        "ahead-6m": NOW + dt.timedelta(minutes=6),
+        "behind-23h": NOW - dt.timedelta(hours=23),
+        "behind-25h": NOW - dt.timedelta(hours=25),
+    }
+    for msg_id, ts in cases.items():
+        payload = {**_valid_reading(), "msg_id": msg_id, "ts": ts.isoformat()}
+        await running.device.publish(topic, json.dumps(payload).encode(), qos=1)
+    await eventually(lambda: running.gateway.stats.stored == len(cases), what="all stored")
+    records = {r.msg_id: r for r in running.gateway.spool.all_records()}
+    assert {m for m, r in records.items() if r.skew_flagged} == {"ahead-6m", "behind-25h"}
+    assert running.gateway.stats.clock_skew == 2
+    for msg_id, ts in cases.items():
+        assert records[msg_id].device_ts == ts
+        assert records[msg_id].received_at == NOW

@@ -1,0 +1,150 @@
+"""Benchmark: sustained QoS 1 ingest through validate + dedup + spool (fsync) + ack + receipt, as a ratio to
+the broker's own QoS 1 delivery rate to ``mosquitto_sub`` on the same machine, in the same run.
+
+Both consumers drain the same backlog: N records queued by the broker for two persistent sessions, one of
+``mosquitto_sub`` and one of the gateway. Run it with:
+
+    .venv/bin/python benchmarks/gateway_throughput.py [--messages 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import resource
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from broker_config.managed import ManagedMosquitto
+from devices.registry import Registry
+from devices.topics import Channel, DeviceKind, DeviceTopic
+from gateway.mqtt_link import LinkOptions
+from gateway.runner import run_gateway
+from gateway.service import Gateway
+from gateway.spool import Spool
+from shian.clock import SystemClock
+from shian.process import find_program
+from simulators.payloads import PayloadFactory
+
+CANTEEN, DEVICE = "bench-c1", "bench-cab1"
+TOPIC = str(DeviceTopic(CANTEEN, DeviceKind.CABINET, DEVICE, Channel.TELEMETRY))
+
+
+def _registry() -> Registry:
+    return Registry.model_validate(
+        {
+            "region": "bench",
+            "canteens": [
+                {
+                    "id": CANTEEN,
+                    "name": "基准食堂",
+                    "district": "城区",
+                    "type": "primary",
+                    "devices": [{"id": DEVICE, "kind": "cabinet"}],
+                }
+            ],
+        }
+    )
+
+
+def _payload_file(path: Path, count: int) -> None:
+    factory = PayloadFactory(DEVICE)
+    now = dt.datetime.now(dt.UTC)
+    with path.open("w", encoding="utf-8") as out:
+        for _ in range(count):
+            out.write(factory.cabinet_reading(now, samples_held=5).model_dump_json() + "\n")
+
+
+def _gateway_options(broker: ManagedMosquitto) -> LinkOptions:
+    return LinkOptions(
+        host=broker.host, port=broker.port, client_id="bench-gateway", session_expiry_s=3600, manual_ack=True
+    )
+
+
+async def _gateway_session(broker: ManagedMosquitto, spool_path: Path, registry: Registry) -> Gateway:
+    gateway = Gateway(registry, SystemClock(), Spool(spool_path))
+    task = asyncio.create_task(run_gateway(gateway, _gateway_options(broker)))
+    await gateway.subscribed.wait()
+    gateway.request_stop()
+    await task
+    gateway.spool.close()
+    return gateway
+
+
+async def _gateway_drain(broker: ManagedMosquitto, spool_path: Path, registry: Registry, count: int) -> float:
+    gateway = Gateway(registry, SystemClock(), Spool(spool_path))
+    start = time.perf_counter()
+    task = asyncio.create_task(run_gateway(gateway, _gateway_options(broker)))
+    while gateway.stats.stored < count:
+        await asyncio.sleep(0.005)
+        if task.done():
+            task.result()
+    elapsed = time.perf_counter() - start
+    gateway.request_stop()
+    await task
+    gateway.spool.close()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=50_000)
+    args = parser.parse_args()
+    count = args.messages
+    sub, pub = find_program("mosquitto_sub", "mosquitto-clients"), find_program("mosquitto_pub", "mosquitto-clients")
+    registry = _registry()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        # No broker persistence: both consumers drain the same in-memory queues, and queueing is not measured.
+        broker = ManagedMosquitto(work / "broker", persistence=False)
+        broker.start()
+        try:
+            base = [
+                sub,
+                "-h",
+                broker.host,
+                "-p",
+                str(broker.port),
+                "-q",
+                "1",
+                "-c",
+                "-i",
+                "bench-sub",
+                "-t",
+                TOPIC,
+                "-V",
+                "mqttv311",
+            ]
+            subprocess.run([*base, "-E"], check=True)  # create the session, then leave
+            asyncio.run(_gateway_session(broker, work / "spool.sqlite", registry))
+            payloads = work / "payloads.jsonl"
+            _payload_file(payloads, count)
+            with payloads.open("rb") as lines:
+                subprocess.run(
+                    [pub, "-h", broker.host, "-p", str(broker.port), "-q", "1", "-t", TOPIC, "-l"],
+                    stdin=lines,
+                    check=True,
+                )
+
+            start = time.perf_counter()
+            subprocess.run([*base, "-C", str(count)], check=True, stdout=subprocess.DEVNULL)
+            broker_rate = count / (time.perf_counter() - start)
+
+            cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+            elapsed = asyncio.run(_gateway_drain(broker, work / "spool.sqlite", registry, count))
+            cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+            gateway_rate = count / elapsed
+            cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+        finally:
+            broker.stop()
+    print(f"messages:                          {count}")
+    print(f"broker -> mosquitto_sub (QoS 1):   {broker_rate:,.0f} msg/s")
+    print(f"gateway validate+spool+ack+receipt: {gateway_rate:,.0f} msg/s  (CPU {cpu / elapsed:.0%} of one core)")
+    print(f"ratio gateway / broker:            {gateway_rate / broker_rate:.2f}  (target >= 0.5)")
+
+
+if __name__ == "__main__":
+    main()
