@@ -32,8 +32,11 @@ def _parse_rfc3339(value: Any) -> Any:
 #: A timezone-aware instant, written as RFC 3339 with an offset on the wire.
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_parse_rfc3339)]
 
-MsgId = Annotated[str, Field(min_length=1, max_length=64)]
-Text = Annotated[str, Field(min_length=1, max_length=256)]
+MsgId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
+# Free text: no control characters (a newline cannot travel in InfluxDB line protocol, nor belongs in a name).
+Text = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
+#: A standard's code, e.g. ``GB/T 5009.199-2003`` or ``NY/T 448-2001``; it is a storage tag, so no odd characters.
+StandardCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ./:_-]*[A-Za-z0-9]$")]
 Url = Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^https?://\S+$")]
 ItemCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z0-9_]+$", max_length=64)]
 
@@ -80,7 +83,7 @@ class TestResult(Record):
     batch_no: Text
     item_code: ItemCode
     method: TestMethod
-    method_std: Text
+    method_std: StandardCode
     value: Annotated[float, Field(ge=0)] | None
     unit: Literal["%", "mg/kg", "qualitative"]
     result: TestVerdict

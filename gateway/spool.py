@@ -55,6 +55,14 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 CREATE INDEX IF NOT EXISTS dead_letters_by_reason ON dead_letters (reason, id);
 CREATE TABLE IF NOT EXISTS checkpoints (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS consumer_rejects (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    consumer TEXT NOT NULL,           -- who could not take the record: 'storage', 'rules'
+    seq INTEGER NOT NULL,             -- the record
+    detail TEXT NOT NULL,             -- the downstream server's own message
+    item TEXT NOT NULL,               -- what was refused (for storage: the line protocol)
+    at REAL NOT NULL
+);
 """
 
 
@@ -276,6 +284,30 @@ class Spool:
                 "ON CONFLICT (consumer) DO UPDATE SET seq = MAX(seq, excluded.seq)",
                 (consumer, seq),
             )
+
+    def reject_downstream(self, consumer: str, seq: int, detail: str, item: str, when: dt.datetime) -> None:
+        """A consumer's dead letter: ``seq`` could not be taken downstream, for good; the consumer moves on."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO consumer_rejects (consumer, seq, detail, item, at) VALUES (?, ?, ?, ?, ?)",
+                (consumer, seq, detail, item, _epoch(when)),
+            )
+
+    def downstream_rejects(self, consumer: str, limit: int = 100) -> list[tuple[int, str, str]]:
+        """(seq, detail, item) of a consumer's rejects, oldest first."""
+        rows = self._db.execute(
+            "SELECT seq, detail, item FROM consumer_rejects WHERE consumer = ? ORDER BY id LIMIT ?", (consumer, limit)
+        ).fetchall()
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    def oldest_after(self, seq: int) -> dt.datetime | None:
+        """When the first record after ``seq`` arrived: the age of a consumer's oldest unwritten record."""
+        row = self._db.execute("SELECT received_at FROM records WHERE seq > ? ORDER BY seq LIMIT 1", (seq,)).fetchone()
+        return _instant(row[0]) if row else None
+
+    def disk_bytes(self) -> int:
+        """The spool's size on disk, write-ahead log included."""
+        return sum(p.stat().st_size for p in (self.path, self.path.with_name(self.path.name + "-wal")) if p.exists())
 
     def last_seq(self) -> int:
         (seq,) = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()

@@ -24,8 +24,11 @@ from gateway.service import Gateway
 from gateway.spool import Spool
 from gateway.stats import GatewayStats
 from shian.clock import Clock, SystemClock
-from shian.config import Settings
+from shian.config import ConfigError, Settings
 from simulators.demo import DemoOptions, run_fleet
+from storage.drain import StorageDrain, StorageStats
+from storage.local import LocalStore
+from storage.writers import InfluxV1Writer, InfluxV2Writer, PointWriter
 
 log = structlog.get_logger("shian")
 
@@ -57,10 +60,11 @@ async def broker_for(settings: Settings) -> AsyncIterator[BrokerAddress]:
         log.info("broker.stopped")
 
 
-async def _report_stats(stats: GatewayStats) -> None:
+async def _report_stats(stats: GatewayStats, storage: StorageStats) -> None:
     while True:
         await asyncio.sleep(STATS_EVERY_S)
         log.info("gateway.stats", **stats.snapshot())
+        log.info("storage.stats", **storage.snapshot())
 
 
 async def _watch_dead_letters(address: BrokerAddress) -> None:
@@ -110,6 +114,44 @@ def build_gateway(settings: Settings, registry: Registry, clock: Clock) -> Gatew
     )
 
 
+def build_writer(settings: Settings) -> PointWriter:
+    """The store the configuration names: the embedded SQLite one unless an InfluxDB is configured."""
+    st = settings.storage
+    # StorageSettings has checked that the chosen backend has what it needs; _given only narrows the types.
+    if st.backend == "influxdb1":
+        return InfluxV1Writer(
+            _given(st.url),
+            st.database,
+            retention_policy=st.retention_policy,
+            username=st.username,
+            password=st.password,
+        )
+    if st.backend == "influxdb2":
+        return InfluxV2Writer(_given(st.url), org=_given(st.org), bucket=_given(st.bucket), token=_given(st.token))
+    return LocalStore(local_store_path(settings), retention=dt.timedelta(days=st.local_retention_days))
+
+
+def _given(value: str | None) -> str:
+    if value is None:
+        raise ConfigError("storage settings are incomplete")
+    return value
+
+
+def local_store_path(settings: Settings) -> Path:
+    return settings.storage.local_path or settings.data_dir / "store.sqlite"
+
+
+def build_drain(settings: Settings, registry: Registry, clock: Clock) -> StorageDrain:
+    return StorageDrain(
+        Spool(spool_path(settings)),
+        registry,
+        build_writer(settings),
+        clock,
+        batch_size=settings.storage.batch_size,
+        disk_warn_bytes=int(settings.storage.backlog_disk_warn_mb * 1024 * 1024),
+    )
+
+
 async def run_platform(
     settings: Settings,
     *,
@@ -123,6 +165,8 @@ async def run_platform(
     registry = registry or load_registry(settings.registry)
     clock = SystemClock()
     gateway = build_gateway(settings, registry, clock)
+    drain = build_drain(settings, registry, clock)
+    drain_stop = asyncio.Event()
     stop = stop or asyncio.Event()
     if settings.gateway.metrics_port is not None:
         port = serve_metrics(
@@ -135,7 +179,8 @@ async def run_platform(
         log.info("metrics.serving", url=f"http://{settings.gateway.metrics_bind}:{port}/metrics")
     async with broker_for(settings) as address:
         gateway_task = asyncio.create_task(run_gateway(gateway, gateway_link_options(settings, address)))
-        helpers = [asyncio.create_task(_report_stats(gateway.stats))]  # these run until cancelled
+        helpers = [asyncio.create_task(_report_stats(gateway.stats, drain.stats))]  # these run until cancelled
+        drain_task = asyncio.create_task(drain.run(drain_stop))
         fleet: list[asyncio.Task[None]] = []
         fleet_stop = asyncio.Event()
         try:
@@ -146,7 +191,7 @@ async def run_platform(
                 options = DemoOptions(host=address.host, port=address.port)
                 fleet.append(asyncio.create_task(run_fleet(registry, options, clock, fleet_stop)))
             waiter = asyncio.create_task(stop.wait())
-            done = await _first([gateway_task, waiter, *helpers, *fleet], timeout_s=duration_s)
+            done = await _first([gateway_task, drain_task, waiter, *helpers, *fleet], timeout_s=duration_s)
             waiter.cancel()
             for task in done - {waiter}:
                 task.result()  # a part that ended by itself failed: say so rather than end quietly
@@ -158,14 +203,20 @@ async def run_platform(
                 await asyncio.wait(fleet, timeout=STOP_TIMEOUT_S)
             gateway.request_stop()
             await asyncio.wait([gateway_task], timeout=DRAIN_TIMEOUT_S)
+            drain_stop.set()  # after the gateway, so that the store gets its last records too
+            await asyncio.wait([drain_task], timeout=DRAIN_TIMEOUT_S)
         finally:
-            leftovers = [task for task in [gateway_task, *helpers, *fleet] if not task.done()]
+            drain_stop.set()
+            leftovers = [task for task in [gateway_task, drain_task, *helpers, *fleet] if not task.done()]
             for task in leftovers:
                 task.cancel()
             if leftovers:
                 await asyncio.wait(leftovers, timeout=STOP_TIMEOUT_S)
             gateway.spool.close()
+            drain.spool.close()
+            drain.writer.close()
             log.info("gateway.stats", final=True, **gateway.stats.snapshot())
+            log.info("storage.stats", final=True, **drain.stats.snapshot())
     return gateway.stats
 
 

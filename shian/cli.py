@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import signal
 import sys
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ examples:
   shian run --config shian.toml   the platform alone, against the configured broker
   shian registry check city.yaml  validate a canteen registry, naming file and line of every problem
   shian deadletter list --pending what the gateway refused and has not replayed
+  shian query tests               rapid tests per canteen today, with pass rate (local store)
   shian deadletter replay --reason unknown_device   after adding the devices to the registry
 """
 
@@ -106,6 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("ids", type=int, nargs="*", default=[], metavar="ID", help="these letters")
     which.add_argument("--reason", help="every pending letter with this reason")
     which.add_argument("--all", action="store_true", help="every pending letter")
+
+    query = commands.add_parser(
+        "query",
+        help="answer simple questions from the embedded local store",
+        description="Questions for the embedded local store (storage.backend = 'local'). With InfluxDB, ask "
+        "InfluxQL or the Grafana boards instead.",
+    )
+    query_commands = query.add_subparsers(dest="query_command", required=True, metavar="QUESTION")
+    tests_today = query_commands.add_parser("tests", help="rapid tests per canteen on a day, with pass rate")
+    _common(tests_today)
+    tests_today.add_argument("--date", type=_date, help="YYYY-MM-DD in the region's time zone (default: today)")
+    temps = query_commands.add_parser("temperatures", help="the latest reading of every sample cabinet")
+    _common(temps)
+    alerts = query_commands.add_parser("alerts", help="open alerts")
+    _common(alerts)
 
     broker = commands.add_parser("broker", help="Mosquitto configuration")
     broker_commands = broker.add_subparsers(dest="broker_command", required=True, metavar="ACTION")
@@ -235,6 +252,53 @@ def _deadletter(args: argparse.Namespace) -> int:
     return 0
 
 
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-25") from None
+
+
+def _query(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
+    from devices.registry import load_registry
+    from shian.app import local_store_path
+    from storage.local import LocalStore
+
+    settings = _settings(args)
+    if settings.storage.backend != "local":
+        print(
+            f"shian: storage.backend is {settings.storage.backend!r}; query works on the local store", file=sys.stderr
+        )
+        return 2
+    path = local_store_path(settings)
+    if not path.exists():
+        print(f"shian: no local store at {path} yet (run 'shian demo' or 'shian run' first)", file=sys.stderr)
+        return 2
+    store = LocalStore(path)
+    if args.query_command == "tests":
+        tz = ZoneInfo(load_registry(settings.registry).timezone)
+        day = args.date or dt.datetime.now(tz).date()
+        rows = store.tests_on(day, tz)
+        print(f"rapid tests on {day} ({tz.key})")
+        print("canteen\tdistrict\ttests\tpassed\tpass rate")
+        for row in rows:
+            print(f"{row.canteen}\t{row.district}\t{row.tests}\t{row.passed}\t{row.pass_rate:.1%}")
+        if not rows:
+            print("(no tests)")
+    elif args.query_command == "temperatures":
+        print("canteen\tcabinet\tat\ttemp_c\tdoor")
+        for reading in store.latest_temperatures():
+            door = "open" if reading.door_open else "closed"
+            print(f"{reading.canteen}\t{reading.device}\t{reading.at:%Y-%m-%dT%H:%M:%SZ}\t{reading.temp_c:.1f}\t{door}")
+    else:
+        for alert in store.open_alerts():
+            print("\t".join(str(alert.get(k, "")) for k in ("time", "canteen", "rule", "severity", "message")))
+    store.close()
+    return 0
+
+
 def _broker_config(args: argparse.Namespace) -> int:
     from broker_config.mosquitto_conf import MosquittoConfig
 
@@ -251,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _registry_check(args)
         if args.command == "deadletter":
             return _deadletter(args)
+        if args.command == "query":
+            return _query(args)
         return _broker_config(args)
     except (ConfigError, ServerError) as exc:
         print(f"shian: {exc}", file=sys.stderr)

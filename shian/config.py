@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 import simulators
@@ -62,6 +62,39 @@ class GatewaySettings(BaseModel):
         return check_id(value, "gateway client id")
 
 
+class StorageSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: local: the embedded SQLite store; influxdb1: the v1 /write API; influxdb2: /api/v2/write.
+    backend: Literal["local", "influxdb1", "influxdb2"] = "local"
+    url: str | None = None
+    #: influxdb1: database, optional retention policy, optional user and password.
+    database: str = "shian"
+    retention_policy: str | None = None
+    username: str | None = None
+    password: str | None = None
+    #: influxdb2: organisation, bucket and API token.
+    org: str | None = None
+    bucket: str | None = None
+    token: str | None = None
+    batch_size: int = Field(default=5000, ge=1, le=100_000)
+    #: The local store's file (default: {data_dir}/store.sqlite) and how long it keeps points.
+    local_path: Path | None = None
+    local_retention_days: float = Field(default=90.0, gt=0)
+    #: Warn when the spool (the backlog waiting for the store) grows past this on disk.
+    backlog_disk_warn_mb: float = Field(default=1024.0, gt=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> StorageSettings:
+        if self.backend != "local" and not self.url:
+            raise ValueError(f"backend {self.backend!r} needs storage.url (e.g. http://127.0.0.1:8086)")
+        if self.backend == "influxdb2":
+            missing = [key for key in ("org", "bucket", "token") if not getattr(self, key)]
+            if missing:
+                raise ValueError(f"backend 'influxdb2' needs storage.{', storage.'.join(missing)}")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHIAN_", env_nested_delimiter="__", extra="forbid")
 
@@ -73,6 +106,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -27,7 +27,9 @@ bad_ids = st.one_of(
     ),
 )
 
-text = st.text(st.characters(exclude_categories=_NO_SURROGATES), min_size=1, max_size=40)
+_NO_CONTROLS: tuple[Literal["Cs", "Cc"], ...] = ("Cs", "Cc")
+text = st.text(st.characters(exclude_categories=_NO_CONTROLS), min_size=1, max_size=40)
+standards = st.sampled_from(["GB/T 5009.199-2003", "NY/T 448-2001", "GB 2763-2021", "SN/T 1234.5"])
 offsets = st.integers(-12 * 60, 14 * 60).map(lambda minutes: dt.timezone(dt.timedelta(minutes=minutes)))
 aware = st.builds(
     lambda naive, tz: naive.replace(tzinfo=tz),
@@ -38,7 +40,7 @@ dates = st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2100, 1, 1))
 finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9)
 non_negative = st.floats(allow_nan=False, allow_infinity=False, min_value=0, max_value=1e9)
 urls = st.builds(lambda path: f"https://video.example.invalid/{path}", st.text(ID_ALPHABET, min_size=1, max_size=20))
-msg_ids = st.text(st.characters(exclude_categories=_NO_SURROGATES), min_size=1, max_size=64)
+msg_ids = st.text(st.characters(exclude_categories=_NO_CONTROLS), min_size=1, max_size=64)
 
 
 def _literal(model: type[m.WireModel], name: str) -> st.SearchStrategy[Any]:
@@ -70,7 +72,7 @@ test_results = st.builds(
     batch_no=text,
     item_code=st.sampled_from(["pesticide.op_carbamate", "vetdrug.clenbuterol", "additive.nitrite"]),
     method=_literal(m.TestResult, "method"),
-    method_std=text,
+    method_std=standards,
     result=_literal(m.TestResult, "result"),
     operator=text,
     reviewer=st.none() | text,

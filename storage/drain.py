@@ -1,0 +1,176 @@
+"""From the spool to the time-series store, without losing a point.
+
+The drain reads committed records in order from its own checkpoint, writes them in batches and advances the
+checkpoint only after the store said yes. Transient failures (server away, timeouts, 5xx, 429) are retried with
+capped exponential backoff for as long as it takes; the backlog waits on disk, in the spool, not in memory.
+A batch the server refuses for good is split in halves until the refused records are isolated: those go to the
+spool's consumer rejects with the server's message, and the rest of the batch lands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from devices.registry import Registry
+from gateway.spool import Spool, SpoolRecord
+from shian.clock import Clock
+from storage.schema import StoragePoint, points_for
+from storage.writers import PermanentWriteError, PointWriter, TransientWriteError, to_line
+
+log = structlog.get_logger("shian.storage")
+
+CONSUMER = "storage"
+BACKOFF_START_S = 0.5
+BACKOFF_CAP_S = 30.0
+
+
+@dataclass
+class StorageStats:
+    written_points: int = 0
+    written_records: int = 0
+    rejected: int = 0
+    retries: int = 0
+    backlog: int = 0
+    oldest_unwritten_age_s: float = 0.0
+    spool_bytes: int = 0
+    last_error: str | None = field(default=None)
+
+    def snapshot(self) -> dict[str, object]:
+        return {
+            "written_points": self.written_points,
+            "written_records": self.written_records,
+            "rejected": self.rejected,
+            "retries": self.retries,
+            "backlog": self.backlog,
+            "oldest_unwritten_age_s": round(self.oldest_unwritten_age_s, 3),
+            "spool_bytes": self.spool_bytes,
+        }
+
+
+class StorageDrain:
+    def __init__(
+        self,
+        spool: Spool,
+        registry: Registry,
+        writer: PointWriter,
+        clock: Clock,
+        *,
+        batch_size: int = 5000,
+        poll_s: float = 0.2,
+        disk_warn_bytes: int = 1024**3,
+        backoff_start_s: float = BACKOFF_START_S,
+    ) -> None:
+        self.spool = spool
+        self.registry = registry
+        self.writer = writer
+        self.clock = clock
+        self.batch_size = batch_size
+        self.poll_s = poll_s
+        self.disk_warn_bytes = disk_warn_bytes
+        self.backoff_start_s = backoff_start_s
+        self.stats = StorageStats()
+        self._disk_warned = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Drain until ``stop`` is set; then write what has been committed so far, if the store is up."""
+        await self._follow(stop)
+        with contextlib.suppress(TransientWriteError):
+            while await asyncio.to_thread(self.drain_once):
+                pass
+        log.info("storage.stopped", **self.stats.snapshot())
+
+    async def _follow(self, stop: asyncio.Event) -> None:
+        backoff = self.backoff_start_s
+        while True:
+            try:
+                written = await asyncio.to_thread(self.drain_once)
+                backoff = self.backoff_start_s
+            except TransientWriteError as exc:
+                self.stats.retries += 1
+                self.stats.last_error = str(exc)
+                wait = min(max(exc.retry_after_s or 0.0, backoff), BACKOFF_CAP_S)
+                log.warning(
+                    "storage.write_retry",
+                    writer=self.writer.name,
+                    error=str(exc),
+                    retry_in_s=wait,
+                    backlog=self.stats.backlog,
+                )
+                backoff = min(backoff * 2, BACKOFF_CAP_S)
+                if await _wait(stop, wait):
+                    return
+                continue
+            if written == 0 and await _wait(stop, self.poll_s):
+                return
+
+    def drain_once(self) -> int:
+        """Write one batch after the checkpoint; return how many records it covered (0: nothing to do)."""
+        checkpoint = self.spool.checkpoint(CONSUMER)
+        self._measure(checkpoint)
+        records = self.spool.read(checkpoint, self.batch_size)
+        if not records:
+            return 0
+        points: list[tuple[SpoolRecord, StoragePoint]] = []
+        for record in records:
+            try:
+                points += [(record, p) for p in points_for(record, self._district(record.canteen_id))]
+            except Exception as exc:  # a record today's schema cannot map must not block the rest
+                self._reject(record, f"cannot map to points: {exc}", "")
+        self._write(points)
+        self.spool.advance(CONSUMER, records[-1].seq)
+        self.stats.written_records += len(records)
+        self._measure(records[-1].seq)
+        return len(records)
+
+    def _write(self, points: Sequence[tuple[SpoolRecord, StoragePoint]]) -> None:
+        """Write, isolating what the server refuses for good by halving the batch."""
+        if not points:
+            return
+        try:
+            self.writer.write([p for _, p in points])
+        except PermanentWriteError as exc:
+            if len(points) == 1:
+                record, point = points[0]
+                self._reject(record, str(exc), to_line(point))
+                return
+            middle = len(points) // 2
+            self._write(points[:middle])
+            self._write(points[middle:])
+            return
+        self.stats.written_points += len(points)
+
+    def _reject(self, record: SpoolRecord, detail: str, item: str) -> None:
+        self.stats.rejected += 1
+        log.error("storage.rejected", seq=record.seq, device=record.device_id, msg_id=record.msg_id, detail=detail)
+        self.spool.reject_downstream(CONSUMER, record.seq, detail, item, self.clock.now())
+
+    def _district(self, canteen_id: str) -> str:
+        canteen = self.registry.canteen(canteen_id)
+        return canteen.district if canteen else "unknown"
+
+    def _measure(self, checkpoint: int) -> None:
+        self.stats.backlog = self.spool.last_seq() - checkpoint
+        oldest = self.spool.oldest_after(checkpoint)
+        self.stats.oldest_unwritten_age_s = (self.clock.now() - oldest).total_seconds() if oldest else 0.0
+        self.stats.spool_bytes = self.spool.disk_bytes()
+        high = self.stats.spool_bytes > self.disk_warn_bytes
+        if high and not self._disk_warned:
+            log.warning(
+                "storage.backlog_disk_high",
+                spool_bytes=self.stats.spool_bytes,
+                threshold_bytes=self.disk_warn_bytes,
+                backlog=self.stats.backlog,
+            )
+        self._disk_warned = high
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep, waking early when ``stop`` is set; True if it is."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()

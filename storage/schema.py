@@ -1,0 +1,290 @@
+"""The time-series schema (DESIGN.md section 6): the one place for measurement, tag and field names, and the
+mapping from each stored record to its points.
+
+Rules of the schema: free text goes in fields, never tags; every number is a float (an int once written as
+``22i`` conflicts with a later ``22.5``); a point's time comes from the record, so writing a record again
+overwrites itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+from devices.decode import decode
+from devices.messages import (
+    AiViolation,
+    CabinetReading,
+    CameraStream,
+    DetectorHeartbeat,
+    DeviceStatus,
+    SampleDisposed,
+    SampleRetained,
+    TestResult,
+)
+from devices.topics import Channel, DeviceKind
+from gateway.spool import SpoolRecord
+
+FieldValue = float | bool | str
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+class Measurement(StrEnum):
+    RAPID_TEST = "rapid_test"
+    SAMPLE_RETENTION = "sample_retention"
+    CABINET = "cabinet"
+    CAMERA = "camera"
+    CAMERA_VIOLATION = "camera_violation"
+    DEVICE_STATUS = "device_status"
+    ALERT = "alert"
+    GATEWAY = "gateway"
+    #: Not in DESIGN.md's list: the detector heartbeat (incubator temperature, reagent lot) needs a home too.
+    DETECTOR = "detector"
+
+
+class Tag(StrEnum):
+    CANTEEN = "canteen"
+    DISTRICT = "district"
+    DEVICE = "device"
+    CABINET = "cabinet"  # the device tag of sample_retention, named after what it is
+    KIND = "kind"
+    ITEM_CODE = "item_code"
+    METHOD_STD = "method_std"
+    RESULT = "result"
+    MEAL = "meal"
+    ACTION = "action"
+    VIOLATION = "violation"
+    RULE = "rule"
+    SEVERITY = "severity"
+    STATE = "state"
+    INSTANCE = "instance"
+
+
+#: Tag keys of each measurement, as DESIGN.md section 6 lists them.
+TAGS: dict[Measurement, tuple[Tag, ...]] = {
+    Measurement.RAPID_TEST: (Tag.CANTEEN, Tag.DISTRICT, Tag.DEVICE, Tag.ITEM_CODE, Tag.METHOD_STD, Tag.RESULT),
+    Measurement.SAMPLE_RETENTION: (Tag.CANTEEN, Tag.DISTRICT, Tag.CABINET, Tag.MEAL, Tag.ACTION),
+    Measurement.CABINET: (Tag.CANTEEN, Tag.DISTRICT, Tag.DEVICE),
+    Measurement.CAMERA: (Tag.CANTEEN, Tag.DISTRICT, Tag.DEVICE),
+    Measurement.CAMERA_VIOLATION: (Tag.CANTEEN, Tag.DISTRICT, Tag.DEVICE, Tag.VIOLATION),
+    Measurement.DEVICE_STATUS: (Tag.CANTEEN, Tag.DISTRICT, Tag.DEVICE, Tag.KIND),
+    Measurement.ALERT: (Tag.CANTEEN, Tag.DISTRICT, Tag.RULE, Tag.SEVERITY, Tag.STATE),
+    Measurement.GATEWAY: (Tag.INSTANCE,),
+    Measurement.DETECTOR: (Tag.CANTEEN, Tag.DISTRICT, Tag.DEVICE),
+}
+
+
+class F(StrEnum):
+    """Field names. Units live in the names, as on the wire."""
+
+    MSG_ID = "msg_id"
+    VALUE = "value"
+    PASSED = "passed"  # 1.0 for a pass, 0.0 otherwise: sums and means give counts and pass rates
+    SAMPLE_NO = "sample_no"
+    SAMPLE_NAME = "sample_name"
+    FOOD_CATEGORY = "food_category"
+    SUPPLIER = "supplier"
+    BATCH_NO = "batch_no"
+    METHOD = "method"
+    UNIT = "unit"
+    OPERATOR = "operator"
+    REVIEWER = "reviewer"
+    RETEST_OF = "retest_of"
+    CONTROL_DELTA_A = "control_delta_a"
+    SAMPLE_ID = "sample_id"
+    SLOT = "slot"
+    MEAL_DATE = "meal_date"
+    DISH_NAME = "dish_name"
+    WEIGHT_G = "weight_g"
+    REASON = "reason"
+    TEMP_C = "temp_c"
+    DOOR_OPEN = "door_open"
+    POWER_OK = "power_ok"
+    SAMPLES_HELD = "samples_held"
+    FPS = "fps"
+    BITRATE_KBPS = "bitrate_kbps"
+    RECORDING_OK = "recording_ok"
+    RETENTION_DAYS = "retention_days"
+    CONFIDENCE = "confidence"
+    AREA = "area"
+    SNAPSHOT_URL = "snapshot_url"
+    CLIP_URL = "clip_url"
+    STATE = "state"
+    ONLINE = "online"  # 1.0 online, 0.0 offline
+    RECEIVED_AT = "received_at"  # gateway clock, RFC 3339
+    SKEW_S = "skew_s"
+    INCUBATOR_C = "incubator_c"
+    REAGENT_LOT = "reagent_lot"
+    REAGENT_EXPIRES = "reagent_expires"
+    COUNT = "count"
+
+
+@dataclass(frozen=True, slots=True)
+class StoragePoint:
+    measurement: Measurement
+    tags: dict[str, str]
+    fields: dict[str, FieldValue]
+    time_ns: int
+
+    def series_key(self) -> str:
+        return ",".join([self.measurement, *(f"{k}={v}" for k, v in sorted(self.tags.items()))])
+
+
+def point_time_ns(ts: dt.datetime, seq: int) -> int:
+    """The device's time to the millisecond, plus the record's spool sequence (mod 10^6) as nanoseconds.
+
+    Stable for a record (writing it again overwrites it) and distinct for two records of one device even within
+    the same millisecond: their sequence numbers are adjacent, never 10^6 apart.
+    """
+    ms = (ts - _EPOCH) // dt.timedelta(milliseconds=1)  # exact integer arithmetic, no float rounding
+    return ms * 1_000_000 + seq % 1_000_000
+
+
+def _drop_none(fields: dict[F, FieldValue | None]) -> dict[str, FieldValue]:
+    return {str(k): v for k, v in fields.items() if v is not None}
+
+
+def _num(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def points_for(record: SpoolRecord, district: str) -> list[StoragePoint]:
+    """The points of one stored record. ``district`` comes from the registry (it is not on the wire)."""
+    message = decode(record.payload, DeviceKind(record.kind), Channel(record.channel))
+    base = {Tag.CANTEEN: record.canteen_id, Tag.DISTRICT: district}
+    time_ns = point_time_ns(message.ts, record.seq)
+    common: dict[F, FieldValue | None] = {F.RECEIVED_AT: record.received_at.isoformat(), F.SKEW_S: record.skew_s}
+
+    def point(measurement: Measurement, tags: dict[Tag, str], fields: dict[F, FieldValue | None]) -> StoragePoint:
+        return StoragePoint(
+            measurement, {str(k): v for k, v in {**base, **tags}.items()}, _drop_none({**fields, **common}), time_ns
+        )
+
+    device = {Tag.DEVICE: record.device_id}
+    match message:
+        case TestResult():
+            return [
+                point(
+                    Measurement.RAPID_TEST,
+                    {
+                        **device,
+                        Tag.ITEM_CODE: message.item_code,
+                        Tag.METHOD_STD: message.method_std,
+                        Tag.RESULT: message.result,
+                    },
+                    {
+                        F.MSG_ID: message.msg_id,
+                        F.VALUE: _num(message.value),
+                        F.PASSED: 1.0 if message.result == "pass" else 0.0,
+                        F.SAMPLE_NO: message.sample_no,
+                        F.SAMPLE_NAME: message.sample_name,
+                        F.FOOD_CATEGORY: message.food_category,
+                        F.SUPPLIER: message.supplier,
+                        F.BATCH_NO: message.batch_no,
+                        F.METHOD: message.method,
+                        F.UNIT: message.unit,
+                        F.OPERATOR: message.operator,
+                        F.REVIEWER: message.reviewer,
+                        F.RETEST_OF: message.retest_of,
+                        F.CONTROL_DELTA_A: _num(message.control_delta_a),
+                    },
+                )
+            ]
+        case DetectorHeartbeat():
+            return [
+                point(
+                    Measurement.DETECTOR,
+                    device,
+                    {
+                        F.MSG_ID: message.msg_id,
+                        F.STATE: message.state,
+                        F.INCUBATOR_C: float(message.incubator_c),
+                        F.REAGENT_LOT: message.reagent_lot,
+                        F.REAGENT_EXPIRES: message.reagent_expires.isoformat(),
+                    },
+                )
+            ]
+        case CabinetReading():
+            return [
+                point(
+                    Measurement.CABINET,
+                    device,
+                    {
+                        F.MSG_ID: message.msg_id,
+                        F.TEMP_C: float(message.temp_c),
+                        F.DOOR_OPEN: message.door_open,
+                        F.POWER_OK: message.power_ok,
+                        F.SAMPLES_HELD: float(message.samples_held),
+                    },
+                )
+            ]
+        case SampleRetained():
+            return [
+                point(
+                    Measurement.SAMPLE_RETENTION,
+                    {Tag.CABINET: record.device_id, Tag.MEAL: message.meal, Tag.ACTION: "retained"},
+                    {
+                        F.MSG_ID: message.msg_id,
+                        F.SAMPLE_ID: message.sample_id,
+                        F.SLOT: message.slot,
+                        F.MEAL_DATE: message.meal_date.isoformat(),
+                        F.DISH_NAME: message.dish_name,
+                        F.WEIGHT_G: float(message.weight_g),
+                        F.OPERATOR: message.operator,
+                        F.COUNT: 1.0,
+                    },
+                )
+            ]
+        case SampleDisposed():
+            return [
+                point(
+                    Measurement.SAMPLE_RETENTION,
+                    {Tag.CABINET: record.device_id, Tag.ACTION: "disposed"},
+                    {
+                        F.MSG_ID: message.msg_id,
+                        F.SAMPLE_ID: message.sample_id,
+                        F.OPERATOR: message.operator,
+                        F.REASON: message.reason,
+                        F.COUNT: 1.0,
+                    },
+                )
+            ]
+        case CameraStream():
+            return [
+                point(
+                    Measurement.CAMERA,
+                    device,
+                    {
+                        F.MSG_ID: message.msg_id,
+                        F.FPS: float(message.fps),
+                        F.BITRATE_KBPS: float(message.bitrate_kbps),
+                        F.RECORDING_OK: message.recording_ok,
+                        F.RETENTION_DAYS: float(message.retention_days),
+                    },
+                )
+            ]
+        case AiViolation():
+            return [
+                point(
+                    Measurement.CAMERA_VIOLATION,
+                    {**device, Tag.VIOLATION: message.violation},
+                    {
+                        F.MSG_ID: message.msg_id,
+                        F.CONFIDENCE: float(message.confidence),
+                        F.AREA: message.area,
+                        F.SNAPSHOT_URL: message.snapshot_url,
+                        F.CLIP_URL: message.clip_url,
+                        F.COUNT: 1.0,
+                    },
+                )
+            ]
+        case DeviceStatus():
+            return [
+                point(
+                    Measurement.DEVICE_STATUS,
+                    {**device, Tag.KIND: record.kind},
+                    {F.STATE: message.state, F.ONLINE: 1.0 if message.state == "online" else 0.0},
+                )
+            ]
+    raise TypeError(f"no storage mapping for {type(message).__name__}")

@@ -1,0 +1,139 @@
+"""Write points to a time-series server: InfluxDB's v1 ``/write`` API or its v2 API through influxdb-client.
+
+A writer either succeeds (the server answered 2xx), or raises :class:`TransientWriteError` (try again later:
+connection refused, timeout, 5xx, 429) or :class:`PermanentWriteError` (the server will never take this batch:
+an unparsable line, a field type conflict). Retrying and dead-lettering are the drain loop's job; the writers
+never batch or retry on their own, because influxdb-client's batching mode drops data after its retries.
+"""
+
+from __future__ import annotations
+
+import http.client
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from influxdb_client.client.influxdb_client import InfluxDBClient
+from influxdb_client.client.write.point import Point
+from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.domain.write_precision import WritePrecision
+from influxdb_client.rest import ApiException
+
+from storage.schema import StoragePoint
+
+
+class WriteError(Exception):
+    pass
+
+
+class TransientWriteError(WriteError):
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class PermanentWriteError(WriteError):
+    """The server refused the batch for good; the message is the server's own."""
+
+
+class PointWriter(Protocol):
+    name: str
+
+    def write(self, points: Sequence[StoragePoint]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def to_line(point: StoragePoint) -> str:
+    """One line of InfluxDB line protocol, escaped by influxdb-client's ``Point``."""
+    p = Point(point.measurement.value)
+    for key, value in point.tags.items():
+        p.tag(key, value)
+    for key, field in point.fields.items():
+        p.field(key, field)
+    p.time(point.time_ns, WritePrecision.NS)
+    line: str = p.to_line_protocol()
+    return line
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _classify_status(status: int, body: str, retry_after: str | None) -> WriteError:
+    if status == 429 or status >= 500:
+        return TransientWriteError(f"HTTP {status}: {body[:500]}", _retry_after(retry_after))
+    return PermanentWriteError(f"HTTP {status}: {body[:1000]}")
+
+
+class InfluxV1Writer:
+    """``POST /write`` (InfluxDB 1.x, and the v1 compatibility API of 2.x and 3.x)."""
+
+    name = "influxdb1"
+
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        *,
+        retention_policy: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
+        params = {"db": database, "precision": "ns"}
+        if retention_policy:
+            params["rp"] = retention_policy
+        if username:
+            params["u"] = username
+            params["p"] = password or ""
+        self._url = f"{url.rstrip('/')}/write?{urllib.parse.urlencode(params)}"
+        self._timeout_s = timeout_s
+
+    def write(self, points: Sequence[StoragePoint]) -> None:
+        body = "\n".join(to_line(p) for p in points).encode("utf-8")
+        request = urllib.request.Request(self._url, data=body, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
+                response.read()
+        except urllib.error.HTTPError as exc:
+            raise _classify_status(
+                exc.code, exc.read().decode("utf-8", "replace"), exc.headers.get("Retry-After")
+            ) from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            raise TransientWriteError(f"cannot reach InfluxDB: {exc}") from None
+
+    def close(self) -> None:
+        pass
+
+
+class InfluxV2Writer:
+    """``/api/v2/write`` through influxdb-client, synchronously (InfluxDB 2.x, 3.x, Cloud, VictoriaMetrics)."""
+
+    name = "influxdb2"
+
+    def __init__(self, url: str, *, org: str, bucket: str, token: str, timeout_s: float = 10.0) -> None:
+        self._client = InfluxDBClient(url=url, token=token, org=org, timeout=int(timeout_s * 1000))
+        self._api = self._client.write_api(write_options=SYNCHRONOUS)
+        self._bucket = bucket
+        self._org = org
+
+    def write(self, points: Sequence[StoragePoint]) -> None:
+        lines = [to_line(p) for p in points]
+        try:
+            self._api.write(bucket=self._bucket, org=self._org, record=lines, write_precision=WritePrecision.NS)  # type: ignore[arg-type]
+        except ApiException as exc:
+            headers: Any = exc.headers or {}
+            raise _classify_status(
+                int(exc.status or 0), str(exc.body or exc.reason), headers.get("Retry-After")
+            ) from None
+        except Exception as exc:  # urllib3 connection errors and timeouts come in many classes
+            raise TransientWriteError(f"cannot reach the server: {exc}") from None
+
+    def close(self) -> None:
+        self._client.close()
