@@ -4,7 +4,7 @@ the broker's own QoS 1 delivery rate to ``mosquitto_sub`` on the same machine, i
 Both consumers drain the same backlog: N records queued by the broker for two persistent sessions, one of
 ``mosquitto_sub`` and one of the gateway. Run it with:
 
-    .venv/bin/python benchmarks/gateway_throughput.py [--messages 50000]
+    .venv/bin/python -m benchmarks.gateway_throughput [--messages 50000]
 """
 
 from __future__ import annotations
