@@ -66,6 +66,8 @@ def test_config_file_then_environment(tmp_path: Path, monkeypatch: pytest.Monkey
         ("[gateway]\ncanteens = ['a/b']\n", {}, r"gateway\.canteens\.0 .*the id rule"),
         ("", {"SHIAN_LOG_LEVEL": "loud"}, r"log_level .*\$SHIAN_LOG_LEVEL"),
         ("[mqtt\n", {}, r"shian\.toml: not valid TOML"),
+        ("[storage]\nbackend = 'influxdb2'\nurl = 'http://x'\n", {}, r"storage .*needs storage\.org, storage\.bucket"),
+        ("[storage]\nbackend = 'influxdb1'\n", {}, r"storage .*needs storage\.url"),
     ],
 )
 def test_configuration_errors_name_the_key(
@@ -84,7 +86,7 @@ def test_missing_config_file_is_reported(tmp_path: Path, capsys: pytest.CaptureF
     assert "nope.toml: configuration file not found" in capsys.readouterr().err
 
 
-def test_demo_shows_accepted_messages_and_a_dead_letter(tmp_path: Path) -> None:
+def test_demo_shows_accepted_messages_and_a_dead_letter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """What the README promises a new developer: devices publish, messages are counted, the buggy one's
     malformed message reaches the dead-letter topic with its reason. Logs are JSON when not on a terminal."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIAN_")}
@@ -109,6 +111,12 @@ def test_demo_shows_accepted_messages_and_a_dead_letter(tmp_path: Path) -> None:
     assert dead, "the buggy camera's malformed message was not dead-lettered"
     assert dead[0]["reason"] == "invalid_json"
     assert dead[0]["client_id"].endswith("cam2")
+    # ... and what was accepted reached the embedded store
+    storage = next(event for event in events if event["event"] == "storage.stats" and event.get("final"))
+    assert storage["written_records"] == final["stored"]
+    assert storage["backlog"] == 0
+    assert main(["query", "temperatures", "--data-dir", str(tmp_path)]) == 0
+    assert "jc-cq-001-cab1" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
