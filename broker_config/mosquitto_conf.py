@@ -17,6 +17,17 @@ DEFAULT_AUTOSAVE_CHANGES = 100
 
 
 @dataclass(frozen=True, kw_only=True)
+class TlsFiles:
+    """Server-side TLS: the CA that signed client certificates (and the server's), the server's certificate."""
+
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+    #: Demand a client certificate signed by ``cafile`` on top of the password.
+    require_certificate: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class MosquittoConfig:
     """One TCP listener and the persistence, queue and session settings Shian relies on."""
 
@@ -39,6 +50,12 @@ class MosquittoConfig:
     password_file: Path | None = None
     acl_file: Path | None = None
     log_file: Path | None = None
+    #: The client id is the username, so nobody can take over another account's session by its id.
+    use_username_as_clientid: bool = False
+    #: Serve ``port`` over TLS with these files.
+    tls: TlsFiles | None = None
+    #: A second, plain listener on 127.0.0.1 (for a gateway on the broker's own host). None: no such listener.
+    loopback_port: int | None = None
 
     def render(self) -> str:
         lines = [
@@ -46,7 +63,20 @@ class MosquittoConfig:
             "per_listener_settings false",
             f"listener {self.port} {self.bind_address}",
             "protocol mqtt",
+        ]
+        if self.tls:
+            lines += [
+                f"cafile {self.tls.cafile}",
+                f"certfile {self.tls.certfile}",
+                f"keyfile {self.tls.keyfile}",
+                "tls_version tlsv1.2",
+                f"require_certificate {'true' if self.tls.require_certificate else 'false'}",
+            ]
+        if self.loopback_port is not None:
+            lines += [f"listener {self.loopback_port} 127.0.0.1", "protocol mqtt"]
+        lines += [
             f"allow_anonymous {'true' if self.allow_anonymous else 'false'}",
+            f"use_username_as_clientid {'true' if self.use_username_as_clientid else 'false'}",
             f"max_packet_size {self.max_packet_bytes}",
             f"max_queued_messages {self.max_queued_messages}",
             "max_queued_bytes 0",

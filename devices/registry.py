@@ -73,12 +73,40 @@ class MealSchedule(RegistryModel):
         return self
 
 
+PasswordHash = Annotated[str, Field(pattern=r"^\$[67]\$[0-9]+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$")]
+
+
 class DeviceEntry(RegistryModel):
     id: DeviceId
     kind: DeviceKind
     heartbeat_s: float = Field(default=60.0, gt=0)
-    #: Mosquitto password hash (``$7$...``); filled in by provisioning. Never a clear-text password.
-    password_hash: str | None = None
+    #: A Mosquitto password hash (``$7$...``) kept by the operator. Unset: provisioning generates a password.
+    password_hash: PasswordHash | None = None
+    #: A revoked device loses its broker account at the next provisioning and reload; the gateway refuses it.
+    revoked: bool = False
+
+
+AccountRole = Literal["gateway", "school", "district", "city"]
+
+
+class Account(RegistryModel):
+    """A person's or service's broker account: gateways, and the supervisors who receive alerts."""
+
+    username: DeviceId
+    role: AccountRole
+    #: school: the canteen whose alerts it reads and acknowledges.
+    canteen: CanteenId | None = None
+    #: district: the district whose alerts it reads.
+    district: Name | None = None
+    password_hash: PasswordHash | None = None
+
+    @model_validator(mode="after")
+    def _scope(self) -> Account:
+        if self.role == "school" and self.canteen is None:
+            raise ValueError(f"school account {self.username!r} needs 'canteen'")
+        if self.role == "district" and self.district is None:
+            raise ValueError(f"district account {self.username!r} needs 'district'")
+        return self
 
 
 CanteenType = Literal["primary", "middle", "kindergarten", "supplier"]
@@ -111,6 +139,7 @@ class Registry(RegistryModel):
     timezone: str = "Asia/Shanghai"
     calendar: SchoolCalendar = Field(default_factory=SchoolCalendar)
     canteens: list[Canteen] = Field(default_factory=list)
+    accounts: list[Account] = Field(default_factory=list)
 
     _devices: dict[str, DeviceAssignment] = PrivateAttr(default_factory=dict)
     _canteens: dict[str, Canteen] = PrivateAttr(default_factory=dict)
@@ -170,6 +199,22 @@ def cross_check(registry: Registry) -> Iterator[tuple[Path_, str]]:
                     f" ({registry.canteens[ci].id})",
                 )
             devices.setdefault(device.id, (i, j))
+    districts = {canteen.district for canteen in registry.canteens}
+    for k, account in enumerate(registry.accounts):
+        if account.username in devices:
+            yield ("accounts", k, "username"), f"username {account.username!r} is already a device id"
+        if account.role == "school" and account.canteen not in canteens:
+            yield ("accounts", k, "canteen"), f"canteen {account.canteen!r} is not in the registry"
+        if account.role == "district" and account.district not in districts:
+            yield ("accounts", k, "district"), f"no canteen is in district {account.district!r}"
+    usernames: dict[str, int] = {}
+    for k, account in enumerate(registry.accounts):
+        if account.username in usernames:
+            yield (
+                ("accounts", k, "username"),
+                f"username {account.username!r} is already used by accounts[{usernames[account.username]}]",
+            )
+        usernames.setdefault(account.username, k)
 
 
 # --- loading with line numbers ---------------------------------------------------------------------------
@@ -244,5 +289,6 @@ def load_registry(path: Path | str) -> Registry:
     except OSError as exc:
         raise RegistryError([f"{path}: cannot read the registry: {exc.strerror}"]) from None
     except UnicodeDecodeError as exc:
-        raise RegistryError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise RegistryError([f"{path}:{line}: not UTF-8 text (byte {exc.start})"]) from None
     return parse_registry(text, str(path))

@@ -73,6 +73,8 @@ def classify(incoming: Incoming, registry: Registry) -> Verdict:
     assignment = registry.assignment(topic.device_id)
     if assignment is None:
         return Rejected(Reason.UNKNOWN_DEVICE, f"device {topic.device_id!r} is not in the registry", topic.device_id)
+    if assignment.device.revoked:
+        return Rejected(Reason.UNKNOWN_DEVICE, f"device {topic.device_id!r} is revoked", topic.device_id)
     if assignment.canteen.id != topic.canteen_id:
         return Rejected(
             Reason.WRONG_CANTEEN,

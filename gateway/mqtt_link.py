@@ -8,8 +8,10 @@ says the message is safe.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 
 import aiomqtt
@@ -46,6 +48,18 @@ class LinkOptions:
     will: LastWill | None = None
     #: Outgoing QoS 1 messages awaiting PUBACK; paho stalls past 65,535 and about 100 is fastest.
     max_inflight: int = 100
+    #: TLS: the CA to trust (None: plain TCP), and a client certificate and key when the broker demands one.
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        if self.tls_ca is None:
+            return None
+        context = ssl.create_default_context(cafile=str(self.tls_ca))
+        if self.tls_cert is not None:
+            context.load_cert_chain(str(self.tls_cert), str(self.tls_key) if self.tls_key else None)
+        return context
 
 
 class MqttLink:
@@ -74,6 +88,7 @@ class MqttLink:
             keepalive=opts.keepalive_s,
             will=will,
             max_inflight_messages=opts.max_inflight,
+            tls_context=opts.tls_context(),
             timeout=10,
         )
         # aiomqtt warns from 10 concurrent publishes on; Shian keeps up to ``max_inflight`` in flight on purpose.

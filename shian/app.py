@@ -93,6 +93,9 @@ def gateway_link_options(settings: Settings, address: BrokerAddress) -> LinkOpti
         keepalive_s=settings.mqtt.keepalive_s,
         session_expiry_s=settings.mqtt.session_expiry_s,
         manual_ack=True,
+        tls_ca=settings.mqtt.tls_ca,
+        tls_cert=settings.mqtt.tls_cert,
+        tls_key=settings.mqtt.tls_key,
     )
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -82,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("files", nargs="+", type=Path, metavar="FILE")
 
+    _add_deadletter(commands)
+    _add_query(commands)
+    _add_broker(commands)
+    return parser
+
+
+def _add_deadletter(commands: Any) -> None:
     deadletter = commands.add_parser(
         "deadletter",
         help="inspect and replay the dead letters kept in the gateway's spool",
@@ -109,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--reason", help="every pending letter with this reason")
     which.add_argument("--all", action="store_true", help="every pending letter")
 
+
+def _add_query(commands: Any) -> None:
     query = commands.add_parser(
         "query",
         help="answer simple questions from the embedded local store",
@@ -124,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     alerts = query_commands.add_parser("alerts", help="open alerts")
     _common(alerts)
 
+
+def _add_broker(commands: Any) -> None:
     broker = commands.add_parser("broker", help="Mosquitto configuration")
     broker_commands = broker.add_subparsers(dest="broker_command", required=True, metavar="ACTION")
     config = broker_commands.add_parser(
@@ -133,7 +146,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     config.add_argument("--port", type=int, default=1883)
     config.add_argument("--persistence-dir", type=Path, default=Path("/var/lib/mosquitto"))
-    return parser
+    prov = broker_commands.add_parser(
+        "provision",
+        help="generate the password file, ACL and production configuration from the registry",
+        description="From the registry, write passwd (PBKDF2-SHA512 hashes), acl, mosquitto.conf (TLS listener, "
+        "no anonymous access, username as client id) and credentials.yaml (clear-text passwords, mode 0600) into "
+        "--out. Existing passwords are kept; new devices and accounts get generated ones. Apply with a reload "
+        "(SIGHUP), which keeps connected clients connected.",
+    )
+    prov.add_argument("--registry", type=Path, required=True, metavar="FILE")
+    prov.add_argument("--out", type=Path, required=True, metavar="DIR")
+    prov.add_argument("--rotate", nargs="+", default=[], metavar="USERNAME", help="give these accounts new passwords")
+    prov.add_argument("--port", type=int, default=8883, help="the fleet's listener (default 8883)")
+    prov.add_argument("--bind", default="0.0.0.0", help="its address (default 0.0.0.0)")
+    prov.add_argument("--loopback-port", type=int, help="also a plain listener on 127.0.0.1, for a local gateway")
+    prov.add_argument("--tls-ca", type=Path, metavar="FILE", help="CA certificate (enables TLS with the next two)")
+    prov.add_argument("--tls-cert", type=Path, metavar="FILE", help="the broker's certificate")
+    prov.add_argument("--tls-key", type=Path, metavar="FILE", help="the broker's private key")
+    prov.add_argument("--require-client-cert", action="store_true", help="demand client certificates too")
+    prov.add_argument("--persistence-dir", type=Path, default=Path("/var/lib/mosquitto"))
+    reload = broker_commands.add_parser(
+        "reload", help="make a running Mosquitto read its password and ACL files again (SIGHUP)"
+    )
+    reload.add_argument("--pid", type=int, required=True, help="the broker's process id")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -299,10 +334,57 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
-def _broker_config(args: argparse.Namespace) -> int:
-    from broker_config.mosquitto_conf import MosquittoConfig
+def _broker(args: argparse.Namespace) -> int:
+    from broker_config.mosquitto_conf import MosquittoConfig, TlsFiles
+    from broker_config.provision import provision
+    from devices.registry import RegistryError, load_registry
 
-    print(MosquittoConfig(port=args.port, persistence_dir=args.persistence_dir).render(), end="")
+    if args.broker_command == "config":
+        print(MosquittoConfig(port=args.port, persistence_dir=args.persistence_dir).render(), end="")
+        return 0
+    if args.broker_command == "reload":
+        os.kill(args.pid, signal.SIGHUP)
+        print(f"sent SIGHUP to {args.pid}: Mosquitto reads its password and ACL files again")
+        return 0
+    tls_parts = (args.tls_ca, args.tls_cert, args.tls_key)
+    if any(tls_parts) and not all(tls_parts):
+        print("shian: TLS needs --tls-ca, --tls-cert and --tls-key together", file=sys.stderr)
+        return 2
+    try:
+        registry = load_registry(args.registry)
+        tls = (
+            TlsFiles(
+                cafile=args.tls_ca,
+                certfile=args.tls_cert,
+                keyfile=args.tls_key,
+                require_certificate=args.require_client_cert,
+            )
+            if args.tls_ca
+            else None
+        )
+        result = provision(
+            registry,
+            args.out,
+            rotate=args.rotate,
+            port=args.port,
+            bind_address=args.bind,
+            tls=tls,
+            loopback_port=args.loopback_port,
+            persistence_dir=args.persistence_dir,
+        )
+    except RegistryError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"shian: {exc}", file=sys.stderr)
+        return 2
+    for what, names in (("new", result.created), ("rotated", result.rotated), ("removed", result.removed)):
+        if names:
+            print(f"{what}: {', '.join(names)}")
+    print(f"wrote {result.passwd}, {result.acl}, {result.config}, {result.credentials} (secret)")
+    if not tls:
+        print("warning: no TLS; passwords would cross the network in clear (use --tls-ca/--tls-cert/--tls-key)")
+    print("apply: shian broker reload --pid <mosquitto pid>   (or: systemctl reload mosquitto)")
     return 0
 
 
@@ -317,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _deadletter(args)
         if args.command == "query":
             return _query(args)
-        return _broker_config(args)
+        return _broker(args)
     except (ConfigError, ServerError) as exc:
         print(f"shian: {exc}", file=sys.stderr)
         return 2

@@ -36,6 +36,10 @@ class MqttSettings(BaseModel):
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     #: How long the broker keeps the gateway's session (and queues its messages) while it is away.
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    #: TLS: the CA that signed the broker's certificate; a client certificate and key if the broker wants one.
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
 
 class GatewaySettings(BaseModel):

@@ -14,7 +14,25 @@ import pytest
 from shian.cli import build_parser, main
 from shian.config import ConfigError, load_settings
 
-COMMANDS = [[], ["run"], ["demo"], ["registry"], ["registry", "check"], ["broker"], ["broker", "config"]]
+COMMANDS = [
+    [],
+    ["run"],
+    ["demo"],
+    ["registry"],
+    ["registry", "check"],
+    ["broker"],
+    ["broker", "config"],
+    ["broker", "provision"],
+    ["broker", "reload"],
+    ["deadletter"],
+    ["deadletter", "list"],
+    ["deadletter", "show"],
+    ["deadletter", "replay"],
+    ["query"],
+    ["query", "tests"],
+    ["query", "temperatures"],
+    ["query", "alerts"],
+]
 
 
 @pytest.mark.parametrize("words", COMMANDS, ids=lambda words: " ".join(words) or "shian")
@@ -31,7 +49,7 @@ def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for command in ("run", "demo", "registry", "broker"):
+    for command in ("run", "demo", "registry", "broker", "deadletter", "query"):
         assert f"    {command}" in out
     assert "SHIAN_" in out
 
