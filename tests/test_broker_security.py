@@ -20,6 +20,7 @@ import yaml
 from broker_config.managed import ManagedMosquitto, SecureOptions
 from broker_config.mosquitto_conf import TlsFiles
 from broker_config.provision import PRODUCTION_MAX_PACKET_BYTES, check_password, provision
+from devices.messages import WireModel
 from devices.registry import Registry
 from devices.topics import Channel, DeviceKind, DeviceTopic, alert_ack_topic, alert_topic
 from gateway.bus import Incoming
@@ -115,12 +116,13 @@ async def gateway(secure: SecureBroker, tmp_path: Path) -> AsyncIterator[Gateway
 def _reading(device: str, msg_id: str) -> bytes:
     """Valid telemetry for ``device`` (its kind is the start of its id)."""
     factory = PayloadFactory(device)
-    kind = next(k for k in KINDS if device.startswith(k))
-    model = {
-        DeviceKind.DETECTOR: lambda: factory.detector_heartbeat(NOW),
-        DeviceKind.CABINET: lambda: factory.cabinet_reading(NOW, samples_held=1),
-        DeviceKind.CAMERA: lambda: factory.camera_stream(NOW),
-    }[kind]()
+    model: WireModel
+    if device.startswith(DeviceKind.DETECTOR):
+        model = factory.detector_heartbeat(NOW)
+    elif device.startswith(DeviceKind.CABINET):
+        model = factory.cabinet_reading(NOW, samples_held=1)
+    else:
+        model = factory.camera_stream(NOW)
     return model.model_copy(update={"msg_id": msg_id}).model_dump_json().encode()
 
 
