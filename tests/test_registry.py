@@ -94,3 +94,41 @@ def test_unreadable_file(tmp_path: Path) -> None:
     empty.write_text("")
     with pytest.raises(RegistryError, match=r"empty\.yaml:1: the file is empty"):
         load_registry(empty)
+
+
+ACCOUNTS = (
+    GOOD
+    + """\
+accounts:
+  - {username: gw, role: gateway}
+  - {username: school-c1, role: school, canteen: c1}
+  - {username: cq, role: district, district: 城区}
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("username: gw,", "username: 'g/w',", r"bad\.yaml:22: accounts\.0\.username: .*the id rule"),
+        ("username: gw,", "username: 'g+w',", r"bad\.yaml:22: accounts\.0\.username: .*the id rule"),
+        ("username: gw,", "username: '#',", r"bad\.yaml:22: accounts\.0\.username: .*the id rule"),
+        ("username: gw,", "username: '',", r"bad\.yaml:22: accounts\.0\.username: .*is empty"),
+        ("username: gw,", f"username: {'g' * 65},", r"bad\.yaml:22: accounts\.0\.username: .*65 characters"),
+        ("username: gw,", "username: det-1,", r"bad\.yaml:22: username 'det-1' is already a device id"),
+        ("canteen: c1}", "canteen: c9}", r"bad\.yaml:23: canteen 'c9' is not in the registry"),
+        ("district: 城区}", "district: 高平市}", r"bad\.yaml:24: no canteen is in district '高平市'"),
+        ("role: school, canteen: c1}", "role: school}", r"bad\.yaml:23: accounts\.1: .*needs 'canteen'"),
+    ],
+)
+def test_account_names_are_checked_with_file_and_line(old: str, new: str, expected: str) -> None:
+    assert old in ACCOUNTS
+    with pytest.raises(RegistryError, match=expected):
+        parse_registry(ACCOUNTS.replace(old, new, 1), "bad.yaml")
+
+
+def test_a_registry_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(GOOD.encode("utf-8").replace("第一小学".encode(), b"caf\xe9"))
+    with pytest.raises(RegistryError, match=r"latin1\.yaml:9: not UTF-8"):
+        load_registry(path)
