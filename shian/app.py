@@ -26,9 +26,10 @@ from gateway.stats import GatewayStats
 from shian.clock import Clock, SystemClock
 from shian.config import ConfigError, Settings
 from simulators.demo import DemoOptions, run_fleet
-from storage.drain import StorageDrain, StorageStats
+from storage.drain import StorageDrain
 from storage.local import LocalStore
-from storage.writers import InfluxV1Writer, InfluxV2Writer, PointWriter
+from storage.schema import gateway_point
+from storage.writers import InfluxV1Writer, InfluxV2Writer, PointWriter, WriteError
 
 log = structlog.get_logger("shian")
 
@@ -60,11 +61,26 @@ async def broker_for(settings: Settings) -> AsyncIterator[BrokerAddress]:
         log.info("broker.stopped")
 
 
-async def _report_stats(stats: GatewayStats, storage: StorageStats) -> None:
+async def _report_stats(instance: str, stats: GatewayStats, drain: StorageDrain) -> None:
+    """Every few seconds: the counters in the log, and a `gateway` point for the platform-health board."""
     while True:
         await asyncio.sleep(STATS_EVERY_S)
         log.info("gateway.stats", **stats.snapshot())
-        log.info("storage.stats", **storage.snapshot())
+        log.info("storage.stats", **drain.stats.snapshot())
+        point = gateway_point(
+            instance,
+            dt.datetime.now(dt.UTC),
+            received=stats.received,
+            stored=stats.stored,
+            duplicates=stats.duplicates,
+            rejected_by_reason=dict(stats.rejected),
+            spool_backlog=drain.stats.backlog,
+            write_lag_s=drain.stats.oldest_unwritten_age_s,
+        )
+        try:
+            await asyncio.to_thread(drain.writer.write, [point])
+        except WriteError as exc:  # a health sample is not a record: skip it, the next one comes soon
+            log.warning("storage.health_point_skipped", error=str(exc))
 
 
 async def _watch_dead_letters(address: BrokerAddress) -> None:
@@ -182,7 +198,7 @@ async def run_platform(
         log.info("metrics.serving", url=f"http://{settings.gateway.metrics_bind}:{port}/metrics")
     async with broker_for(settings) as address:
         gateway_task = asyncio.create_task(run_gateway(gateway, gateway_link_options(settings, address)))
-        helpers = [asyncio.create_task(_report_stats(gateway.stats, drain.stats))]  # these run until cancelled
+        helpers = [asyncio.create_task(_report_stats(settings.gateway.client_id, gateway.stats, drain))]
         drain_task = asyncio.create_task(drain.run(drain_stop))
         fleet: list[asyncio.Task[None]] = []
         fleet_stop = asyncio.Event()

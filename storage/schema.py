@@ -118,6 +118,20 @@ class F(StrEnum):
     REAGENT_LOT = "reagent_lot"
     REAGENT_EXPIRES = "reagent_expires"
     COUNT = "count"
+    # gateway (platform health), cumulative counters and gauges
+    RECEIVED = "received"
+    STORED = "stored"
+    DUPLICATES = "duplicates"
+    REJECTED = "rejected"
+    SPOOL_BACKLOG = "spool_backlog"
+    WRITE_LAG_S = "write_lag_s"
+    # alert
+    ALERT_ID = "alert_id"
+    MESSAGE = "message"
+
+
+#: Per-reason reject counters of the gateway measurement are fields named ``rejected_{reason}``.
+REJECTED_PREFIX = "rejected_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +143,52 @@ class StoragePoint:
 
     def series_key(self) -> str:
         return ",".join([self.measurement, *(f"{k}={v}" for k, v in sorted(self.tags.items()))])
+
+
+def gateway_point(
+    instance: str,
+    at: dt.datetime,
+    *,
+    received: int,
+    stored: int,
+    duplicates: int,
+    rejected_by_reason: dict[str, int],
+    spool_backlog: int,
+    write_lag_s: float,
+) -> StoragePoint:
+    """One sample of the platform's health: the gateway's counters and the storage drain's backlog."""
+    fields: dict[str, FieldValue] = {
+        F.RECEIVED: float(received),
+        F.STORED: float(stored),
+        F.DUPLICATES: float(duplicates),
+        F.REJECTED: float(sum(rejected_by_reason.values())),
+        F.SPOOL_BACKLOG: float(spool_backlog),
+        F.WRITE_LAG_S: float(write_lag_s),
+        **{f"{REJECTED_PREFIX}{reason}": float(n) for reason, n in rejected_by_reason.items()},
+    }
+    return StoragePoint(
+        Measurement.GATEWAY, {Tag.INSTANCE: instance}, fields, (at - _EPOCH) // dt.timedelta(microseconds=1) * 1000
+    )
+
+
+def alert_point(
+    *,
+    alert_id: str,
+    canteen: str,
+    district: str,
+    rule: str,
+    severity: str,
+    state: str,
+    message: str,
+    at: dt.datetime,
+) -> StoragePoint:
+    """One state change of an alert (the rules engine writes one per change)."""
+    return StoragePoint(
+        Measurement.ALERT,
+        {Tag.CANTEEN: canteen, Tag.DISTRICT: district, Tag.RULE: rule, Tag.SEVERITY: severity, Tag.STATE: state},
+        {F.ALERT_ID: alert_id, F.MESSAGE: message, F.COUNT: 1.0},
+        (at - _EPOCH) // dt.timedelta(microseconds=1) * 1000,
+    )
 
 
 def point_time_ns(ts: dt.datetime, seq: int) -> int:
