@@ -1,0 +1,95 @@
+"""The rules' numbers (DESIGN.md section 4): defaults here, a YAML rules file over them, per-region overrides.
+
+Every threshold is configuration. The file is checked once at start-up; an error names the file, the key and
+the problem.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class RulesConfigError(ValueError):
+    pass
+
+
+class RulesConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Inhibition rate (%) at or above which an enzyme-inhibition test is positive, by method standard.
+    #: GB/T 5009.199-2003: 50 %; NY/T 448-2001: 70 %. Exactly the threshold is positive.
+    enzyme_thresholds_pct: dict[str, float] = Field(
+        default_factory=lambda: {"GB/T 5009.199-2003": 50.0, "NY/T 448-2001": 70.0}
+    )
+    #: For a standard not listed above.
+    default_enzyme_threshold_pct: float = Field(default=50.0, gt=0, le=100)
+    #: Inhibition from this value up to the threshold is suspect and needs a retest.
+    suspect_from_pct: float = Field(default=40.0, ge=0, le=100)
+    #: A control ΔA0 below this means the enzyme is inactive: the run is void.
+    control_delta_a_min: float = Field(default=0.3, ge=0)
+    followup_within: dt.timedelta = dt.timedelta(hours=4)
+    coverage_deadline: dt.time = dt.time(10, 30)
+    sample_grace: dt.timedelta = dt.timedelta(minutes=60)
+    sample_min_weight_g: float = Field(default=125.0, gt=0)
+    sample_min_hold: dt.timedelta = dt.timedelta(hours=48)
+    cabinet_min_c: float = 0.0
+    cabinet_max_c: float = 8.0
+    temperature_warning_after: dt.timedelta = dt.timedelta(minutes=10)
+    temperature_critical_after: dt.timedelta = dt.timedelta(minutes=30)
+    temperature_clear_after: dt.timedelta = dt.timedelta(minutes=5)
+    door_open_after: dt.timedelta = dt.timedelta(minutes=5)
+    offline_missed_heartbeats: int = Field(default=3, ge=1)
+    #: Cameras count as silent only during kitchen hours: this long before a meal's service starts until it ends.
+    kitchen_opens_before_meal: dt.timedelta = dt.timedelta(hours=2)
+    camera_confidence_min: float = Field(default=0.8, ge=0, le=1)
+    camera_window: dt.timedelta = dt.timedelta(minutes=10)
+    #: Unacknowledged critical alerts escalate school -> district -> city after these delays.
+    escalate_after: list[dt.timedelta] = Field(
+        default_factory=lambda: [dt.timedelta(minutes=30), dt.timedelta(minutes=60)]
+    )
+    language: Literal["zh", "en"] = "zh"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RulesConfig:
+        if self.cabinet_min_c >= self.cabinet_max_c:
+            raise ValueError("cabinet_min_c must be below cabinet_max_c")
+        if self.temperature_critical_after < self.temperature_warning_after:
+            raise ValueError("temperature_critical_after must not be shorter than temperature_warning_after")
+        lowest = min([self.default_enzyme_threshold_pct, *self.enzyme_thresholds_pct.values()])
+        if self.suspect_from_pct >= lowest:
+            raise ValueError(f"suspect_from_pct ({self.suspect_from_pct}) must be below every threshold ({lowest})")
+        return self
+
+    def enzyme_threshold(self, method_std: str) -> float:
+        return self.enzyme_thresholds_pct.get(method_std, self.default_enzyme_threshold_pct)
+
+
+class RulesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    #: Overrides by region (the registry's ``region``), e.g. a 150 g minimum sample weight.
+    regions: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+def load_rules(path: Path | None, region: str) -> RulesConfig:
+    """The defaults, the file's ``defaults``, then its ``regions[region]``; errors name the file and key."""
+    source = str(path) if path else "the built-in defaults"
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) if path else {}
+        rules_file = RulesFile.model_validate(raw or {})
+        return RulesConfig.model_validate({**rules_file.defaults, **rules_file.regions.get(region, {})})
+    except OSError as exc:
+        raise RulesConfigError(f"{source}: cannot read the rules file: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise RulesConfigError(f"{source}: not valid YAML: {exc}") from None
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'rules'}: {e['msg']}" for e in exc.errors(include_url=False)
+        ]
+        raise RulesConfigError(f"{source} (region {region!r}): " + "; ".join(problems)) from None

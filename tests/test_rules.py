@@ -1,0 +1,262 @@
+"""Every rule of DESIGN.md section 4 at its boundaries, with a fake clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from devices.topics import Channel, DeviceKind
+from rules.config import RulesConfig, RulesConfigError, load_rules
+from tests.rules_helpers import MORNING, Harness
+
+M = dt.timedelta(minutes=1)
+S = dt.timedelta(seconds=1)
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Harness:
+    return Harness(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("value", "std", "rules"),
+    [
+        (50.0, "GB/T 5009.199-2003", {"test.failed", "test.verdict_mismatch"}),  # exactly 50 % is positive
+        (49.9, "GB/T 5009.199-2003", {"test.suspect", "test.verdict_mismatch"}),
+        (39.9, "GB/T 5009.199-2003", set()),
+        (70.0, "NY/T 448-2001", {"test.failed", "test.verdict_mismatch"}),
+        (69.9, "NY/T 448-2001", {"test.suspect", "test.verdict_mismatch"}),  # 50-70 is not positive under NY/T 448
+        (55.0, "NY/T 448-2001", {"test.suspect", "test.verdict_mismatch"}),
+    ],
+)
+def test_the_platform_recomputes_the_verdict(h: Harness, value: float, std: str, rules: set[str]) -> None:
+    h.test(value, std=std, result="pass")  # the device says pass every time
+    assert {a.rule for a in h.alerts()} == rules
+
+
+def test_a_failed_test_is_critical_and_the_device_verdict_is_not_trusted(h: Harness) -> None:
+    h.test(62.0, result="fail")
+    (failed,) = h.alerts("test.failed")
+    assert failed.severity == "critical"
+    assert "不合格" in failed.message  # Chinese by default
+    assert h.alerts("test.verdict_mismatch") == []  # device and platform agree
+    h.test(12.0, result="fail", sample_no="S2")  # the device says fail: a missing pass is never a pass
+    assert len(h.alerts("test.failed")) == 2
+
+
+def test_an_inactive_control_voids_the_run(h: Harness) -> None:
+    h.test(80.0, delta_a=0.29, result="fail")
+    assert {a.rule for a in h.alerts()} == {"test.invalid_control"}
+    h.test(20.0, delta_a=0.3, sample_no="S2")
+    assert {a.rule for a in h.alerts()} == {"test.invalid_control"}
+
+
+def test_a_failed_sample_must_be_retested_within_four_hours(h: Harness) -> None:
+    h.test(62.0, result="fail", sample_no="S1")
+    h.after(4 * 60 * M - S)
+    assert h.alerts("test.followup_missing") == []
+    h.after(S)
+    (missing,) = h.alerts("test.followup_missing")
+    assert missing.severity == "critical"
+    # a retest after the deadline closes it
+    h.test(10.0, sample_no="S1-R", retest_of="S1")
+    assert h.alerts("test.followup_missing", "resolved")
+
+
+def test_a_retest_in_time_raises_nothing(h: Harness) -> None:
+    h.test(62.0, result="fail", sample_no="S1")
+    h.after(3 * 60 * M)
+    h.test(10.0, sample_no="S1-R", retest_of="S1")
+    h.after(2 * 60 * M)
+    assert h.alerts("test.followup_missing") == []
+
+
+def test_coverage_deadline_on_school_days_only(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.at(MORNING.replace(hour=10, minute=29))
+    assert h.alerts("test.coverage_missing") == []
+    h.at(MORNING.replace(hour=10, minute=30))
+    assert len(h.alerts("test.coverage_missing")) == 1
+    # Thursday: tested at 9:00, nothing at 10:30
+    h.at(MORNING + dt.timedelta(days=1, hours=1))
+    h.test(10.0, sample_no="T1")
+    h.at(MORNING.replace(hour=10, minute=31) + dt.timedelta(days=1))
+    assert len(h.alerts("test.coverage_missing")) == 1
+    # Friday is a holiday: no coverage alert
+    h.at(MORNING.replace(hour=11) + dt.timedelta(days=2))
+    assert len(h.alerts("test.coverage_missing")) == 1
+
+
+@pytest.mark.parametrize(("weight", "alert"), [(125.0, False), (124.9, True)])
+def test_sample_weight(h: Harness, weight: float, alert: bool) -> None:
+    sample = h.factories["cab1"].sample_retained(h.clock.now(), "lunch", "米饭", 1)
+    h.feed(sample.model_copy(update={"weight_g": weight}), DeviceKind.CABINET, Channel.EVENT, "cab1")
+    assert bool(h.alerts("sample.underweight")) is alert
+
+
+@pytest.mark.parametrize(("held", "alert"), [(47 * 60 + 59, True), (48 * 60, False)])
+def test_early_disposal(h: Harness, held: int, alert: bool) -> None:
+    sample = h.factories["cab1"].sample_retained(h.clock.now(), "lunch", "米饭", 1)
+    h.feed(sample, DeviceKind.CABINET, Channel.EVENT, "cab1")
+    h.clock.set(h.clock.now() + held * M)
+    disposal = h.factories["cab1"].sample_disposed(h.clock.now(), sample.sample_id)
+    h.feed(disposal, DeviceKind.CABINET, Channel.EVENT, "cab1")
+    assert bool(h.alerts("sample.early_disposal")) is alert
+
+
+def _lunch_samples(h: Harness, dishes: list[str]) -> None:
+    for slot, dish in enumerate(dishes, 1):
+        h.feed(
+            h.factories["cab1"].sample_retained(h.clock.now(), "lunch", dish, slot),
+            DeviceKind.CABINET,
+            Channel.EVENT,
+            "cab1",
+        )
+
+
+def test_lunch_without_every_sample_raises_once_its_deadline_passes(h: Harness) -> None:
+    h.at(MORNING.replace(hour=12, minute=40))
+    _lunch_samples(h, ["米饭", "青菜"])  # the menu lists three dishes
+    h.at(MORNING.replace(hour=13, minute=29, second=59))
+    assert h.alerts("sample.missing") == []
+    h.at(MORNING.replace(hour=13, minute=30))
+    (missing,) = h.alerts("sample.missing")
+    assert missing.severity == "critical"
+    h.after(M)
+    assert len(h.alerts("sample.missing")) == 1
+
+
+def test_a_complete_lunch_raises_nothing(h: Harness) -> None:
+    h.at(MORNING.replace(hour=12, minute=40))
+    _lunch_samples(h, ["米饭", "青菜", "番茄炒蛋"])
+    h.at(MORNING.replace(hour=14))
+    assert h.alerts("sample.missing") == []
+
+
+def test_the_deadline_survives_a_restart_and_fires_exactly_once(h: Harness) -> None:
+    h.at(MORNING.replace(hour=12, minute=35))  # lunch has ended; its deadline is 13:30
+    h.restart()
+    h.at(MORNING.replace(hour=13, minute=31))
+    h.restart()
+    h.at(MORNING.replace(hour=13, minute=40))
+    assert len(h.alerts("sample.missing")) == 1
+
+
+def test_cabinet_temperature_boundaries(h: Harness) -> None:
+    h.reading(8.0)
+    h.after(20 * M)
+    assert h.alerts("cabinet.temperature") == []  # 8.0 °C is in range
+    h.reading(8.1)
+    h.after(10 * M - S)
+    h.reading(8.1)
+    assert h.alerts("cabinet.temperature") == []  # 9 min 59 s
+    h.after(S)
+    (alert,) = h.alerts("cabinet.temperature")
+    assert alert.severity == "warning"
+    h.after(20 * M)
+    (alert,) = h.alerts("cabinet.temperature")
+    assert alert.severity == "critical"  # 30 min out of range
+    h.reading(5.0)
+    h.after(5 * M - S)
+    assert h.alerts("cabinet.temperature", "open")
+    h.after(S)
+    assert h.alerts("cabinet.temperature", "resolved")  # 5 min back in range
+
+
+def test_door_open_for_five_minutes(h: Harness) -> None:
+    h.reading(4.0, door_open=True)
+    h.after(5 * M - S)
+    assert h.alerts("cabinet.door_open") == []
+    h.after(S)
+    assert h.alerts("cabinet.door_open", "open")
+    h.reading(4.0)
+    assert h.alerts("cabinet.door_open", "resolved")
+
+
+def test_offline_by_status_and_by_silence(h: Harness) -> None:
+    h.at(MORNING.replace(hour=11))  # kitchen hours for cameras (lunch at 11:40)
+    for device, kind in (("det1", DeviceKind.DETECTOR), ("cab1", DeviceKind.CABINET), ("cam1", DeviceKind.CAMERA)):
+        h.feed(h.factories[device].status("online", h.clock.now()), kind, Channel.STATUS, device)
+    h.feed(h.factories["cab1"].status("offline", h.clock.now()), DeviceKind.CABINET, Channel.STATUS, "cab1")
+    assert [a.device_id for a in h.alerts("device.offline")] == ["cab1"]
+    h.after(90 * S)  # camera heartbeat 30 s: silent for 3 intervals
+    assert {a.device_id for a in h.alerts("device.offline", "open")} == {"cab1", "cam1"}
+    h.feed(h.factories["cam1"].camera_stream(h.clock.now()), DeviceKind.CAMERA, Channel.TELEMETRY, "cam1")
+    assert {a.device_id for a in h.alerts("device.offline", "open")} == {"cab1"}
+
+
+def test_cameras_are_not_missed_outside_kitchen_hours(h: Harness) -> None:
+    h.at(MORNING.replace(hour=20))
+    h.after(60 * M)
+    assert {a.device_id for a in h.alerts("device.offline")} == {"det1", "cab1"}  # but not the camera
+
+
+def test_camera_violations_need_confidence_and_repeat_into_one_alert(h: Harness) -> None:
+    event = h.factories["cam1"].ai_violation(h.clock.now()).model_copy(update={"violation": "rodent"})
+    h.feed(event.model_copy(update={"confidence": 0.79}), DeviceKind.CAMERA, Channel.EVENT, "cam1")
+    assert h.alerts("camera.violation") == []
+    h.feed(event.model_copy(update={"confidence": 0.8, "msg_id": "v2"}), DeviceKind.CAMERA, Channel.EVENT, "cam1")
+    h.after(5 * M)
+    h.feed(event.model_copy(update={"confidence": 0.95, "msg_id": "v3"}), DeviceKind.CAMERA, Channel.EVENT, "cam1")
+    (alert,) = h.alerts("camera.violation")
+    assert len(alert.evidence) == 2
+
+
+def test_clock_skew(h: Harness) -> None:
+    h.feed(
+        h.factories["cab1"].cabinet_reading(h.clock.now(), samples_held=1),
+        DeviceKind.CABINET,
+        Channel.TELEMETRY,
+        "cab1",
+        skew_flagged=True,
+    )
+    assert h.alerts("device.clock_skew")
+
+
+def test_unacknowledged_critical_alerts_escalate(h: Harness) -> None:
+    h.test(62.0, result="fail")
+    (alert,) = h.alerts("test.failed")
+    h.after(29 * M)
+    assert h.store.get(alert.alert_id).escalation == "school"  # type: ignore[union-attr]
+    h.after(M)
+    assert h.store.get(alert.alert_id).escalation == "district"  # type: ignore[union-attr]
+    h.after(30 * M)
+    assert h.store.get(alert.alert_id).escalation == "city"  # type: ignore[union-attr]
+    audit = [entry["action"] for entry in h.store.audit_for(alert.alert_id)]
+    assert audit == ["opened", "escalated", "escalated"]
+
+
+def test_english_and_region_overrides(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("defaults:\n  language: en\nregions:\n  jincheng:\n    sample_min_weight_g: 150\n")
+    config = load_rules(rules, "jincheng")
+    assert config.sample_min_weight_g == 150
+    h = Harness(tmp_path, config=config)
+    sample = h.factories["cab1"].sample_retained(h.clock.now(), "lunch", "米饭", 1)
+    h.feed(sample.model_copy(update={"weight_g": 140.0}), DeviceKind.CABINET, Channel.EVENT, "cab1")
+    (alert,) = h.alerts("sample.underweight")
+    assert "under 150" in alert.message
+    assert load_rules(rules, "elsewhere").sample_min_weight_g == 125
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("defaults:\n  sample_min_weight_g: -1\n", r"sample_min_weight_g: Input should be greater than 0"),
+        ("defaults:\n  cabinet_min_c: 9\n", r"cabinet_min_c must be below cabinet_max_c"),
+        ("defaults:\n  temperature_warning_afterr: 5\n", r"temperature_warning_afterr: Extra inputs"),
+        ("defaults:\n  suspect_from_pct: 60\n", r"suspect_from_pct \(60.0\) must be below every threshold"),
+        ("defaults: [\n", r"not valid YAML"),
+    ],
+)
+def test_rules_file_errors(tmp_path: Path, text: str, message: str) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(text)
+    with pytest.raises(RulesConfigError, match=message):
+        load_rules(rules, "jincheng")
+
+
+def test_defaults_without_a_file() -> None:
+    assert load_rules(None, "any") == RulesConfig()
