@@ -46,6 +46,7 @@ CREATE TRIGGER IF NOT EXISTS audit_is_append_only BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is never rewritten'); END;
 CREATE TRIGGER IF NOT EXISTS audit_is_never_deleted BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is never rewritten'); END;
+CREATE TABLE IF NOT EXISTS published (alert_id TEXT PRIMARY KEY, version TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS engine_state (ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
                                          PRIMARY KEY (ns, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS engine_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -250,6 +251,34 @@ class RulesStore:
             self._save(alert)
             self._audit(alert, "escalated", "rules", at, to=level)
             return alert
+
+    def refuse(self, alert_id: str, actor: str, why: str, at: dt.datetime) -> None:
+        """Record a refused action (an acknowledgement from an account that may not give it)."""
+        alert = self.get(alert_id)
+        if alert is not None:
+            with self.transaction():
+                self._audit(alert, "refused", actor, at, why=why)
+
+    # --- the outbox: every change is published once, even across crashes ----------------------------------------
+
+    @staticmethod
+    def _version(alert: Alert) -> str:
+        return f"{alert.updated_at.isoformat()}|{alert.state}|{alert.severity}|{alert.escalation}|{len(alert.evidence)}"
+
+    def unpublished(self) -> list[Alert]:
+        rows = self._db.execute(
+            "SELECT a.body, p.version FROM alerts a LEFT JOIN published p ON p.alert_id = a.alert_id ORDER BY a.rowid"
+        ).fetchall()
+        alerts = [Alert.model_validate_json(body) for body, _ in rows]
+        return [a for a, (_, version) in zip(alerts, rows, strict=True) if version != self._version(a)]
+
+    def mark_published(self, alert: Alert) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO published (alert_id, version) VALUES (?, ?) "
+                "ON CONFLICT (alert_id) DO UPDATE SET version = excluded.version",
+                (alert.alert_id, self._version(alert)),
+            )
 
     # --- engine state ---------------------------------------------------------------------------------------
 

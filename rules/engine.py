@@ -28,7 +28,7 @@ from devices.topics import Channel, DeviceKind
 from gateway.spool import SpoolRecord
 from rules.alerts import Alert, RulesStore, Severity
 from rules.config import RulesConfig
-from rules.messages import render
+from rules.messages import phrase, render
 from rules.verdict import platform_verdict
 from shian.clock import Clock
 
@@ -406,7 +406,7 @@ class RulesEngine:
                 evidence={**evidence, "state": "offline"},
                 device_=device,
                 kind=record.kind,
-                why="the device reported offline",
+                why=phrase("reported_offline", self.config.language),
             )
         else:
             self._put("offline", device, None)
@@ -534,7 +534,7 @@ class RulesEngine:
                     evidence={"last_seen": last},
                     device_=device.id,
                     kind=device.kind.value,
-                    why=f"silent since {silent_since.astimezone(self.tz):%H:%M}",
+                    why=phrase("silent_since", self.config.language, time=f"{silent_since.astimezone(self.tz):%H:%M}"),
                 )
 
     def _escalate(self, now: dt.datetime) -> None:

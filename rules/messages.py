@@ -73,3 +73,13 @@ TEMPLATES: dict[str, dict[Language, str]] = {
 
 def render(rule: str, language: Language, **params: Any) -> str:
     return TEMPLATES[rule][language].format(**params)
+
+
+PHRASES: dict[str, dict[Language, str]] = {
+    "reported_offline": {"zh": "设备上报离线", "en": "the device reported offline"},
+    "silent_since": {"zh": "自 {time} 起无信号", "en": "silent since {time}"},
+}
+
+
+def phrase(key: str, language: Language, **params: Any) -> str:
+    return PHRASES[key][language].format(**params)

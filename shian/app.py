@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,14 +17,19 @@ import structlog
 from broker_config.managed import ManagedMosquitto
 from devices.messages import DeadLetter
 from devices.registry import Registry, load_registry
-from devices.topics import DEADLETTER_SUBSCRIPTION
+from devices.topics import ALERTS_SUBSCRIPTION, DEADLETTER_SUBSCRIPTION
 from gateway.entries import SkewLimits
 from gateway.metrics import serve_metrics
-from gateway.mqtt_link import LinkOptions, MqttLink
+from gateway.mqtt_link import LinkOptions, MqttError, MqttLink
 from gateway.runner import run_gateway
 from gateway.service import Gateway
 from gateway.spool import Spool
 from gateway.stats import GatewayStats
+from rules.alerts import RulesStore
+from rules.config import load_rules
+from rules.engine import RulesEngine
+from rules.notify import MqttAlerts, Notifier, StoredAlerts, Webhook
+from rules.runner import RulesRunner
 from shian.clock import Clock, SystemClock
 from shian.config import ConfigError, Settings
 from simulators.demo import DemoOptions, run_fleet
@@ -83,20 +90,32 @@ async def _report_stats(instance: str, stats: GatewayStats, drain: StorageDrain)
             log.warning("storage.health_point_skipped", error=str(exc))
 
 
-async def _watch_dead_letters(address: BrokerAddress) -> None:
-    """What an operator would see on the dead-letter topic."""
-    options = LinkOptions(host=address.host, port=address.port, client_id="shian-demo-deadletter-watch")
+async def _watch_operator_topics(address: BrokerAddress) -> None:
+    """What an operator and a supervisor would see: dead letters and alerts."""
+    options = LinkOptions(host=address.host, port=address.port, client_id="shian-demo-watch")
     async with MqttLink(options) as link:
-        await link.subscribe([DEADLETTER_SUBSCRIPTION])
+        await link.subscribe([DEADLETTER_SUBSCRIPTION, ALERTS_SUBSCRIPTION])
         async for incoming in link.messages():
-            letter = DeadLetter.model_validate_json(incoming.payload, strict=False)
-            log.warning(
-                "deadletter.received",
-                reason=letter.reason,
-                detail=letter.detail,
-                client_id=letter.client_id,
-                topic=letter.topic,
-            )
+            if not incoming.payload:
+                continue  # a cleared retained alert
+            if incoming.topic.startswith(DEADLETTER_SUBSCRIPTION[:-1]):
+                letter = DeadLetter.model_validate_json(incoming.payload, strict=False)
+                log.warning(
+                    "deadletter.received",
+                    reason=letter.reason,
+                    detail=letter.detail,
+                    client_id=letter.client_id,
+                    topic=letter.topic,
+                )
+            else:
+                alert = json.loads(incoming.payload)
+                log.warning(
+                    "alert.received",
+                    rule=alert.get("rule"),
+                    severity=alert.get("severity"),
+                    state=alert.get("state"),
+                    message=alert.get("message"),
+                )
 
 
 def gateway_link_options(settings: Settings, address: BrokerAddress) -> LinkOptions:
@@ -171,6 +190,118 @@ def build_drain(settings: Settings, registry: Registry, clock: Clock) -> Storage
     )
 
 
+def rules_store_path(settings: Settings) -> Path:
+    return settings.data_dir / f"rules-{settings.gateway.client_id}.sqlite"
+
+
+def build_rules(settings: Settings, registry: Registry, clock: Clock) -> tuple[RulesRunner, MqttAlerts]:
+    config = load_rules(settings.rules.file, registry.region)
+    engine = RulesEngine(registry, config, RulesStore(rules_store_path(settings)), clock)
+    mqtt_alerts = MqttAlerts(None)
+    notifiers: list[Notifier] = [mqtt_alerts, StoredAlerts(build_writer(settings), registry)]
+    notifiers += [Webhook(hook.url, hook.format) for hook in settings.rules.webhooks]
+    return RulesRunner(engine, Spool(spool_path(settings)), notifiers, tick_s=settings.rules.tick_s), mqtt_alerts
+
+
+async def _rules_link(runner: RulesRunner, mqtt_alerts: MqttAlerts, options: LinkOptions) -> None:
+    """The rules engine's own connection: publishes alerts, takes acknowledgements; reconnects."""
+    backoff = 0.5
+    while True:
+        try:
+            async with MqttLink(options) as link:
+                mqtt_alerts.bus = link
+                backoff = 0.5
+                await runner.take_acknowledgements(link)
+        except MqttError as exc:
+            mqtt_alerts.bus = None
+            log.warning("rules.disconnected", error=str(exc), retry_in_s=backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+
+
+class Platform:
+    """The running parts and the order in which they start and stop."""
+
+    def __init__(self, settings: Settings, registry: Registry, clock: Clock) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.clock = clock
+        self.gateway = build_gateway(settings, registry, clock)
+        self.drain = build_drain(settings, registry, clock)
+        self.rules, self.mqtt_alerts = build_rules(settings, registry, clock)
+        self.drain_stop, self.rules_stop, self.fleet_stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        self.core: list[asyncio.Task[None]] = []  # gateway, storage drain, rules: must never end by themselves
+        self.helpers: list[asyncio.Task[None]] = []  # run until cancelled
+        self.fleet: list[asyncio.Task[None]] = []
+
+    def serve_metrics(self) -> None:
+        g = self.settings.gateway
+        if g.metrics_port is not None:
+            port = serve_metrics(
+                self.gateway.stats, self.gateway.spool, g.client_id, port=g.metrics_port, bind=g.metrics_bind
+            )
+            log.info("metrics.serving", url=f"http://{g.metrics_bind}:{port}/metrics")
+
+    def start(self, address: BrokerAddress) -> None:
+        options = gateway_link_options(self.settings, address)
+        self.core = [
+            asyncio.create_task(run_gateway(self.gateway, options)),
+            asyncio.create_task(self.drain.run(self.drain_stop)),
+            asyncio.create_task(self.rules.run(self.rules_stop)),
+        ]
+        rules_options = dataclasses.replace(options, client_id=f"{options.client_id}-rules")
+        self.helpers = [
+            asyncio.create_task(_report_stats(self.settings.gateway.client_id, self.gateway.stats, self.drain)),
+            asyncio.create_task(_rules_link(self.rules, self.mqtt_alerts, rules_options)),
+        ]
+
+    async def start_demo(self, address: BrokerAddress) -> None:
+        # Devices start once the gateway listens, so the demo's first messages are not missed.
+        await _first([self.core[0], asyncio.create_task(self.gateway.subscribed.wait())], timeout_s=30)
+        self.helpers.append(asyncio.create_task(_watch_operator_topics(address)))
+        options = DemoOptions(host=address.host, port=address.port)
+        self.fleet.append(asyncio.create_task(run_fleet(self.registry, options, self.clock, self.fleet_stop)))
+
+    async def wait(self, stop: asyncio.Event, duration_s: float | None) -> None:
+        waiter = asyncio.create_task(stop.wait())
+        done = await _first([*self.core, waiter, *self.helpers, *self.fleet], timeout_s=duration_s)
+        waiter.cancel()
+        for task in done - {waiter}:
+            task.result()  # a part that ended by itself failed: say so rather than end quietly
+            raise RuntimeError(f"{task.get_coro()} ended by itself")
+
+    async def shutdown(self) -> None:
+        """Devices first, so that the gateway drains what they sent last; then storage and rules take the
+        last records. Stopping is cooperative (events, not only cancel): on Python 3.11 asyncio.wait_for,
+        used inside aiomqtt, can swallow a cancellation."""
+        gateway_task, drain_task, rules_task = self.core
+        self.fleet_stop.set()
+        if self.fleet:
+            await asyncio.wait(self.fleet, timeout=STOP_TIMEOUT_S)
+        self.gateway.request_stop()
+        await asyncio.wait([gateway_task], timeout=DRAIN_TIMEOUT_S)
+        self.drain_stop.set()
+        self.rules_stop.set()
+        await asyncio.wait([drain_task, rules_task], timeout=DRAIN_TIMEOUT_S)
+        await self.rules.step()
+
+    async def close(self) -> None:
+        self.drain_stop.set()
+        self.rules_stop.set()
+        leftovers = [task for task in [*self.core, *self.helpers, *self.fleet] if not task.done()]
+        for task in leftovers:
+            task.cancel()
+        if leftovers:
+            await asyncio.wait(leftovers, timeout=STOP_TIMEOUT_S)
+        self.gateway.spool.close()
+        self.drain.spool.close()
+        self.drain.writer.close()
+        self.rules.spool.close()
+        self.rules.engine.store.close()
+        log.info("gateway.stats", final=True, **self.gateway.stats.snapshot())
+        log.info("storage.stats", final=True, **self.drain.stats.snapshot())
+
+
 async def run_platform(
     settings: Settings,
     *,
@@ -181,62 +312,18 @@ async def run_platform(
 ) -> GatewayStats:
     """Run until ``stop`` is set (Ctrl-C, SIGTERM) or ``duration_s`` passes; the gateway drains first, then
     everything else stops, the managed broker last. Returns the gateway's counters."""
-    registry = registry or load_registry(settings.registry)
-    clock = SystemClock()
-    gateway = build_gateway(settings, registry, clock)
-    drain = build_drain(settings, registry, clock)
-    drain_stop = asyncio.Event()
-    stop = stop or asyncio.Event()
-    if settings.gateway.metrics_port is not None:
-        port = serve_metrics(
-            gateway.stats,
-            gateway.spool,
-            settings.gateway.client_id,
-            port=settings.gateway.metrics_port,
-            bind=settings.gateway.metrics_bind,
-        )
-        log.info("metrics.serving", url=f"http://{settings.gateway.metrics_bind}:{port}/metrics")
+    platform = Platform(settings, registry or load_registry(settings.registry), SystemClock())
+    platform.serve_metrics()
     async with broker_for(settings) as address:
-        gateway_task = asyncio.create_task(run_gateway(gateway, gateway_link_options(settings, address)))
-        helpers = [asyncio.create_task(_report_stats(settings.gateway.client_id, gateway.stats, drain))]
-        drain_task = asyncio.create_task(drain.run(drain_stop))
-        fleet: list[asyncio.Task[None]] = []
-        fleet_stop = asyncio.Event()
+        platform.start(address)
         try:
             if demo:
-                # Devices start once the gateway listens, so the demo's first messages are not missed.
-                await _first([gateway_task, asyncio.create_task(gateway.subscribed.wait())], timeout_s=30)
-                helpers.append(asyncio.create_task(_watch_dead_letters(address)))
-                options = DemoOptions(host=address.host, port=address.port)
-                fleet.append(asyncio.create_task(run_fleet(registry, options, clock, fleet_stop)))
-            waiter = asyncio.create_task(stop.wait())
-            done = await _first([gateway_task, drain_task, waiter, *helpers, *fleet], timeout_s=duration_s)
-            waiter.cancel()
-            for task in done - {waiter}:
-                task.result()  # a part that ended by itself failed: say so rather than end quietly
-                raise RuntimeError(f"{task.get_coro()} ended by itself")
-            # Stopping is cooperative (events, not only cancel): on Python 3.11 asyncio.wait_for, used inside
-            # aiomqtt, can swallow a cancellation. Devices first, so that the gateway drains what they sent last.
-            fleet_stop.set()
-            if fleet:
-                await asyncio.wait(fleet, timeout=STOP_TIMEOUT_S)
-            gateway.request_stop()
-            await asyncio.wait([gateway_task], timeout=DRAIN_TIMEOUT_S)
-            drain_stop.set()  # after the gateway, so that the store gets its last records too
-            await asyncio.wait([drain_task], timeout=DRAIN_TIMEOUT_S)
+                await platform.start_demo(address)
+            await platform.wait(stop or asyncio.Event(), duration_s)
+            await platform.shutdown()
         finally:
-            drain_stop.set()
-            leftovers = [task for task in [gateway_task, drain_task, *helpers, *fleet] if not task.done()]
-            for task in leftovers:
-                task.cancel()
-            if leftovers:
-                await asyncio.wait(leftovers, timeout=STOP_TIMEOUT_S)
-            gateway.spool.close()
-            drain.spool.close()
-            drain.writer.close()
-            log.info("gateway.stats", final=True, **gateway.stats.snapshot())
-            log.info("storage.stats", final=True, **drain.stats.snapshot())
-    return gateway.stats
+            await platform.close()
+    return platform.gateway.stats
 
 
 async def _first(tasks: list[asyncio.Task[Any]], timeout_s: float | None) -> set[asyncio.Task[Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import os
 import signal
 import sys
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_query(commands)
     _add_broker(commands)
     _add_dashboards(commands)
+    _add_alerts(commands)
     return parser
 
 
@@ -350,6 +352,70 @@ def _dashboards(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_alerts(commands: Any) -> None:
+    alerts = commands.add_parser(
+        "alerts",
+        help="list, show, acknowledge and resolve alerts",
+        description="Alerts from the rules engine's store ({data_dir}/rules-{gateway.client_id}.sqlite). A running "
+        "platform publishes the changes made here on the alerts topic within a tick.",
+    )
+    alert_commands = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+    listing = alert_commands.add_parser("list", help="one line per alert, newest first")
+    _common(listing)
+    listing.add_argument("--state", choices=["open", "acknowledged", "resolved"])
+    show = alert_commands.add_parser("show", help="one alert with its audit log")
+    _common(show)
+    show.add_argument("alert_id")
+    ack = alert_commands.add_parser("ack", help="acknowledge an open alert")
+    _common(ack)
+    ack.add_argument("alert_id")
+    ack.add_argument("--by", required=True, help="who acknowledges (recorded in the audit log)")
+    ack.add_argument("--note", help="e.g. confirmed / false_positive for a camera violation")
+    resolve = alert_commands.add_parser("resolve", help="resolve an alert")
+    _common(resolve)
+    resolve.add_argument("alert_id")
+    resolve.add_argument("--by", required=True)
+    resolve.add_argument("--why", required=True, help="recorded in the audit log")
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    from rules.alerts import AlertError, RulesStore
+    from shian.app import rules_store_path
+    from shian.clock import SystemClock
+
+    settings = _settings(args)
+    path = rules_store_path(settings)
+    if not path.exists():
+        print(f"shian: no rules store at {path} (is --data-dir right?)", file=sys.stderr)
+        return 2
+    store = RulesStore(path)
+    now = SystemClock().now()
+    try:
+        if args.alerts_command == "list":
+            for alert in store.alerts(state=args.state):
+                print(
+                    f"{alert.alert_id}\t{alert.opened_at:%Y-%m-%dT%H:%M:%SZ}\t{alert.state}\t{alert.severity}\t"
+                    f"{alert.rule}\t{alert.canteen_id}\t{alert.message}"
+                )
+        elif args.alerts_command == "show":
+            found = store.get(args.alert_id)
+            if found is None:
+                print(f"shian: no alert {args.alert_id}", file=sys.stderr)
+                return 1
+            document = {**json.loads(found.model_dump_json()), "audit": store.audit_for(found.alert_id)}
+            print(json.dumps(document, ensure_ascii=False, indent=2))
+        elif args.alerts_command == "ack":
+            print(store.acknowledge(args.alert_id, args.by, args.note, now).state)
+        else:
+            print(store.resolve(args.alert_id, args.by, args.why, now).state)
+    except AlertError as exc:
+        print(f"shian: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    return 0
+
+
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -464,6 +530,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _query(args)
         if args.command == "dashboards":
             return _dashboards(args)
+        if args.command == "alerts":
+            return _alerts(args)
         return _broker(args)
     except (ConfigError, ServerError) as exc:
         print(f"shian: {exc}", file=sys.stderr)

@@ -99,6 +99,24 @@ class StorageSettings(BaseModel):
         return self
 
 
+class WebhookSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^https?://")
+    #: json: the alert as JSON; wecom / dingtalk: a group robot's text message.
+    format: Literal["json", "wecom", "dingtalk"] = "json"
+
+
+class RulesSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: The rules file (YAML: ``defaults`` and per-region overrides). Unset: the built-in defaults.
+    file: Path | None = None
+    #: How often timers (deadlines, durations, silence) are evaluated.
+    tick_s: float = Field(default=1.0, gt=0, le=60)
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHIAN_", env_nested_delimiter="__", extra="forbid")
 
@@ -111,6 +129,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    rules: RulesSettings = Field(default_factory=RulesSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,117 @@
+"""Run the rules engine: follow the spool, tick the timers, publish alert changes, take acknowledgements."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Sequence
+
+import structlog
+
+from devices.registry import Registry
+from devices.topics import ROOT
+from gateway.bus import BusClient, Incoming
+from gateway.spool import Spool
+from rules.alerts import AlertError
+from rules.engine import RulesEngine
+from rules.notify import Notifier
+
+log = structlog.get_logger("shian.rules")
+
+CONSUMER = "rules"
+ACK_SUBSCRIPTION = f"{ROOT}/alerts/+/+/ack"
+
+
+def may_acknowledge(registry: Registry, canteen_id: str, username: str) -> bool:
+    """A school's account for its own canteen, its district's account, or the city's."""
+    canteen = registry.canteen(canteen_id)
+    for account in registry.accounts:
+        if account.username != username:
+            continue
+        if account.role == "city":
+            return True
+        if account.role == "school" and account.canteen == canteen_id:
+            return True
+        if account.role == "district" and canteen is not None and account.district == canteen.district:
+            return True
+    return False
+
+
+class RulesRunner:
+    def __init__(
+        self,
+        engine: RulesEngine,
+        spool: Spool,
+        notifiers: Sequence[Notifier],
+        *,
+        batch: int = 1000,
+        tick_s: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        self.spool = spool
+        self.notifiers = list(notifiers)
+        self.batch = batch
+        self.tick_s = tick_s
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            processed = await self.step()
+            if not processed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.tick_s)
+
+    async def step(self) -> int:
+        """One batch of records (or a timer tick), then publish what changed. Returns records processed."""
+        store = self.engine.store
+        records = await asyncio.to_thread(self.spool.read, store.checkpoint(), self.batch)
+        if records:
+            await asyncio.to_thread(self.engine.process, records)
+            self.spool.advance(CONSUMER, records[-1].seq)  # lets the spool prune; the truth is in the store
+        else:
+            await asyncio.to_thread(self.engine.tick)
+        await self.publish_pending()
+        return len(records)
+
+    async def publish_pending(self) -> None:
+        for alert in self.engine.store.unpublished():
+            try:
+                for notifier in self.notifiers:
+                    await notifier.notify(alert)
+            except Exception as exc:
+                log.warning("alert.publish_retry", alert_id=alert.alert_id, error=str(exc))
+                return
+            self.engine.store.mark_published(alert)
+
+    async def take_acknowledgements(self, bus: BusClient) -> None:
+        """Apply ``{"by", "note"}`` on ``shian/v1/alerts/{canteen}/{alert_id}/ack`` from allowed accounts."""
+        await bus.subscribe([ACK_SUBSCRIPTION])
+        async for incoming in bus.messages():
+            self.acknowledge(incoming)
+            bus.ack(incoming)
+
+    def acknowledge(self, incoming: Incoming) -> None:
+        parts = incoming.topic.split("/")
+        if len(parts) != 6 or parts[-1] != "ack":
+            return
+        canteen_id, alert_id = parts[3], parts[4]
+        store, now = self.engine.store, self.engine.clock.now()
+        try:
+            body = json.loads(incoming.payload)
+            by, note = str(body["by"]), body.get("note")
+        except (ValueError, KeyError, TypeError):
+            log.warning("alert.ack_malformed", topic=incoming.topic)
+            return
+        alert = store.get(alert_id)
+        if alert is None or alert.canteen_id != canteen_id:
+            log.warning("alert.ack_unknown", topic=incoming.topic, by=by)
+            return
+        if not may_acknowledge(self.engine.registry, canteen_id, by):
+            store.refuse(alert_id, by, "this account may not acknowledge this canteen's alerts", now)
+            log.warning("alert.ack_refused", alert_id=alert_id, by=by)
+            return
+        try:
+            store.acknowledge(alert_id, by, None if note is None else str(note), now)
+            log.info("alert.acknowledged", alert_id=alert_id, by=by)
+        except AlertError as exc:
+            log.info("alert.ack_ignored", alert_id=alert_id, by=by, why=str(exc))
