@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -32,6 +33,14 @@ COMMANDS = [
     ["query", "tests"],
     ["query", "temperatures"],
     ["query", "alerts"],
+    ["dashboards"],
+    ["dashboards", "build"],
+    ["dashboards", "push"],
+    ["alerts"],
+    ["alerts", "list"],
+    ["alerts", "show"],
+    ["alerts", "ack"],
+    ["alerts", "resolve"],
 ]
 
 
@@ -49,7 +58,7 @@ def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for command in ("run", "demo", "registry", "broker", "deadletter", "query"):
+    for command in ("run", "demo", "registry", "broker", "deadletter", "query", "dashboards", "alerts"):
         assert f"    {command}" in out
     assert "SHIAN_" in out
 
@@ -170,3 +179,33 @@ def _processes_mentioning(text: str) -> list[int]:
             if text in cmdline:
                 found.append(int(entry.name))
     return found
+
+
+def test_alerts_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rules.alerts import RulesStore
+
+    at = dt.datetime(2026, 11, 25, 3, 30, tzinfo=dt.UTC)
+    store = RulesStore(tmp_path / "rules-shian-gateway.sqlite")
+    alert, _ = store.raise_alert(
+        dedup_key="k",
+        rule="sample.missing",
+        severity="critical",
+        canteen_id="c1",
+        message="午餐留样不足",
+        evidence={"kept": 1},
+        at=at,
+    )
+    store.close()
+    args = ["--data-dir", str(tmp_path)]
+    assert main(["alerts", "list", *args]) == 0
+    assert f"{alert.alert_id}\t" in capsys.readouterr().out
+    assert main(["alerts", "ack", alert.alert_id, "--by", "王校长", "--note", "已补留样", *args]) == 0
+    assert capsys.readouterr().out.strip() == "acknowledged"
+    assert main(["alerts", "ack", alert.alert_id, "--by", "王校长", *args]) == 1
+    assert "is acknowledged, not open" in capsys.readouterr().err
+    assert main(["alerts", "resolve", alert.alert_id, "--by", "ops", "--why", "补齐", *args]) == 0
+    capsys.readouterr()
+    assert main(["alerts", "show", alert.alert_id, *args]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [entry["action"] for entry in shown["audit"]] == ["opened", "acknowledged", "resolved"]
+    assert shown["audit"][1]["actor"] == "王校长"
