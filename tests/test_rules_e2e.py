@@ -264,3 +264,34 @@ def test_webhook_bodies() -> None:
         "msgtype": "text",
         "text": {"content": "【警告】温度超标（已解除）\n规则 cabinet.temperature · 告警 a-1"},
     }
+
+
+async def test_an_alert_is_retained_while_open_and_cleared_when_resolved(rig: Rig) -> None:
+    async def retained_alerts() -> list[str]:
+        found: list[str] = []
+        async with MqttLink(rig.options("late-subscriber")) as late:
+            await late.subscribe([f"shian/v1/alerts/c0-{rig.uid}/#"])
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    async for incoming in late.messages():
+                        if incoming.retain and incoming.payload:
+                            found.append(incoming.topic)
+        return found
+
+    failed = PayloadFactory(f"det0-{rig.uid}").test_result(MORNING, fail_rate=1.0)
+    async with (
+        gateway_in_process(rig.broker, rig.registry, rig.spool_path, f"gw-{rig.uid}"),
+        rig.observe(),
+        rig.rules() as runner,
+    ):
+        await rig.publish(0, DeviceKind.DETECTOR, Channel.EVENT, failed)
+        await _until(runner, lambda: any(a["rule"] == "test.failed" for a in rig.seen), "alert published")
+        alert_id = next(a["alert_id"] for a in rig.seen if a["rule"] == "test.failed")
+        assert any(topic.endswith(f"/{alert_id}") for topic in await retained_alerts())
+        runner.engine.store.resolve(alert_id, "ops", "batch returned", rig.clock.now())
+        await _until(
+            runner,
+            lambda: any(a["alert_id"] == alert_id and a["state"] == "resolved" for a in rig.seen),
+            "resolution published",
+        )
+        assert not any(topic.endswith(f"/{alert_id}") for topic in await retained_alerts())
