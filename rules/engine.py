@@ -200,21 +200,28 @@ class RulesEngine:
             "method_std": test.method_std,
             "value": test.value if test.value is not None else test.result,
         }
-        if test.retest_of:
-            self._put("followups", f"{canteen}|{test.retest_of}", None)
-            self._resolve("test.followup_missing", f"{canteen}|{test.retest_of}", "retested", test.ts)
-        if verdict == "invalid" or (
-            test.control_delta_a is not None and test.control_delta_a < cfg.control_delta_a_min
-        ):
+
+        def raise_for_sample(rule: str, severity: Severity, key: str, **extra: Any) -> None:
             self._raise(
-                "test.invalid_control",
-                "warning",
-                f"{canteen}|{test.sample_no}",
+                rule,
+                severity,
+                key,
                 canteen,
                 test.ts,
                 device=record.device_id,
                 subject=test.sample_no,
                 evidence=evidence,
+                **extra,
+            )
+
+        if test.retest_of:
+            self._put("followups", f"{canteen}|{test.retest_of}", None)
+            self._resolve("test.followup_missing", f"{canteen}|{test.retest_of}", "retested", test.ts)
+        if verdict == "invalid":
+            raise_for_sample(
+                "test.invalid_control",
+                "warning",
+                f"{canteen}|{test.sample_no}",
                 device_=record.device_id,
                 control_delta_a=test.control_delta_a,
                 minimum=cfg.control_delta_a_min,
@@ -222,50 +229,28 @@ class RulesEngine:
             return  # a void run proves nothing either way
         failed = test.result == "fail" or verdict == "fail"
         if failed:
-            self._raise(
-                "test.failed",
-                "critical",
-                f"{canteen}|{test.sample_no}|{test.item_code}",
-                canteen,
-                test.ts,
-                device=record.device_id,
-                subject=test.sample_no,
-                evidence=evidence,
-                **params,
-            )
+            raise_for_sample("test.failed", "critical", f"{canteen}|{test.sample_no}|{test.item_code}", **params)
             if not test.retest_of:
-                deadline = test.ts + cfg.followup_within
                 self._put(
                     "followups",
                     f"{canteen}|{test.sample_no}",
-                    {"deadline": _iso(deadline), "device": record.device_id, "msg_id": record.msg_id},
+                    {
+                        "deadline": _iso(test.ts + cfg.followup_within),
+                        "device": record.device_id,
+                        "msg_id": record.msg_id,
+                    },
                 )
         if verdict is not None and verdict != test.result:
-            self._raise(
+            raise_for_sample(
                 "test.verdict_mismatch",
                 "warning",
                 f"{canteen}|{test.sample_no}",
-                canteen,
-                test.ts,
-                device=record.device_id,
-                subject=test.sample_no,
-                evidence=evidence,
                 device_result=test.result,
                 platform_result=verdict,
                 **params,
             )
         if verdict == "suspect" and not failed:
-            self._raise(
-                "test.suspect",
-                "warning",
-                f"{canteen}|{test.sample_no}",
-                canteen,
-                test.ts,
-                device=record.device_id,
-                subject=test.sample_no,
-                evidence=evidence,
-                **params,
-            )
+            raise_for_sample("test.suspect", "warning", f"{canteen}|{test.sample_no}", **params)
 
     def _on_retained(self, record: SpoolRecord, sample: SampleRetained, evidence: dict[str, Any]) -> None:
         canteen = record.canteen_id
