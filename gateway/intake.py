@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pydantic_core
+from pydantic import TypeAdapter, ValidationError
 
 from devices.decode import DecodeError, decode
 from devices.ids import RESERVED_CANTEEN_IDS
-from devices.messages import DeviceMessage
+from devices.messages import DeviceMessage, MsgId
 from devices.reasons import Reason
 from devices.registry import Registry
 from devices.topics import ROOT, Channel, DeviceTopic, TopicError, parse_device_topic
@@ -48,14 +49,20 @@ Verdict = Accepted | Rejected | Ignored
 _PLATFORM_TREES = tuple(f"{ROOT}/{word}/" for word in sorted(RESERVED_CANTEEN_IDS))
 
 
+_MSG_ID: TypeAdapter[str] = TypeAdapter(MsgId)
+
+
 def _msg_id_of(payload: bytes) -> str | None:
-    """The ``msg_id`` of a payload that failed validation, if one can still be read, for the receipt."""
+    """The ``msg_id`` of a payload that failed validation, if a valid one can still be read, for the receipt."""
     try:
         raw = pydantic_core.from_json(payload)
     except ValueError:
         return None
     msg_id = raw.get("msg_id") if isinstance(raw, dict) else None
-    return msg_id if isinstance(msg_id, str) and 0 < len(msg_id) <= 64 else None
+    try:
+        return _MSG_ID.validate_python(msg_id)
+    except ValidationError:
+        return None  # no usable id: the device gets no receipt, the dead letter keeps everything
 
 
 def classify(incoming: Incoming, registry: Registry) -> Verdict:

@@ -123,7 +123,10 @@ class Gateway:
         self.stats.batches += 1
         for delivery, verdict, entry, outcome in zip(batch, verdicts, entries, outcomes, strict=True):
             self._count(verdict, entry, outcome)
-            self._answer(publisher, delivery.incoming, verdict, outcome, received_at)
+            try:
+                self._answer(publisher, delivery.incoming, verdict, outcome, received_at)
+            except ValueError as exc:  # a notice that cannot be built must never stop the gateway
+                log.error("gateway.answer_failed", topic=delivery.incoming.topic, error=str(exc))
 
     def _count(self, verdict: Verdict, entry: NewRecord | NewDeadLetter | None, outcome: Outcome) -> None:
         self.stats.received += 1

@@ -41,7 +41,11 @@ async def test_ten_thousand_mutated_payloads_are_all_accounted_for(
     spool_path = tmp_path / "spool.sqlite"
     async with gateway_in_process(mosquitto, registry, spool_path, f"gw-{uid}") as gateway:
         await publish_all(mosquitto, f"fuzzer-{uid}", sent)
-        await eventually(lambda: gateway.stats.received >= len(sent), timeout=60, what="all received")
+        await eventually(
+            lambda: gateway.stats.received >= len(sent),
+            timeout=60,
+            what=f"all received (reproduce with the seed fuzz-{uid})",
+        )
         stats = gateway.stats
         dead_lettered = sum(stats.rejected.values())
         assert stats.stored + stats.duplicates + dead_lettered == len(sent)

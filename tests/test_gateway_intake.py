@@ -200,3 +200,16 @@ async def test_clock_skew_is_stored_with_both_times_and_flagged(running: Running
     for msg_id, ts in cases.items():
         assert records[msg_id].device_ts == ts
         assert records[msg_id].received_at == NOW
+
+
+async def test_an_unusable_msg_id_gets_no_receipt_and_stops_nothing(running: Running, uid: str) -> None:
+    """Found by the fuzz test: a control character in msg_id once made the receipt itself invalid and stopped
+    the gateway."""
+    topic = device_topic(uid, DeviceKind.CABINET, Channel.TELEMETRY)
+    await running.device.publish(str(topic), json.dumps({**_valid_reading(), "msg_id": "bad\x7fid"}).encode(), qos=1)
+    await running.device.publish(str(topic), json.dumps(_valid_reading()).encode(), qos=1)
+    await eventually(lambda: running.gateway.stats.stored == 1, what="the next message stored")
+    assert running.gateway.stats.rejected["invalid_value"] == 1
+    assert running.task is not None and not running.task.done()
+    await eventually(lambda: len(running.receipts) == 1, what="the good message's receipt")
+    assert [r.status for _, r in running.receipts] == ["stored"]  # none for an id the device could not have meant
