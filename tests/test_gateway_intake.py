@@ -210,6 +210,7 @@ async def test_an_unusable_msg_id_gets_no_receipt_and_stops_nothing(running: Run
     await running.device.publish(str(topic), json.dumps(_valid_reading()).encode(), qos=1)
     await eventually(lambda: running.gateway.stats.stored == 1, what="the next message stored")
     assert running.gateway.stats.rejected["invalid_value"] == 1
-    assert running.task is not None and not running.task.done()
+    assert running.task is not None
+    assert not running.task.done()
     await eventually(lambda: len(running.receipts) == 1, what="the good message's receipt")
     assert [r.status for _, r in running.receipts] == ["stored"]  # none for an id the device could not have meant
