@@ -14,6 +14,7 @@ from devices.registry import Registry
 from gateway.bus import Incoming
 from gateway.intake import Accepted, Rejected, classify
 from gateway.spool import Spool
+from tests.conftest import FUZZ_SEED
 from tests.gateway_harness import gateway_in_process, publish_all
 from tests.helpers import eventually, make_registry, records_for
 from tests.mutations import mutate
@@ -36,7 +37,7 @@ async def test_ten_thousand_mutated_payloads_are_all_accounted_for(
     mosquitto: ManagedMosquitto, tmp_path: Path, uid: str
 ) -> None:
     registry = make_registry(uid, canteens=2)
-    rng = random.Random(f"fuzz-{uid}")
+    rng = random.Random(f"fuzz-{FUZZ_SEED}")
     sent = [(topic, mutate(payload, rng)) for topic, payload in records_for(uid, 10_000, canteens=2)]
     spool_path = tmp_path / "spool.sqlite"
     async with gateway_in_process(mosquitto, registry, spool_path, f"gw-{uid}") as gateway:
@@ -44,7 +45,7 @@ async def test_ten_thousand_mutated_payloads_are_all_accounted_for(
         await eventually(
             lambda: gateway.stats.received >= len(sent),
             timeout=60,
-            what=f"all received (reproduce with the seed fuzz-{uid})",
+            what=f"all received (reproduce with FUZZ_SEED={FUZZ_SEED!r})",
         )
         stats = gateway.stats
         dead_lettered = sum(stats.rejected.values())
