@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_broker(commands)
     _add_dashboards(commands)
     _add_alerts(commands)
+    _add_scenarios(commands)
     return parser
 
 
@@ -416,6 +417,52 @@ def _alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_scenarios(commands: Any) -> None:
+    scenario = commands.add_parser(
+        "scenario",
+        help="run scenario files: situations and the alerts they must (not) raise",
+        description="A scenario (YAML) scripts one canteen's devices on a simulated day and lists the alerts it must "
+        "and must not raise. The run goes through a real broker (managed unless mqtt.host is set), the gateway and "
+        "the rules engine; the simulated clock jumps from step to step. Shipped scenarios: simulators/scenarios/.",
+    )
+    scenario_commands = scenario.add_subparsers(dest="scenario_command", required=True, metavar="ACTION")
+    run = scenario_commands.add_parser("run", help="run scenarios; exit 1 if any expectation fails")
+    _common(run)
+    run.add_argument("files", nargs="+", type=Path, metavar="FILE")
+
+
+def _scenario(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from shian.app import broker_for
+    from simulators.scenario import ScenarioError, load_scenario, run_scenarios
+
+    settings = _settings(args)
+    configure_logging(settings.log_format, "error")  # the verdicts are the output; alerts are expected here
+    try:
+        for path in args.files:
+            load_scenario(path)  # every file is valid before anything runs
+    except ScenarioError as exc:
+        print(f"shian: {exc}", file=sys.stderr)
+        return 2
+
+    async def main() -> list[Any]:
+        with tempfile.TemporaryDirectory() as work:
+            async with broker_for(settings.model_copy(update={"data_dir": Path(work)})) as address:
+                return await run_scenarios(list(args.files), address.host, address.port, Path(work))
+
+    failures = 0
+    for verdict in asyncio.run(main()):
+        print(f"{'PASS' if verdict.ok else 'FAIL'}  {verdict.scenario}")
+        for line in verdict.passed:
+            print(f"      ok    {line}")
+        for line in verdict.failed:
+            print(f"      FAIL  {line}")
+        failures += not verdict.ok
+    print(f"{len(args.files) - failures} passed, {failures} failed")
+    return 1 if failures else 0
+
+
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -532,6 +579,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _dashboards(args)
         if args.command == "alerts":
             return _alerts(args)
+        if args.command == "scenario":
+            return _scenario(args)
         return _broker(args)
     except (ConfigError, ServerError) as exc:
         print(f"shian: {exc}", file=sys.stderr)

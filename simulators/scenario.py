@@ -1,0 +1,324 @@
+"""Scenarios: YAML files that describe a situation and the alerts it must (and must not) raise.
+
+A scenario runs one canteen through the real pipeline — devices publish over MQTT, the gateway validates and
+spools, the rules engine raises alerts, which are read back from the alerts topic — on a simulated clock that the
+runner moves from step to step, so a day's deadlines take a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from devices.messages import WireModel
+from devices.registry import Registry
+from devices.topics import ALERTS_SUBSCRIPTION, Channel, DeviceKind, DeviceTopic
+from gateway.mqtt_link import LinkOptions, MqttLink
+from gateway.runner import run_gateway
+from gateway.service import Gateway
+from gateway.spool import Spool
+from rules.alerts import RulesStore
+from rules.config import RulesConfig
+from rules.engine import RulesEngine
+from rules.notify import MqttAlerts
+from rules.runner import RulesRunner
+from shian.clock import FakeClock
+from simulators.payloads import PayloadFactory
+
+MessageKind = Literal[
+    "detector.heartbeat",
+    "test.result",
+    "cabinet.reading",
+    "sample.retained",
+    "sample.disposed",
+    "camera.stream",
+    "ai.violation",
+    "status.online",
+    "status.offline",
+]
+#: Which scenario device sends which message, on which channel.
+SENDERS: dict[str, tuple[str, DeviceKind, Channel]] = {
+    "detector.heartbeat": ("detector", DeviceKind.DETECTOR, Channel.TELEMETRY),
+    "test.result": ("detector", DeviceKind.DETECTOR, Channel.EVENT),
+    "cabinet.reading": ("cabinet", DeviceKind.CABINET, Channel.TELEMETRY),
+    "sample.retained": ("cabinet", DeviceKind.CABINET, Channel.EVENT),
+    "sample.disposed": ("cabinet", DeviceKind.CABINET, Channel.EVENT),
+    "camera.stream": ("camera", DeviceKind.CAMERA, Channel.TELEMETRY),
+    "ai.violation": ("camera", DeviceKind.CAMERA, Channel.EVENT),
+}
+DISHES = ["米饭", "番茄炒蛋", "清炒白菜"]
+
+
+class ScenarioError(ValueError):
+    pass
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: Local time (HH:MM[:SS]) on the scenario's day, or a day offset "+1 08:00".
+    at: str
+    send: MessageKind | None = None
+    #: Which device sends it when a kind has several (``status.*``): detector, cabinet or camera.
+    device: Literal["detector", "cabinet", "camera"] | None = None
+    #: Field values over the realistic defaults.
+    fields: dict[str, Any] = Field(default_factory=dict, alias="with")
+    #: Repeat every N seconds until ``until`` (a local time).
+    every_s: float | None = Field(default=None, gt=0)
+    until: str | None = None
+
+
+class Expectation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str
+    severity: Literal["info", "warning", "critical"] | None = None
+    #: The alert must be open by this local time.
+    by: str | None = None
+    count: int | None = Field(default=None, ge=1)
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    #: The scenario's day (a school day unless it says otherwise) and its time zone.
+    date: dt.date = dt.date(2026, 11, 25)
+    timezone: str = "Asia/Shanghai"
+    holiday: bool = False
+    testing_tier: Literal["lab", "strips", "none"] = "lab"
+    start: str = "07:00"
+    end: str = "18:00"
+    steps: list[Step] = Field(default_factory=list)
+    expect: list[Expectation] = Field(default_factory=list)
+    expect_not: list[str] = Field(default_factory=list)
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        return Scenario.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+        raise ScenarioError(f"{path}: {problems}") from None
+
+
+@dataclass
+class Verdict:
+    scenario: str
+    passed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _default_model(kind: str, f: PayloadFactory, now: dt.datetime) -> WireModel:
+    """A realistic message of ``kind``; the scenario's ``with`` overrides its fields."""
+    if kind == "detector.heartbeat":
+        return f.detector_heartbeat(now)
+    if kind == "test.result":
+        return f.test_result(now, fail_rate=0.0)
+    if kind == "cabinet.reading":
+        return f.cabinet_reading(now, samples_held=3)
+    if kind == "sample.retained":
+        return f.sample_retained(now, "lunch", DISHES[0], 1)
+    if kind == "sample.disposed":
+        return f.sample_disposed(now, "unset")
+    if kind == "camera.stream":
+        return f.camera_stream(now)
+    return f.ai_violation(now)
+
+
+class ScenarioRun:
+    """One scenario on a broker, with its own canteen id so that runs never see each other's messages."""
+
+    def __init__(self, scenario: Scenario, host: str, port: int, workdir: Path, run_id: str) -> None:
+        self.scenario = scenario
+        self.host, self.port = host, port
+        self.workdir = workdir
+        self.tz = ZoneInfo(scenario.timezone)
+        self.canteen = f"scn-{run_id}"
+        self.devices = {role: f"{role}-{run_id}" for role in ("detector", "cabinet", "camera")}
+        self.clock = FakeClock(self.local(scenario.start))
+        self.registry = self._registry()
+        self.factories = {role: PayloadFactory(device) for role, device in self.devices.items()}
+        #: Every version of every alert published during the run, in arrival order.
+        self.versions: list[dict[str, Any]] = []
+
+    def local(self, text: str) -> dt.datetime:
+        days = 0
+        if text.startswith("+"):
+            offset, text = text[1:].split(" ", 1)
+            days = int(offset)
+        return dt.datetime.combine(self.scenario.date + dt.timedelta(days=days), dt.time.fromisoformat(text), self.tz)
+
+    def _registry(self) -> Registry:
+        s = self.scenario
+        return Registry.model_validate(
+            {
+                "region": "scenario",
+                "timezone": s.timezone,
+                "calendar": {"holidays": [s.date.isoformat()] if s.holiday else []},
+                "canteens": [
+                    {
+                        "id": self.canteen,
+                        "name": f"情景食堂 {s.name}",
+                        "district": "城区",
+                        "type": "primary",
+                        "testing_tier": s.testing_tier,
+                        "meals": [{"meal": "lunch", "start": "11:40", "end": "12:30", "dishes": DISHES}],
+                        "devices": [
+                            {"id": self.devices["detector"], "kind": "detector", "heartbeat_s": 600},
+                            {"id": self.devices["cabinet"], "kind": "cabinet", "heartbeat_s": 300},
+                            {"id": self.devices["camera"], "kind": "camera", "heartbeat_s": 120},
+                        ],
+                    }
+                ],
+            }
+        )
+
+    def _message(self, step: Step, now: dt.datetime) -> tuple[str, WireModel]:
+        kind = step.send
+        assert kind is not None
+        if kind.startswith("status."):
+            device = step.device or "camera"
+            return device, self.factories[device].status(kind.split(".", 1)[1], now)
+        role = SENDERS[kind][0]
+        model = _default_model(kind, self.factories[role], now)
+        update = dict(step.fields)
+        if "meal_date" not in update and kind == "sample.retained":
+            update["meal_date"] = now.astimezone(self.tz).date()
+        # Validated like any payload, so a scenario's values are checked (and ``ts`` strings become instants).
+        return role, type(model).model_validate({**model.model_dump(), **update}, strict=False)
+
+    def _schedule(self) -> list[tuple[dt.datetime, Step]]:
+        timeline = []
+        for step in self.scenario.steps:
+            at = self.local(step.at)
+            if step.every_s and step.until:
+                end = self.local(step.until)
+                while at <= end:
+                    timeline.append((at, step))
+                    at += dt.timedelta(seconds=step.every_s)
+            else:
+                timeline.append((at, step))
+        return sorted(timeline, key=lambda item: item[0])
+
+    async def run(self) -> Verdict:
+        s = self.scenario
+        spool_path = self.workdir / f"{self.canteen}.spool.sqlite"
+        gateway = Gateway(self.registry, self.clock, Spool(spool_path), canteens=[self.canteen])
+        options = LinkOptions(
+            host=self.host, port=self.port, client_id=f"gw-{self.canteen}", manual_ack=True, session_expiry_s=600
+        )
+        gateway_task = asyncio.create_task(run_gateway(gateway, options))
+        await asyncio.wait_for(gateway.subscribed.wait(), 10)
+        store = RulesStore(self.workdir / f"{self.canteen}.rules.sqlite")
+        engine = RulesEngine(self.registry, RulesConfig(), store, self.clock)
+        links = {
+            role: MqttLink(LinkOptions(host=self.host, port=self.port, client_id=device))
+            for role, device in self.devices.items()
+        }
+        try:
+            async with (
+                MqttLink(LinkOptions(host=self.host, port=self.port, client_id=f"rules-{self.canteen}")) as rules_link,
+                MqttLink(LinkOptions(host=self.host, port=self.port, client_id=f"watch-{self.canteen}")) as watch,
+            ):
+                runner = RulesRunner(engine, Spool(spool_path), [MqttAlerts(rules_link)])
+                await watch.subscribe([f"{ALERTS_SUBSCRIPTION[:-2]}/{self.canteen}/#"])
+                watcher = asyncio.create_task(self._watch(watch))
+                for link in links.values():
+                    await link.__aenter__()
+                for at, step in self._schedule():
+                    self.clock.set(max(at, self.clock.now()))
+                    if step.send:
+                        role, model = self._message(step, self.clock.now())
+                        _, kind, channel = SENDERS.get(step.send, (role, DeviceKind(role), Channel.STATUS))
+                        topic = DeviceTopic(self.canteen, kind, self.devices[role], channel)
+                        await links[role].publish(str(topic), model.model_dump_json().encode(), qos=1)
+                        await self._settle(gateway, runner)
+                    await runner.step()
+                # walk the clock to the end, a minute at a time, so every timer gets its turn
+                end = self.local(s.end)
+                while self.clock.now() < end:
+                    self.clock.set(min(end, self.clock.now() + dt.timedelta(minutes=1)))
+                    await runner.step()
+                await rules_link.sync()
+                await watch.sync()
+                await asyncio.sleep(0.1)
+                watcher.cancel()
+        finally:
+            for link in links.values():
+                if link._client is not None:
+                    await link.__aexit__(None, None, None)
+            gateway.request_stop()
+            await asyncio.wait([gateway_task], timeout=10)
+            gateway.spool.close()
+            store.close()
+        return self.judge()
+
+    async def _settle(self, gateway: Gateway, runner: RulesRunner) -> None:
+        """Until the gateway has stored what was sent (the spool's last record has grown)."""
+        target = gateway.stats.received + 1
+        for _ in range(500):
+            if gateway.stats.received >= target:
+                break
+            await asyncio.sleep(0.005)
+        await runner.step()
+
+    async def _watch(self, link: MqttLink) -> None:
+        async for incoming in link.messages():
+            if incoming.payload:
+                self.versions.append(json.loads(incoming.payload))
+
+    def judge(self) -> Verdict:
+        """Each expectation against every published version of every alert: a warning that became critical
+        satisfies both "warning by 11:11" and "critical by 11:31"."""
+        verdict = Verdict(self.scenario.name)
+        seen = sorted({v["rule"] for v in self.versions})
+        for want in self.scenario.expect:
+            matching = [
+                v
+                for v in self.versions
+                if v["rule"] == want.rule and (want.severity is None or v["severity"] == want.severity)
+            ]
+            if want.by:
+                deadline = self.local(want.by)
+                matching = [v for v in matching if dt.datetime.fromisoformat(v["updated_at"]) <= deadline]
+            alerts = {v["alert_id"] for v in matching}
+            what = want.rule + (f" ({want.severity})" if want.severity else "") + (f" by {want.by}" if want.by else "")
+            if not alerts or (want.count is not None and len(alerts) != want.count):
+                count = f" x{want.count}" if want.count else ""
+                verdict.failed.append(
+                    f"expected {what}{count}: found {len(alerts) or 'none'}; alerts raised: {', '.join(seen) or 'none'}"
+                )
+            else:
+                verdict.passed.append(f"raised {what}")
+        for rule in self.scenario.expect_not:
+            raised = [v for v in self.versions if v["rule"] == rule]
+            if raised:
+                verdict.failed.append(f"expected no {rule}: raised — {raised[0]['message']}")
+            else:
+                verdict.passed.append(f"no {rule}")
+        return verdict
+
+
+async def run_scenarios(paths: list[Path], host: str, port: int, workdir: Path) -> list[Verdict]:
+    verdicts = []
+    for n, path in enumerate(paths):
+        scenario = load_scenario(path)
+        run_id = f"{path.stem[:40]}-{n}-{dt.datetime.now(dt.UTC):%H%M%S%f}"
+        verdicts.append(await ScenarioRun(scenario, host, port, workdir, run_id.replace(".", "-")).run())
+    return verdicts
