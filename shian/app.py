@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -33,6 +34,9 @@ from rules.runner import RulesRunner
 from shian.clock import Clock, SystemClock
 from shian.config import ConfigError, Settings
 from simulators.demo import DemoOptions, run_fleet
+from simulators.fleet import FleetStats
+from simulators.fleet import run_fleet as run_city_fleet
+from simulators.simclock import SimClock
 from storage.drain import StorageDrain
 from storage.local import LocalStore
 from storage.schema import gateway_point
@@ -301,6 +305,61 @@ class Platform:
         self.rules.engine.store.close()
         log.info("gateway.stats", final=True, **self.gateway.stats.snapshot())
         log.info("storage.stats", final=True, **self.drain.stats.snapshot())
+
+
+async def _fleet_view(stats: FleetStats, platform: Platform, every_s: float = 2.0) -> None:
+    """The live view of a simulation: one line every few seconds."""
+    last, last_at = stats.published, asyncio.get_running_loop().time()
+    while True:
+        await asyncio.sleep(every_s)
+        now = asyncio.get_running_loop().time()
+        rate = (stats.published - last) / (now - last_at)
+        last, last_at = stats.published, now
+        alerts = platform.rules.engine.store.alerts(state="open")
+        log.info(
+            "fleet.view",
+            sim_time=f"{platform.clock.now().astimezone(ZoneInfo(platform.registry.timezone)):%m-%d %H:%M}",
+            msgs_per_s=round(rate),
+            devices_online=stats.online,
+            receipts_pending=stats.pending,
+            stored=platform.gateway.stats.stored,
+            rejected=sum(platform.gateway.stats.rejected.values()),
+            alerts_open=len(alerts),
+            critical=sum(a.severity == "critical" for a in alerts),
+        )
+
+
+async def run_simulation(
+    settings: Settings,
+    registry: Registry,
+    *,
+    start: dt.datetime,
+    speed: float,
+    duration_s: float | None,
+    stop: asyncio.Event | None = None,
+) -> FleetStats:
+    """The platform and a whole fleet on one simulated clock: deadlines fire on simulated time."""
+    clock = SimClock(start, speed)
+    platform = Platform(settings, registry, clock)
+    stats, fleet_stop = FleetStats(), asyncio.Event()
+    async with broker_for(settings) as address:
+        platform.start(address)
+        fleet = asyncio.create_task(
+            run_city_fleet(
+                registry, clock, host=address.host, port=address.port, speed=speed, stop=fleet_stop, stats=stats
+            )
+        )
+        platform.helpers.append(asyncio.create_task(_fleet_view(stats, platform)))
+        try:
+            await platform.wait(stop or asyncio.Event(), duration_s)
+            fleet_stop.set()
+            await asyncio.wait([fleet], timeout=STOP_TIMEOUT_S * 2)
+            await platform.shutdown()
+        finally:
+            fleet_stop.set()
+            fleet.cancel()
+            await platform.close()
+    return stats
 
 
 async def run_platform(
