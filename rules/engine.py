@@ -486,26 +486,30 @@ class RulesEngine:
                         dishes=len(meal.dishes),
                     )
 
-    def _kitchen_hours(self, canteen: Canteen, now: dt.datetime) -> bool:
+    def _kitchen_opened(self, canteen: Canteen, now: dt.datetime) -> dt.datetime | None:
+        """When the kitchen hours ``now`` falls in began (None outside kitchen hours)."""
         local = now.astimezone(self.tz)
         if not self.registry.is_school_day(canteen, local.date()):
-            return False
+            return None
         for meal in canteen.meals:
             if local.isoweekday() not in meal.weekdays:
                 continue
             start = dt.datetime.combine(local.date(), meal.start, self.tz) - self.config.kitchen_opens_before_meal
             if start <= local <= dt.datetime.combine(local.date(), meal.end, self.tz):
-                return True
-        return False
+                return start
+        return None
 
     def _silence(self, canteen: Canteen, now: dt.datetime, since: dt.datetime) -> None:
         for device in canteen.devices:
             if device.revoked or self._get("offline", device.id):
                 continue
-            if device.kind is DeviceKind.CAMERA and not self._kitchen_hours(canteen, now):
-                continue
             last = self._get("last_seen", device.id)
             silent_since = _at(last) if last else since
+            if device.kind is DeviceKind.CAMERA:
+                opened = self._kitchen_opened(canteen, now)
+                if opened is None:
+                    continue
+                silent_since = max(silent_since, opened)  # a camera's silence counts from the kitchen's opening
             limit = dt.timedelta(seconds=device.heartbeat_s * self.config.offline_missed_heartbeats)
             if now - silent_since >= limit:
                 self._put("offline", device.id, "silent")

@@ -59,7 +59,8 @@ class PayloadFactory:
         failed = self.random.random() < fail_rate
         value: float | None
         if unit == "%":
-            value = round(self.random.uniform(55, 85) if failed else self.random.uniform(3, 35), 1)
+            threshold = 70.0 if std.startswith("NY/T") else 50.0  # a failure the platform agrees with
+            value = round(self.random.uniform(threshold, 90) if failed else self.random.uniform(3, 35), 1)
         else:
             value = None
         return TestResult(

@@ -260,3 +260,12 @@ def test_rules_file_errors(tmp_path: Path, text: str, message: str) -> None:
 
 def test_defaults_without_a_file() -> None:
     assert load_rules(None, "any") == RulesConfig()
+
+
+def test_a_cameras_silence_counts_from_the_kitchens_opening(h: Harness) -> None:
+    """Quiet overnight is no outage: at 09:40 (two hours before lunch) the camera has 90 s before it is missed."""
+    h.feed(h.factories["cam1"].camera_stream(h.clock.now()), DeviceKind.CAMERA, Channel.TELEMETRY, "cam1")  # 08:00
+    h.at(MORNING.replace(hour=9, minute=40, second=1))
+    assert "cam1" not in {a.device_id for a in h.alerts("device.offline")}
+    h.at(MORNING.replace(hour=9, minute=41, second=30))
+    assert "cam1" in {a.device_id for a in h.alerts("device.offline")}
