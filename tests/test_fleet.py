@@ -70,3 +70,17 @@ async def test_records_survive_a_broker_sigkill_exactly_once(tmp_path: Path) -> 
     assert len(stored) == len(set(stored))  # nothing doubled
     assert set(stored) == stats.produced  # nothing lost
     assert {"test.result", "sample.retained"} <= {r.type for r in records}
+
+
+async def test_load_mode_delivers_every_message(mosquitto: ManagedMosquitto, tmp_path: Path) -> None:
+    from simulators.load import load_messages, publish_load
+
+    registry = _small_city(5)
+    messages = load_messages(registry, 3000)
+    async with gateway_in_process(mosquitto, registry, tmp_path / "spool.sqlite", "gw-load") as gateway:
+        result = await publish_load(mosquitto.host, mosquitto.port, messages, connections=3)
+        await eventually(lambda: gateway.stats.stored >= 3000, timeout=30, what="all stored")
+    assert result.messages == 3000
+    assert result.rate > 0
+    assert gateway.stats.stored == 3000
+    assert gateway.stats.received == 3000
