@@ -488,6 +488,20 @@ def _add_simulate(commands: Any) -> None:
         help="simulated start, e.g. 2026-11-25T06:30:00+08:00 (a school day)",
     )
     simulate.add_argument("--duration", type=float, metavar="SECONDS", help="stop by itself after this long")
+    simulate.add_argument(
+        "--credentials",
+        type=Path,
+        metavar="FILE",
+        help="credentials.yaml from 'shian broker provision': each device logs in with its password",
+    )
+    simulate.add_argument(
+        "--load",
+        type=int,
+        metavar="MESSAGES",
+        help="load mode: publish this many readings over a few connections as fast as the broker "
+        "takes them, and print the rate as a ratio to mosquitto_pub in the same run",
+    )
+    simulate.add_argument("--connections", type=int, default=4, help="connections of the load mode (default 4)")
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -506,6 +520,8 @@ def _simulate(args: argparse.Namespace) -> int:
         return 0
     settings = _settings(args)
     configure_logging(settings.log_format, settings.log_level)
+    if args.load:
+        return _load_mode(args, settings)
     data = yaml.safe_load(args.registry.read_text(encoding="utf-8")) if args.registry else generate_city(args.seed)
     if args.registry:
         load_registry(args.registry)  # errors with file and line
@@ -536,6 +552,28 @@ def _simulate(args: argparse.Namespace) -> int:
         )
 
     asyncio.run(main())
+    return 0
+
+
+def _load_mode(args: argparse.Namespace, settings: Settings) -> int:
+    from devices.registry import Registry
+    from shian.app import broker_for
+    from simulators.city import generate_city
+    from simulators.load import load_messages, mosquitto_pub_baseline, publish_load
+
+    messages = load_messages(Registry.model_validate(generate_city(args.seed)), args.load)
+
+    async def main() -> tuple[Any, Any]:
+        async with broker_for(settings) as address:
+            baseline = await asyncio.to_thread(mosquitto_pub_baseline, address.host, address.port, messages)
+            load = await publish_load(address.host, address.port, messages, connections=args.connections)
+            return baseline, load
+
+    baseline, load = asyncio.run(main())
+    print(
+        f"mosquitto_pub -l: {baseline.rate:,.0f} msg/s; load mode ({args.connections} connections): "
+        f"{load.rate:,.0f} msg/s; ratio {load.rate / baseline.rate:.2f}"
+    )
     return 0
 
 

@@ -83,9 +83,10 @@ class FleetDevice:
         behaviour: Behaviour,
         speed: float,
         seed: int = 0,
+        password: str | None = None,
     ) -> None:
         self.canteen, self.entry, self.registry, self.clock = canteen, entry, registry, clock
-        self.host, self.port = host, port
+        self.host, self.port, self.password = host, port, password
         self.stats, self.behaviour, self.speed = stats, behaviour, speed
         self.tz = ZoneInfo(registry.timezone)
         self.rng = random.Random(f"{entry.id}:{seed}")
@@ -113,6 +114,7 @@ class FleetDevice:
                 port=self.port,
                 client_id=self.entry.id,
                 username=self.entry.id,
+                password=self.password,
                 will=will,
                 keepalive_s=60,
             )
@@ -287,12 +289,24 @@ async def run_fleet(
     stats: FleetStats,
     behaviour: Behaviour | None = None,
     connects_per_s: float = 500.0,
+    passwords: dict[str, str] | None = None,
 ) -> None:
-    """Every device of ``registry``, each on its own connection, until ``stop`` is set."""
+    """Every device of ``registry``, each on its own connection (with its password from ``passwords``, as
+    ``shian broker provision`` wrote them), until ``stop`` is set."""
     raise_file_limit()
+    passwords = passwords or {}
     devices = [
         FleetDevice(
-            c, d, registry, clock, host=host, port=port, stats=stats, behaviour=behaviour or Behaviour(), speed=speed
+            c,
+            d,
+            registry,
+            clock,
+            host=host,
+            port=port,
+            stats=stats,
+            behaviour=behaviour or Behaviour(),
+            speed=speed,
+            password=passwords.get(d.id),
         )
         for c in registry.canteens
         for d in c.devices

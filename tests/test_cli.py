@@ -41,6 +41,9 @@ COMMANDS = [
     ["alerts", "show"],
     ["alerts", "ack"],
     ["alerts", "resolve"],
+    ["scenario"],
+    ["scenario", "run"],
+    ["simulate"],
 ]
 
 
@@ -58,7 +61,18 @@ def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for command in ("run", "demo", "registry", "broker", "deadletter", "query", "dashboards", "alerts"):
+    for command in (
+        "run",
+        "demo",
+        "registry",
+        "broker",
+        "deadletter",
+        "query",
+        "dashboards",
+        "alerts",
+        "scenario",
+        "simulate",
+    ):
         assert f"    {command}" in out
     assert "SHIAN_" in out
 

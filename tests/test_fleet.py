@@ -84,3 +84,41 @@ async def test_load_mode_delivers_every_message(mosquitto: ManagedMosquitto, tmp
     assert result.rate > 0
     assert gateway.stats.stored == 3000
     assert gateway.stats.received == 3000
+
+
+async def test_every_device_logs_in_with_its_own_provisioned_credentials(tmp_path: Path) -> None:
+    """The ACL-realistic mode: the fleet on a broker with the provisioned password file and ACL."""
+    import yaml
+
+    from broker_config.managed import SecureOptions
+    from broker_config.provision import provision
+
+    registry = _small_city(3)
+    result = provision(registry, tmp_path / "provisioned", persistence_dir=tmp_path)
+    broker = ManagedMosquitto(
+        tmp_path / "broker", secure=SecureOptions(password_file=result.passwd, acl_file=result.acl)
+    )
+    broker.start()
+    passwords = yaml.safe_load(result.credentials.read_text())
+    devices = sum(len(c.devices) for c in registry.canteens)
+    clock = SimClock(dt.datetime(2026, 11, 25, 8, 0, tzinfo=CST), speed=60)
+    stats, stop = FleetStats(), asyncio.Event()
+    try:
+        fleet = asyncio.create_task(
+            run_fleet(
+                registry,
+                clock,
+                host=broker.host,
+                port=broker.port,
+                speed=60,
+                stop=stop,
+                stats=stats,
+                passwords=passwords,
+            )
+        )
+        await eventually(lambda: stats.online == devices, timeout=30, what="every device online")
+        assert stats.disconnects == 0
+        stop.set()
+        await asyncio.wait_for(fleet, 30)
+    finally:
+        broker.stop()
