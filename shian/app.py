@@ -337,6 +337,7 @@ async def run_simulation(
     speed: float,
     duration_s: float | None,
     stop: asyncio.Event | None = None,
+    passwords: dict[str, str] | None = None,
 ) -> FleetStats:
     """The platform and a whole fleet on one simulated clock: deadlines fire on simulated time."""
     clock = SimClock(start, speed)
@@ -346,7 +347,14 @@ async def run_simulation(
         platform.start(address)
         fleet = asyncio.create_task(
             run_city_fleet(
-                registry, clock, host=address.host, port=address.port, speed=speed, stop=fleet_stop, stats=stats
+                registry,
+                clock,
+                host=address.host,
+                port=address.port,
+                speed=speed,
+                stop=fleet_stop,
+                stats=stats,
+                passwords=passwords,
             )
         )
         platform.helpers.append(asyncio.create_task(_fleet_view(stats, platform)))

@@ -540,8 +540,15 @@ def _simulate(args: argparse.Namespace) -> int:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        passwords = yaml.safe_load(args.credentials.read_text(encoding="utf-8")) if args.credentials else None
         stats = await run_simulation(
-            settings, registry, start=args.start, speed=args.speed, duration_s=args.duration, stop=stop
+            settings,
+            registry,
+            start=args.start,
+            speed=args.speed,
+            duration_s=args.duration,
+            stop=stop,
+            passwords=passwords,
         )
         structlog.get_logger("shian").info(
             "fleet.done",
