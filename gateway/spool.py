@@ -305,6 +305,13 @@ class Spool:
         row = self._db.execute("SELECT received_at FROM records WHERE seq > ? ORDER BY seq LIMIT 1", (seq,)).fetchone()
         return _instant(row[0]) if row else None
 
+    def backlog_bytes(self, after_seq: int) -> int:
+        """Payload bytes of the records after ``after_seq``: what a consumer's backlog holds on disk."""
+        (size,) = self._db.execute(
+            "SELECT COALESCE(SUM(length(payload)), 0) FROM records WHERE seq > ?", (after_seq,)
+        ).fetchone()
+        return int(size)
+
     def disk_bytes(self) -> int:
         """The spool's size on disk, write-ahead log included."""
         return sum(p.stat().st_size for p in (self.path, self.path.with_name(self.path.name + "-wal")) if p.exists())

@@ -64,6 +64,11 @@ TEMPLATES: dict[str, dict[Language, str]] = {
         "zh": "{canteen}：摄像头 {device} 在{area}区域识别到违规“{violation}”（置信度 {confidence}），请人工复核。",
         "en": "{canteen}: camera {device} saw '{violation}' in {area} (confidence {confidence}); please review.",
     },
+    "storage.backlog_disk": {
+        "zh": "平台：待写入时序库的积压已达 {megabytes} MB（阈值 {threshold} MB），请检查 InfluxDB。",
+        "en": "platform: the backlog waiting for the time-series store holds {megabytes} MB (threshold "
+        "{threshold} MB); check InfluxDB.",
+    },
     "device.clock_skew": {
         "zh": "{canteen}：设备 {device} 时钟偏差 {skew_s} 秒，请校时。",
         "en": "{canteen}: device {device} clock is off by {skew_s} s; set its time.",

@@ -29,6 +29,7 @@ from gateway.stats import GatewayStats
 from rules.alerts import RulesStore
 from rules.config import load_rules
 from rules.engine import RulesEngine
+from rules.messages import render
 from rules.notify import MqttAlerts, Notifier, StoredAlerts, Webhook
 from rules.runner import RulesRunner
 from shian.clock import Clock, SystemClock
@@ -47,6 +48,9 @@ log = structlog.get_logger("shian")
 STATS_EVERY_S = 5.0
 DRAIN_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
+PRUNE_EVERY_S = 600.0
+#: The canteen id of alerts about the platform itself (read by the city account, which reads every alert).
+PLATFORM = "platform"
 
 
 @dataclass(frozen=True)
@@ -234,10 +238,41 @@ class Platform:
         self.drain = build_drain(settings, registry, clock)
         self.rules, self.mqtt_alerts = build_rules(settings, registry, clock)
         self.rules.wake = self.gateway.committed
+        self.drain.on_backlog_disk = self._backlog_disk
         self.drain_stop, self.rules_stop, self.fleet_stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self.core: list[asyncio.Task[None]] = []  # gateway, storage drain, rules: must never end by themselves
         self.helpers: list[asyncio.Task[None]] = []  # run until cancelled
         self.fleet: list[asyncio.Task[None]] = []
+
+    def _backlog_disk(self, high: bool, backlog_bytes: int) -> None:
+        """The storage drain's disk alarm, raised and resolved as a platform alert (canteen id ``platform``)."""
+        store, now, key = self.rules.engine.store, self.clock.now(), "storage.backlog_disk|platform"
+        if high:
+            threshold = self.settings.storage.backlog_disk_warn_mb
+            message = render(
+                "storage.backlog_disk",
+                self.rules.engine.config.language,
+                megabytes=round(backlog_bytes / 2**20, 1),
+                threshold=threshold,
+            )
+            store.raise_alert(
+                dedup_key=key,
+                rule="storage.backlog_disk",
+                severity="warning",
+                canteen_id=PLATFORM,
+                message=message,
+                evidence={"backlog_bytes": backlog_bytes},
+                at=now,
+            )
+        elif (alert := store.open_for(key)) is not None:
+            store.resolve(alert.alert_id, "storage", "the backlog drained", now)
+
+    async def _prune(self) -> None:
+        """Forget dedup keys past the window and records every consumer has passed, every few minutes."""
+        while True:
+            await asyncio.sleep(PRUNE_EVERY_S)
+            keys, records = await asyncio.to_thread(self.gateway.spool.prune, self.clock.now())
+            log.info("spool.pruned", dedup_keys=keys, records=records)
 
     def serve_metrics(self) -> None:
         g = self.settings.gateway
@@ -258,6 +293,7 @@ class Platform:
         self.helpers = [
             asyncio.create_task(_report_stats(self.settings.gateway.client_id, self.gateway.stats, self.drain)),
             asyncio.create_task(_rules_link(self.rules, self.mqtt_alerts, rules_options)),
+            asyncio.create_task(self._prune()),
         ]
 
     async def start_demo(self, address: BrokerAddress) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -25,6 +26,7 @@ from storage.writers import PermanentWriteError, PointWriter, TransientWriteErro
 log = structlog.get_logger("shian.storage")
 
 CONSUMER = "storage"
+DISK_CHECK_EVERY_S = 10.0
 BACKOFF_START_S = 0.5
 BACKOFF_CAP_S = 30.0
 
@@ -38,6 +40,7 @@ class StorageStats:
     backlog: int = 0
     oldest_unwritten_age_s: float = 0.0
     spool_bytes: int = 0
+    backlog_bytes: int = 0
     last_error: str | None = field(default=None)
 
     def snapshot(self) -> dict[str, object]:
@@ -49,6 +52,7 @@ class StorageStats:
             "backlog": self.backlog,
             "oldest_unwritten_age_s": round(self.oldest_unwritten_age_s, 3),
             "spool_bytes": self.spool_bytes,
+            "backlog_bytes": self.backlog_bytes,
         }
 
 
@@ -64,6 +68,7 @@ class StorageDrain:
         poll_s: float = 0.2,
         disk_warn_bytes: int = 1024**3,
         backoff_start_s: float = BACKOFF_START_S,
+        on_backlog_disk: Callable[[bool, int], None] | None = None,
     ) -> None:
         self.spool = spool
         self.registry = registry
@@ -75,6 +80,9 @@ class StorageDrain:
         self.backoff_start_s = backoff_start_s
         self.stats = StorageStats()
         self._disk_warned = False
+        #: Told (high?, backlog bytes) when the backlog's disk use crosses ``disk_warn_bytes``, either way.
+        self.on_backlog_disk = on_backlog_disk
+        self._disk_checked_at = float("-inf")
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until ``stop`` is set; then write what has been committed so far, if the store is up."""
@@ -158,14 +166,21 @@ class StorageDrain:
         oldest = self.spool.oldest_after(checkpoint)
         self.stats.oldest_unwritten_age_s = (self.clock.now() - oldest).total_seconds() if oldest else 0.0
         self.stats.spool_bytes = self.spool.disk_bytes()
-        high = self.stats.spool_bytes > self.disk_warn_bytes
-        if high and not self._disk_warned:
-            log.warning(
-                "storage.backlog_disk_high",
-                spool_bytes=self.stats.spool_bytes,
-                threshold_bytes=self.disk_warn_bytes,
-                backlog=self.stats.backlog,
-            )
+        if time.monotonic() - self._disk_checked_at < DISK_CHECK_EVERY_S:
+            return  # summing the backlog's payloads reads it: not on every batch
+        self._disk_checked_at = time.monotonic()
+        self.stats.backlog_bytes = self.spool.backlog_bytes(checkpoint)
+        high = self.stats.backlog_bytes > self.disk_warn_bytes
+        if high != self._disk_warned:
+            if high:
+                log.warning(
+                    "storage.backlog_disk_high",
+                    backlog_bytes=self.stats.backlog_bytes,
+                    threshold_bytes=self.disk_warn_bytes,
+                    backlog=self.stats.backlog,
+                )
+            if self.on_backlog_disk is not None:
+                self.on_backlog_disk(high, self.stats.backlog_bytes)
         self._disk_warned = high
 
 

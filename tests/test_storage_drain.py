@@ -273,3 +273,53 @@ def test_memory_stays_flat_while_the_backlog_grows(tmp_path: Path, uid: str, scr
 
     small, large = peak(2000), peak(20000)
     assert large < small * 1.5, (small, large)
+
+
+def test_the_backlog_disk_alarm_is_raised_and_cleared(scripted: ScriptedInflux, tmp_path: Path, uid: str) -> None:
+    """Past the threshold the drain says so (the platform turns it into an alert); below it again, it clears."""
+    import storage.drain as drain_module
+
+    calls: list[tuple[bool, int]] = []
+    spool = Spool(tmp_path / "s.sqlite")
+    spool.commit(_cabinet_records(uid, 50))
+    scripted.answers += [(503, {}, b"down")] * 3
+    drain = StorageDrain(
+        spool,
+        make_registry(uid),
+        InfluxV1Writer(scripted.url, "db"),
+        FakeClock(NOW),
+        batch_size=1000,
+        disk_warn_bytes=1000,
+        on_backlog_disk=lambda h, n: calls.append((h, n)),
+    )
+    original, drain_module.DISK_CHECK_EVERY_S = drain_module.DISK_CHECK_EVERY_S, 0.0
+    try:
+        with pytest.raises(TransientWriteError):
+            drain.drain_once()  # InfluxDB is down: the backlog stays
+        assert calls[0][0] is True
+        assert calls[0][1] > 1000
+        while True:
+            try:
+                if not drain.drain_once():
+                    break
+            except TransientWriteError:
+                continue
+        assert calls[-1] == (False, 0)
+    finally:
+        drain_module.DISK_CHECK_EVERY_S = original
+
+
+def test_the_platform_turns_the_disk_alarm_into_an_alert(tmp_path: Path) -> None:
+    from shian.app import Platform
+    from shian.clock import FakeClock as Clock
+    from shian.config import Settings
+
+    settings = Settings(data_dir=tmp_path)
+    platform = Platform(settings, make_registry("disk"), Clock(NOW))
+    platform._backlog_disk(True, 2 * 1024**3)
+    (alert,) = platform.rules.engine.store.alerts(state="open")
+    assert alert.rule == "storage.backlog_disk"
+    assert alert.canteen_id == "platform"
+    assert "2048.0 MB" in alert.message
+    platform._backlog_disk(False, 0)
+    assert platform.rules.engine.store.alerts(state="open") == []
