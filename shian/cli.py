@@ -439,13 +439,13 @@ def _scenario(args: argparse.Namespace) -> int:
     from simulators.scenario import ScenarioError, load_scenario, run_scenarios
 
     settings = _settings(args)
-    configure_logging(settings.log_format, "error")  # the verdicts are the output; alerts are expected here
     try:
         for path in args.files:
             load_scenario(path)  # every file is valid before anything runs
     except ScenarioError as exc:
         print(f"shian: {exc}", file=sys.stderr)
         return 2
+    configure_logging(settings.log_format, "error")  # the verdicts are the output; alerts are expected here
 
     async def main() -> list[Any]:
         with tempfile.TemporaryDirectory() as work:

@@ -11,15 +11,28 @@ import structlog
 LogFormat = Literal["auto", "console", "json"]
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written, not when logging was set up (pytest swaps it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(fmt: LogFormat = "auto", level: str = "info", stream: TextIO | None = None) -> None:
     """Console rendering on a terminal, one JSON object per line otherwise (or as ``fmt`` forces)."""
-    stream = stream or sys.stderr
-    as_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
+    out: TextIO = stream or _CurrentStderr()  # type: ignore[assignment]
+    as_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     numeric_level = logging.getLevelNamesMapping()[level.upper()]
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if as_json
-        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
     structlog.configure(
         processors=[
@@ -31,8 +44,8 @@ def configure_logging(fmt: LogFormat = "auto", level: str = "info", stream: Text
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=True,
     )
     # paho and aiomqtt log through the standard library; keep their warnings, in the same stream.
-    logging.basicConfig(level=max(numeric_level, logging.WARNING), stream=stream, format="%(name)s: %(message)s")
+    logging.basicConfig(level=max(numeric_level, logging.WARNING), stream=out, format="%(name)s: %(message)s")

@@ -8,6 +8,8 @@ import json
 import random
 from pathlib import Path
 
+import pytest
+
 from broker_config.managed import ManagedMosquitto
 from devices.messages import Receipt
 from devices.topics import Channel, DeviceKind
@@ -31,6 +33,7 @@ def _msg_ids(spool_path: Path) -> list[tuple[str, str]]:
         spool.close()
 
 
+@pytest.mark.timeout(400)  # 21 starts of `shian run` and 40,000 records
 def test_sigkill_at_random_moments_loses_and_doubles_nothing(
     mosquitto: ManagedMosquitto, tmp_path: Path, uid: str
 ) -> None:
