@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     alert_id TEXT PRIMARY KEY,
     dedup_key TEXT NOT NULL,
     body TEXT NOT NULL,
-    state TEXT NOT NULL
+    state TEXT NOT NULL,
+    version TEXT NOT NULL             -- changes with every state change; the outbox compares it
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_alert_per_key ON alerts (dedup_key) WHERE state != 'resolved';
 CREATE INDEX IF NOT EXISTS alerts_by_state ON alerts (state);
@@ -124,9 +125,10 @@ class RulesStore:
 
     def _save(self, alert: Alert) -> None:
         self._db.execute(
-            "INSERT INTO alerts (alert_id, dedup_key, body, state) VALUES (?, ?, ?, ?) ON CONFLICT (alert_id) "
-            "DO UPDATE SET body = excluded.body, state = excluded.state",
-            (alert.alert_id, alert.dedup_key, alert.model_dump_json(), alert.state),
+            "INSERT INTO alerts (alert_id, dedup_key, body, state, version) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (alert_id) DO UPDATE SET body = excluded.body, state = excluded.state, "
+            "version = excluded.version",
+            (alert.alert_id, alert.dedup_key, alert.model_dump_json(), alert.state, self._version(alert)),
         )
 
     def _audit(self, alert: Alert, action: str, actor: str, at: dt.datetime, **detail: Any) -> None:
@@ -266,11 +268,12 @@ class RulesStore:
         return f"{alert.updated_at.isoformat()}|{alert.state}|{alert.severity}|{alert.escalation}|{len(alert.evidence)}"
 
     def unpublished(self) -> list[Alert]:
+        """Alerts changed since they were last published: found by the index, not by reading every alert."""
         rows = self._db.execute(
-            "SELECT a.body, p.version FROM alerts a LEFT JOIN published p ON p.alert_id = a.alert_id ORDER BY a.rowid"
+            "SELECT a.body FROM alerts a LEFT JOIN published p ON p.alert_id = a.alert_id "
+            "WHERE p.version IS NULL OR p.version != a.version ORDER BY a.rowid"
         ).fetchall()
-        alerts = [Alert.model_validate_json(body) for body, _ in rows]
-        return [a for a, (_, version) in zip(alerts, rows, strict=True) if version != self._version(a)]
+        return [Alert.model_validate_json(row[0]) for row in rows]
 
     def mark_published(self, alert: Alert) -> None:
         with self.transaction():

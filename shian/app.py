@@ -34,9 +34,8 @@ from rules.notify import MqttAlerts, Notifier, StoredAlerts, Webhook
 from rules.runner import RulesRunner
 from shian.clock import Clock, SystemClock
 from shian.config import ConfigError, Settings
-from simulators.demo import DemoOptions, run_fleet
-from simulators.fleet import FleetStats
-from simulators.fleet import run_fleet as run_city_fleet
+from simulators.demo import DemoOptions, run_demo_fleet
+from simulators.fleet import FleetStats, run_fleet
 from simulators.simclock import SimClock
 from storage.drain import StorageDrain
 from storage.local import LocalStore
@@ -301,7 +300,7 @@ class Platform:
         await _first([self.core[0], asyncio.create_task(self.gateway.subscribed.wait())], timeout_s=30)
         self.helpers.append(asyncio.create_task(_watch_operator_topics(address)))
         options = DemoOptions(host=address.host, port=address.port)
-        self.fleet.append(asyncio.create_task(run_fleet(self.registry, options, self.clock, self.fleet_stop)))
+        self.fleet.append(asyncio.create_task(run_demo_fleet(self.registry, options, self.clock, self.fleet_stop)))
 
     async def wait(self, stop: asyncio.Event, duration_s: float | None) -> None:
         waiter = asyncio.create_task(stop.wait())
@@ -382,7 +381,7 @@ async def run_simulation(
     async with broker_for(settings) as address:
         platform.start(address)
         fleet = asyncio.create_task(
-            run_city_fleet(
+            run_fleet(
                 registry,
                 clock,
                 host=address.host,

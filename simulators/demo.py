@@ -121,7 +121,7 @@ class DemoDevice:
                 await asyncio.wait_for(self.stop.wait(), self.options.interval_s)
 
 
-async def run_fleet(registry: Registry, options: DemoOptions, clock: Clock, stop: asyncio.Event) -> None:
+async def run_demo_fleet(registry: Registry, options: DemoOptions, clock: Clock, stop: asyncio.Event) -> None:
     """Every device of the registry's first canteen, until ``stop`` is set; the last camera is the buggy one."""
     canteen = registry.canteens[0]
     cameras = [d for d in canteen.devices if d.kind is DeviceKind.CAMERA]

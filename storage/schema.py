@@ -145,6 +145,11 @@ class StoragePoint:
         return ",".join([self.measurement, *(f"{k}={v}" for k, v in sorted(self.tags.items()))])
 
 
+def _ns(instant: dt.datetime) -> int:
+    """Nanoseconds since the epoch, in integer arithmetic (no float rounding)."""
+    return (instant - _EPOCH) // dt.timedelta(microseconds=1) * 1000
+
+
 def gateway_point(
     instance: str,
     at: dt.datetime,
@@ -166,9 +171,7 @@ def gateway_point(
         F.WRITE_LAG_S: float(write_lag_s),
         **{f"{REJECTED_PREFIX}{reason}": float(n) for reason, n in rejected_by_reason.items()},
     }
-    return StoragePoint(
-        Measurement.GATEWAY, {Tag.INSTANCE: instance}, fields, (at - _EPOCH) // dt.timedelta(microseconds=1) * 1000
-    )
+    return StoragePoint(Measurement.GATEWAY, {Tag.INSTANCE: instance}, fields, _ns(at))
 
 
 def alert_point(
@@ -187,7 +190,7 @@ def alert_point(
         Measurement.ALERT,
         {Tag.CANTEEN: canteen, Tag.DISTRICT: district, Tag.RULE: rule, Tag.SEVERITY: severity, Tag.STATE: state},
         {F.ALERT_ID: alert_id, F.MESSAGE: message, F.COUNT: 1.0},
-        (at - _EPOCH) // dt.timedelta(microseconds=1) * 1000,
+        _ns(at),
     )
 
 
