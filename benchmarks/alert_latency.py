@@ -19,7 +19,8 @@ from pathlib import Path
 from broker_config.managed import ManagedMosquitto
 from devices.registry import Registry
 from devices.topics import ALERTS_SUBSCRIPTION, Channel, DeviceKind, DeviceTopic
-from gateway.mqtt_link import LinkOptions, MqttLink
+from gateway.link_options import LinkOptions
+from gateway.mqtt_link import MqttLink
 from gateway.runner import run_gateway
 from gateway.service import Gateway
 from gateway.spool import Spool
@@ -68,9 +69,7 @@ async def run(alerts: int, load: float) -> tuple[list[float], int, float]:
         broker.start()
         registry, clock = _registry(), SystemClock()
         gateway = Gateway(registry, clock, Spool(work / "spool.sqlite"))
-        options = LinkOptions(
-            host=broker.host, port=broker.port, client_id="bench-gw", session_expiry_s=600, manual_ack=True
-        )
+        options = LinkOptions(host=broker.host, port=broker.port, client_id="bench-gw", session_expiry_s=600)
         gateway_task = asyncio.create_task(run_gateway(gateway, options))
         await gateway.subscribed.wait()
         sent_at: dict[str, float] = {}

@@ -7,30 +7,39 @@ an offset and units live in the field names. The ``type`` field discriminates.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+import pydantic_core
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, model_validator
+from pydantic_core import core_schema
 
 from devices.topics import Channel, DeviceKind
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 
 # RFC 3339 date-time. The offset is optional here so that a missing one is reported as a naive timestamp.
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?$")
+RFC3339_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?$"
 
 
-def _parse_rfc3339(value: Any) -> Any:
-    """Parse wire strings here; whether an offset is present is then checked by ``AwareDatetime``."""
-    if not isinstance(value, str):
-        return value
-    if not _RFC3339.match(value):
-        raise ValueError(f"{value[:40]!r} is not an RFC 3339 timestamp such as 2026-11-25T11:30:00+08:00")
-    return dt.datetime.fromisoformat(value)
+class _Rfc3339:
+    """A wire timestamp: an RFC 3339 string with an offset in JSON (pydantic alone also takes epoch strings and
+    dates), or an aware datetime from Python. All checked inside pydantic-core: a Python callback per message
+    cost a sixth of the gateway's time."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        aware = core_schema.datetime_schema(strict=False, tz_constraint="aware")
+        text = core_schema.chain_schema([core_schema.str_schema(pattern=RFC3339_PATTERN, strict=True), aware])
+        return core_schema.json_or_python_schema(
+            json_schema=text,
+            python_schema=core_schema.union_schema(
+                [core_schema.datetime_schema(strict=True, tz_constraint="aware"), text]
+            ),
+        )
 
 
 #: A timezone-aware instant, written as RFC 3339 with an offset on the wire.
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_parse_rfc3339)]
+Timestamp = Annotated[dt.datetime, _Rfc3339]
 
 MsgId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 # Free text: no control characters (a newline cannot travel in InfluxDB line protocol, nor belongs in a name).
@@ -175,10 +184,19 @@ class DeviceStatus(WireModel):
 # --- platform -> device ----------------------------------------------------------------------------------
 
 
+ReceiptStatus = Literal["stored", "duplicate", "rejected"]
+
+
 class Receipt(WireModel):
     msg_id: MsgId
-    status: Literal["stored", "duplicate", "rejected"]
+    status: ReceiptStatus
     reason: str | None = None
+
+
+def receipt_payload(msg_id: str, status: ReceiptStatus, reason: str | None = None) -> bytes:
+    """``Receipt(...).model_dump_json()`` for a ``msg_id`` already validated, in a fifth of the time: the
+    gateway sends one per record."""
+    return pydantic_core.to_json({"msg_id": msg_id, "status": status, "reason": reason})
 
 
 RecordMessage = (
@@ -211,8 +229,13 @@ MODELS_BY_TYPE: dict[str, type[WireModel]] = {
 }
 
 
+_ALLOWED_TYPES: dict[tuple[DeviceKind, Channel], tuple[str, ...]] = {
+    key: tuple(type_name(model) for model in models) for key, models in CATALOG.items()
+}
+
+
 def allowed_types(kind: DeviceKind, channel: Channel) -> tuple[str, ...]:
-    return tuple(type_name(model) for model in CATALOG.get((kind, channel), ()))
+    return _ALLOWED_TYPES.get((kind, channel), ())
 
 
 # --- platform -> operators -------------------------------------------------------------------------------

@@ -84,6 +84,11 @@ def parse_device_topic(topic: str) -> DeviceTopic:
         raise TopicError("bad_id", f"{topic!r}: {exc}") from None
 
 
+def receipt_topic(topic: DeviceTopic) -> str:
+    """Where the platform answers what a device published on ``topic``."""
+    return str(topic.with_channel(Channel.RECEIPT))
+
+
 def format_device_topic(canteen_id: str, kind: DeviceKind | str, device_id: str, channel: Channel | str) -> str:
     return str(DeviceTopic(canteen_id, DeviceKind(kind), device_id, Channel(channel)))
 

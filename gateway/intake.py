@@ -6,6 +6,7 @@ Pure: no I/O, no clock. The gateway acts on the verdict.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import pydantic_core
 from pydantic import TypeAdapter, ValidationError
@@ -15,14 +16,34 @@ from devices.ids import RESERVED_CANTEEN_IDS
 from devices.messages import DeviceMessage, MsgId
 from devices.reasons import Reason
 from devices.registry import Registry
-from devices.topics import ROOT, Channel, DeviceTopic, TopicError, parse_device_topic
+from devices.topics import ROOT, Channel, DeviceTopic, TopicError, parse_device_topic, receipt_topic
 from gateway.bus import Incoming
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
+class Route(NamedTuple):
+    """A device topic the registry accepts, with the plain strings that storing and answering it need."""
+
     topic: DeviceTopic
+    device_id: str
+    canteen_id: str
+    kind: str
+    channel: str
+    receipt_topic: str
+
+    @classmethod
+    def of(cls, topic: DeviceTopic) -> Route:
+        return cls(
+            topic, topic.device_id, topic.canteen_id, topic.kind.value, topic.channel.value, receipt_topic(topic)
+        )
+
+
+class Accepted(NamedTuple):
+    route: Route
     message: DeviceMessage
+
+    @property
+    def topic(self) -> DeviceTopic:
+        return self.route.topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,18 +86,27 @@ def _msg_id_of(payload: bytes) -> str | None:
         return None  # no usable id: the device gets no receipt, the dead letter keeps everything
 
 
-def classify(incoming: Incoming, registry: Registry) -> Verdict:
-    if incoming.topic.startswith(_PLATFORM_TREES):
-        return Ignored("platform topic")
+class _TopicCheck(NamedTuple):
+    """Everything :func:`classify` decides from the topic alone, in its order."""
+
+    first: Ignored | Rejected | None  # a platform topic, a malformed topic, a receipt
+    is_status: bool  # retained status messages are live; retained records are replays
+    then: Route | Rejected | None  # the registry's word on the device (None when ``first`` decides)
+
+
+def _check_topic(name: str, registry: Registry) -> _TopicCheck:
+    if name.startswith(_PLATFORM_TREES):
+        return _TopicCheck(Ignored("platform topic"), False, None)
     try:
-        topic = parse_device_topic(incoming.topic)
+        topic = parse_device_topic(name)
     except TopicError as exc:
-        return Rejected(Reason(exc.reason), str(exc))
+        return _TopicCheck(Rejected(Reason(exc.reason), str(exc)), False, None)
     if topic.channel is Channel.RECEIPT:
-        return Ignored("receipt")
-    if incoming.retain and topic.channel is not Channel.STATUS:
-        # A retained record would be replayed to every new subscriber: only the live delivery counts.
-        return Ignored("retained replay")
+        return _TopicCheck(Ignored("receipt"), False, None)
+    return _TopicCheck(None, topic.channel is Channel.STATUS, _check_device(topic, registry))
+
+
+def _check_device(topic: DeviceTopic, registry: Registry) -> Route | Rejected:
     assignment = registry.assignment(topic.device_id)
     if assignment is None:
         return Rejected(Reason.UNKNOWN_DEVICE, f"device {topic.device_id!r} is not in the registry", topic.device_id)
@@ -94,8 +124,41 @@ def classify(incoming: Incoming, registry: Registry) -> Verdict:
             f"device {topic.device_id!r} is a {assignment.device.kind}, not a {topic.kind}",
             topic.device_id,
         )
-    try:
-        message = decode(incoming.payload, topic.kind, topic.channel)
-    except DecodeError as exc:
-        return Rejected(exc.reason, exc.detail, topic.device_id, topic, _msg_id_of(incoming.payload))
-    return Accepted(topic, message)
+    return Route.of(topic)
+
+
+class Classifier:
+    """:func:`classify` for one registry, remembering what each topic means: a fleet publishes on a few topics
+    per device, and checking a topic's ids and registry entry again for every message cost as much as
+    validating the payload."""
+
+    def __init__(self, registry: Registry, *, topics: int = 65_536) -> None:
+        self.registry = registry
+        self._max_topics = topics
+        self._topics: dict[str, _TopicCheck] = {}
+
+    def __call__(self, incoming: Incoming) -> Verdict:
+        check = self._topics.get(incoming.topic)
+        if check is None:
+            if len(self._topics) >= self._max_topics:
+                self._topics.clear()  # a flood of odd topics must not grow memory without bound
+            check = self._topics[incoming.topic] = _check_topic(incoming.topic, self.registry)
+        if check.first is not None:
+            return check.first
+        if incoming.retain and not check.is_status:
+            # A retained record would be replayed to every new subscriber: only the live delivery counts.
+            return Ignored("retained replay")
+        route = check.then
+        if not isinstance(route, Route):
+            assert route is not None  # set whenever ``first`` is not
+            return route
+        try:
+            message = decode(incoming.payload, route.topic.kind, route.topic.channel)
+        except DecodeError as exc:
+            return Rejected(exc.reason, exc.detail, route.device_id, route.topic, _msg_id_of(incoming.payload))
+        return Accepted(route, message)
+
+
+def classify(incoming: Incoming, registry: Registry) -> Verdict:
+    """Decide what one delivery is. Pure; :class:`Classifier` is the same with a memory of topics."""
+    return Classifier(registry)(incoming)

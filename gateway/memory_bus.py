@@ -35,7 +35,7 @@ class MemoryBroker:
                 self.retained.pop(topic, None)
         for client in self.clients:
             if client is sender:
-                continue  # MQTT 5 "no local", as gateway.mqtt_link subscribes
+                continue  # MQTT 5 "no local", as both MQTT links subscribe
             if any(topic_matches_sub(sub, topic) for sub in client.subscriptions):
                 client.deliver(topic, payload, qos, retain=False)
 
@@ -67,13 +67,30 @@ class MemoryClient:
     async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         self.broker.route(self, topic, payload, qos, retain)
 
+    async def receive(self, max_count: int) -> list[Incoming]:
+        batch = [await self._queue.get()]
+        while len(batch) < max_count and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
+
     async def messages(self) -> AsyncIterator[Incoming]:
         while True:
             yield await self._queue.get()
 
-    def ack(self, message: Incoming) -> None:
-        if message.qos == 0:
-            return
-        if not self.unacked or self.unacked[0] != message.mid:
-            raise AssertionError(f"ack of {message.mid} out of arrival order; waiting: {self.unacked[:5]}")
-        self.acked.append(self.unacked.pop(0))
+    def ack(self, messages: Sequence[Incoming]) -> None:
+        for message in messages:
+            if message.qos == 0:
+                continue
+            if not self.unacked or self.unacked[0] != message.mid:
+                raise AssertionError(f"ack of {message.mid} out of arrival order; waiting: {self.unacked[:5]}")
+            self.acked.append(self.unacked.pop(0))
+
+    def post(self, topic: str, payload: bytes) -> None:
+        self.broker.route(self, topic, payload, 1, False)
+
+    @property
+    def posts_pending(self) -> int:
+        return 0  # routed at once
+
+    async def flush(self, at_most: int = 0) -> None:
+        return None

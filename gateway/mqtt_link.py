@@ -1,17 +1,12 @@
-"""The one module that talks to the MQTT client library (aiomqtt over paho-mqtt).
+"""The device-side MQTT 5 client (aiomqtt over paho-mqtt): simulated devices, the load generator and tools.
 
-aiomqtt 2.x acknowledges a QoS 1 delivery before the application has seen it, so a crash loses whatever was
-queued. Here paho's manual acknowledgement is switched on through aiomqtt's underlying client (aiomqtt has no
-public switch for it yet, see empicano/aiomqtt#345), and :meth:`MqttLink.ack` sends the PUBACK when the caller
-says the message is safe.
+The platform's own services (the gateway and the rules engine) use :mod:`gateway.service_link` instead: they
+acknowledge deliveries only once they are safe, in batches, which paho makes slow (docs/gateway.md).
 """
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 
 import aiomqtt
@@ -21,54 +16,17 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.bus import Incoming
+from gateway.link_options import LinkOptions
 
 MqttError = aiomqtt.MqttError
 
 
-@dataclass(frozen=True, slots=True)
-class LastWill:
-    topic: str
-    payload: bytes
-    qos: int = 1
-    retain: bool = True
-
-
-@dataclass(frozen=True, kw_only=True)
-class LinkOptions:
-    host: str
-    port: int
-    client_id: str
-    username: str | None = None
-    password: str | None = None
-    keepalive_s: int = 30
-    #: Keep the session (subscriptions and queued messages) this long after a disconnect; None: clean session.
-    session_expiry_s: int | None = None
-    #: Acknowledge QoS 1 deliveries only through :meth:`MqttLink.ack`.
-    manual_ack: bool = False
-    will: LastWill | None = None
-    #: Outgoing QoS 1 messages awaiting PUBACK; paho stalls past 65,535 and about 100 is fastest.
-    max_inflight: int = 100
-    #: TLS: the CA to trust (None: plain TCP), and a client certificate and key when the broker demands one.
-    tls_ca: Path | None = None
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-
-    def tls_context(self) -> ssl.SSLContext | None:
-        if self.tls_ca is None:
-            return None
-        context = ssl.create_default_context(cafile=str(self.tls_ca))
-        if self.tls_cert is not None:
-            context.load_cert_chain(str(self.tls_cert), str(self.tls_key) if self.tls_key else None)
-        return context
-
-
 class MqttLink:
-    """An MQTT 5 connection implementing :class:`gateway.bus.BusClient`. Use it as an async context manager."""
+    """An MQTT 5 connection that acknowledges deliveries on arrival. Use it as an async context manager."""
 
     def __init__(self, options: LinkOptions) -> None:
         self.options = options
         self._client: aiomqtt.Client | None = None
-        self._acks_unconfirmed = False
 
     def _build(self) -> aiomqtt.Client:
         opts = self.options
@@ -89,12 +47,10 @@ class MqttLink:
             will=will,
             max_inflight_messages=opts.max_inflight,
             tls_context=opts.tls_context(),
-            timeout=10,
+            timeout=opts.connect_timeout_s,
         )
         # aiomqtt warns from 10 concurrent publishes on; Shian keeps up to ``max_inflight`` in flight on purpose.
         client.pending_calls_threshold = max(opts.max_inflight * 2, 10)
-        if opts.manual_ack:
-            client._client.manual_ack_set(True)
         return client
 
     @property
@@ -111,22 +67,14 @@ class MqttLink:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._client is not None and self._acks_unconfirmed and exc_type is None:
-            await self.sync()
         client, self._client = self._client, None
         if client is not None:
             await client.__aexit__(exc_type, exc, tb)
 
     async def sync(self) -> None:
-        """Return once the broker has processed everything sent before, acknowledgements included.
-
-        MQTT does not confirm a PUBACK. Measured here: disconnecting right after ``ack()`` lost the last
-        PUBACKs, and the broker delivered those messages again. The broker handles a client's packets in
-        order, so the UNSUBACK of a round trip (for a filter never subscribed, which no ACL checks) proves
-        the acknowledgements before it arrived.
-        """
+        """Return once the broker has processed everything this client sent before (an UNSUBSCRIBE round trip
+        for a filter never subscribed; the broker handles a client's packets in order)."""
         await self.client.unsubscribe(f"shian/sync/{self.options.client_id}")
-        self._acks_unconfirmed = False
 
     async def subscribe(self, filters: Sequence[str], qos: int = 1) -> None:
         # noLocal: never receive our own publications (the gateway's receipts and dead letters).
@@ -146,8 +94,3 @@ class MqttLink:
             elif not isinstance(payload, bytes | bytearray):
                 payload = b"" if payload is None else str(payload).encode()
             yield Incoming(message.topic.value, bytes(payload), message.qos, message.retain, message.mid)
-
-    def ack(self, message: Incoming) -> None:
-        if self.options.manual_ack and message.qos > 0:
-            self.client._client.ack(message.mid, message.qos)
-            self._acks_unconfirmed = True

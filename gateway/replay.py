@@ -29,7 +29,7 @@ def replay(
     for letter in letters:
         incoming = Incoming(letter.topic, letter.payload, qos=1, retain=False, mid=0)
         verdict = classify(incoming, registry)
-        entry = spool_entry(incoming, verdict, letter.received_at, skew)
+        entry = spool_entry(incoming, verdict, skew.window(letter.received_at))
         if isinstance(entry, NewRecord):
             (outcome,) = spool.commit([entry])
             note = f"replayed: {outcome}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Iterable
@@ -16,14 +17,13 @@ from dataclasses import dataclass
 
 import structlog
 
-from devices.messages import DeadLetter, DeviceStatus, Receipt
+from devices.messages import DeadLetter, DeviceStatus, ReceiptStatus, receipt_payload
 from devices.registry import Registry
-from devices.topics import ROOT, Channel, deadletter_topic
+from devices.topics import ROOT, deadletter_topic, receipt_topic
 from gateway.bus import BusClient, Incoming
 from gateway.entries import SkewLimits, spool_entry
-from gateway.intake import Accepted, Ignored, Rejected, Verdict, classify
-from gateway.publisher import Publisher
-from gateway.spool import NewDeadLetter, NewRecord, Outcome, Spool
+from gateway.intake import Accepted, Classifier, Rejected, Verdict
+from gateway.spool import CommitPlan, NewDeadLetter, NewRecord, Outcome, Spool
 from gateway.stats import GatewayStats
 from shian.clock import Clock
 
@@ -32,10 +32,20 @@ log = structlog.get_logger("shian.gateway")
 DEFAULT_SKEW = SkewLimits()
 
 
+#: Receipts and notices awaiting the broker's PUBACK beyond which intake waits.
+POSTS_HIGH_WATER = 20_000
+#: How long a draining gateway waits for its last receipts to be acknowledged.
+DRAIN_TIMEOUT_S = 10.0
+
+
 @dataclass(frozen=True, slots=True)
-class _Delivery:
-    incoming: Incoming
-    arrived: float  # monotonic, for the acknowledgement latency
+class _Batch:
+    deliveries: list[Incoming]
+    verdicts: list[Verdict]
+    entries: list[NewRecord | NewDeadLetter | None]
+    plan: CommitPlan
+    received_at: dt.datetime
+    taken: float  # monotonic, for the acknowledgement latency
 
 
 class Gateway:
@@ -52,6 +62,7 @@ class Gateway:
         max_batch: int = 2000,
     ) -> None:
         self.registry = registry
+        self.classify = Classifier(registry)
         self.clock = clock
         self.spool = spool
         self.canteens = tuple(sorted(set(canteens)))
@@ -76,113 +87,120 @@ class Gateway:
         self._stopping.set()
 
     async def serve(self, bus: BusClient) -> None:
-        """Subscribe and ingest until :meth:`request_stop`, cancellation or a dropped connection."""
-        queue: asyncio.Queue[_Delivery] = asyncio.Queue()
-        publisher = Publisher(bus)
-        reader = asyncio.create_task(self._read(bus, queue))
-        stopping = asyncio.create_task(self._stopping.wait())
+        """Subscribe and ingest until :meth:`request_stop`, cancellation or a dropped connection.
+
+        Two stages overlap: while one batch is committed (the fsync runs in a worker thread), the next is
+        received and validated.
+        """
+        await bus.subscribe(self.subscriptions(), qos=1)
+        self.subscribed.set()
+        log.info("gateway.subscribed", filters=self.subscriptions())
+        handoff: asyncio.Queue[_Batch | None] = asyncio.Queue(maxsize=1)
+        taker = asyncio.create_task(self._take(bus, handoff))
+        storer = asyncio.create_task(self._store(bus, handoff))
         try:
-            await bus.subscribe(self.subscriptions(), qos=1)
-            self.subscribed.set()
-            log.info("gateway.subscribed", filters=self.subscriptions())
-            while not self._stopping.is_set():
-                getter = asyncio.create_task(queue.get())
-                await asyncio.wait([getter, reader, stopping], return_when=asyncio.FIRST_COMPLETED)
-                if not getter.done():
-                    getter.cancel()
-                    if reader.done():
-                        reader.result()  # the connection dropped: raise its error to the runner
-                    continue
-                batch = [getter.result()]
-                while len(batch) < self.max_batch and not queue.empty():
-                    batch.append(queue.get_nowait())
-                await self._ingest(bus, publisher, batch)
-            await publisher.drain()
+            done, _ = await asyncio.wait([taker, storer], return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # a dropped connection or a failed commit: raise it to the runner
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DRAIN_TIMEOUT_S):
+                    await bus.flush()
         finally:
             self.subscribed.clear()
-            reader.cancel()
+            for task in (taker, storer):
+                task.cancel()
+            await asyncio.gather(taker, storer, return_exceptions=True)
+
+    async def _take(self, bus: BusClient, handoff: asyncio.Queue[_Batch | None]) -> None:
+        stopping = asyncio.create_task(self._stopping.wait())
+        try:
+            while not self._stopping.is_set():
+                receive = asyncio.ensure_future(bus.receive(self.max_batch))
+                await asyncio.wait([receive, stopping], return_when=asyncio.FIRST_COMPLETED)
+                if not receive.done():
+                    receive.cancel()  # still waiting: nothing was taken from the link
+                    break
+                await handoff.put(self._prepare(receive.result()))
+        finally:
             stopping.cancel()
-            await publisher.close()
+        await handoff.put(None)
 
-    @staticmethod
-    async def _read(bus: BusClient, queue: asyncio.Queue[_Delivery]) -> None:
-        async for incoming in bus.messages():
-            queue.put_nowait(_Delivery(incoming, time.monotonic()))
-
-    async def _ingest(self, bus: BusClient, publisher: Publisher, batch: list[_Delivery]) -> None:
+    def _prepare(self, deliveries: list[Incoming]) -> _Batch:
         received_at = self.clock.now()
-        verdicts = [classify(d.incoming, self.registry) for d in batch]
-        entries = [spool_entry(d.incoming, v, received_at, self.skew) for d, v in zip(batch, verdicts, strict=True)]
-        # The fsync runs in a worker thread: meanwhile the event loop keeps receiving the next batch.
-        outcomes = await asyncio.to_thread(self.spool.commit, entries)
-        self.committed.set()
-        now = time.monotonic()
-        for delivery in batch:
-            bus.ack(delivery.incoming)
-            self.stats.ack_latency.observe(now - delivery.arrived)
-        self.stats.batches += 1
-        for delivery, verdict, entry, outcome in zip(batch, verdicts, entries, outcomes, strict=True):
-            self._count(verdict, entry, outcome)
-            try:
-                self._answer(publisher, delivery.incoming, verdict, outcome, received_at)
-            except ValueError as exc:  # a notice that cannot be built must never stop the gateway
-                log.error("gateway.answer_failed", topic=delivery.incoming.topic, error=str(exc))
+        classify, window = self.classify, self.skew.window(received_at)
+        verdicts = [classify(incoming) for incoming in deliveries]
+        entries = [spool_entry(d, v, window) for d, v in zip(deliveries, verdicts, strict=True)]
+        return _Batch(deliveries, verdicts, entries, self.spool.plan(entries), received_at, time.monotonic())
 
-    def _count(self, verdict: Verdict, entry: NewRecord | NewDeadLetter | None, outcome: Outcome) -> None:
-        self.stats.received += 1
-        match verdict:
-            case Accepted(message=message):
-                self.stats.accepted[message.type] += 1
-                if outcome is Outcome.STORED:
-                    self.stats.stored += 1
-                    if isinstance(entry, NewRecord) and entry.skew_flagged:
-                        self.stats.clock_skew += 1
-                        log.warning(
-                            "device.clock_skew",
-                            device=entry.device_id,
-                            msg_id=entry.msg_id,
-                            device_ts=entry.device_ts.isoformat(),
-                            received_at=entry.received_at.isoformat(),
-                        )
-                else:
-                    self.stats.duplicates += 1
-            case Rejected(reason=reason):
-                self.stats.rejected[reason] += 1
-            case Ignored(why=why):
-                self.stats.ignored[why] += 1
+    async def _store(self, bus: BusClient, handoff: asyncio.Queue[_Batch | None]) -> None:
+        while (batch := await handoff.get()) is not None:
+            outcomes = await asyncio.to_thread(self.spool.commit_plan, batch.plan)
+            self.committed.set()
+            bus.ack(batch.deliveries)
+            self.stats.ack_latency.observe(time.monotonic() - batch.taken, len(batch.deliveries))
+            self.stats.batches += 1
+            for incoming, verdict, entry, outcome in zip(
+                batch.deliveries, batch.verdicts, batch.entries, outcomes, strict=True
+            ):
+                try:
+                    self._report(bus, incoming, verdict, entry, outcome)
+                except ValueError as exc:  # a notice that cannot be built must never stop the gateway
+                    log.error("gateway.answer_failed", topic=incoming.topic, error=str(exc))
+            if bus.posts_pending > POSTS_HIGH_WATER:
+                await bus.flush(POSTS_HIGH_WATER // 2)  # a slow broker pushes back on intake
 
-    def _answer(
-        self, publisher: Publisher, incoming: Incoming, verdict: Verdict, outcome: Outcome, received_at: dt.datetime
-    ) -> None:
-        """Receipts and dead-letter notices, after the commit. Best effort: the spool already holds the truth,
-        and a device without a receipt sends again (and then hears ``duplicate``)."""
-        match verdict:
-            case Accepted(topic=topic, message=message) if incoming.qos > 0 and not isinstance(message, DeviceStatus):
-                receipt = Receipt(msg_id=message.msg_id, status="stored" if outcome is Outcome.STORED else "duplicate")
-                publisher.publish(str(topic.with_channel(Channel.RECEIPT)), receipt.model_dump_json().encode())
-            case Rejected():
-                log.warning(
-                    "message.rejected",
-                    reason=str(verdict.reason),
-                    detail=verdict.detail,
-                    topic=incoming.topic,
-                    client_id=verdict.device_id,
-                )
-                letter = DeadLetter(
-                    reason=verdict.reason,
-                    detail=verdict.detail,
-                    topic=incoming.topic,
-                    client_id=verdict.device_id,
-                    payload_b64=base64.b64encode(incoming.payload).decode("ascii"),
-                    received_at=received_at,
-                )
-                publisher.publish(deadletter_topic(verdict.reason), letter.model_dump_json().encode())
-                if verdict.reply_to is not None and verdict.msg_id is not None:
-                    receipt = Receipt(
-                        msg_id=verdict.msg_id, status="rejected", reason=f"{verdict.reason}: {verdict.detail}"
-                    )
-                    publisher.publish(
-                        str(verdict.reply_to.with_channel(Channel.RECEIPT)), receipt.model_dump_json().encode()
-                    )
-            case _:
-                pass
+    def _report(self, bus: BusClient, incoming: Incoming, verdict: Verdict, entry: object, outcome: Outcome) -> None:
+        """Count one delivery and answer it, after the commit. Answers are best effort: the spool already holds
+        the truth, and a device without a receipt sends again (and then hears ``duplicate``)."""
+        stats = self.stats
+        stats.received += 1
+        if isinstance(verdict, Accepted):
+            message = verdict.message
+            stats.accepted[message.type] += 1
+            stored = outcome is Outcome.STORED
+            if stored:
+                stats.stored += 1
+                if isinstance(entry, NewRecord) and entry.skew_flagged:
+                    self._clock_skew(entry)
+            else:
+                stats.duplicates += 1
+            if incoming.qos and not isinstance(message, DeviceStatus):
+                status: ReceiptStatus = "stored" if stored else "duplicate"
+                bus.post(verdict.route.receipt_topic, receipt_payload(message.msg_id, status))
+        elif isinstance(verdict, Rejected):
+            stats.rejected[verdict.reason] += 1
+            if isinstance(entry, NewDeadLetter):
+                self._dead_letter(bus, incoming, verdict, entry.received_at)
+        else:
+            stats.ignored[verdict.why] += 1
+
+    def _clock_skew(self, entry: NewRecord) -> None:
+        self.stats.clock_skew += 1
+        log.warning(
+            "device.clock_skew",
+            device=entry.device_id,
+            msg_id=entry.msg_id,
+            device_ts=entry.device_ts.isoformat(),
+            received_at=entry.received_at.isoformat(),
+        )
+
+    def _dead_letter(self, bus: BusClient, incoming: Incoming, verdict: Rejected, received_at: dt.datetime) -> None:
+        log.warning(
+            "message.rejected",
+            reason=str(verdict.reason),
+            detail=verdict.detail,
+            topic=incoming.topic,
+            client_id=verdict.device_id,
+        )
+        letter = DeadLetter(
+            reason=verdict.reason,
+            detail=verdict.detail,
+            topic=incoming.topic,
+            client_id=verdict.device_id,
+            payload_b64=base64.b64encode(incoming.payload).decode("ascii"),
+            received_at=received_at,
+        )
+        bus.post(deadletter_topic(verdict.reason), letter.model_dump_json().encode())
+        if verdict.reply_to is not None and verdict.msg_id is not None:
+            reason = f"{verdict.reason}: {verdict.detail}"
+            bus.post(receipt_topic(verdict.reply_to), receipt_payload(verdict.msg_id, "rejected", reason))

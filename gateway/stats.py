@@ -17,10 +17,11 @@ class LatencyHistogram:
     total: float = 0.0
     count: int = 0
 
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, seconds)] += 1
-        self.total += seconds
-        self.count += 1
+    def observe(self, seconds: float, times: int = 1) -> None:
+        """``times`` observations of the same value (a batch acknowledged at once)."""
+        self.counts[bisect.bisect_left(self.buckets, seconds)] += times
+        self.total += seconds * times
+        self.count += times
 
     def cumulative(self) -> list[tuple[str, int]]:
         running, out = 0, []

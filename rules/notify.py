@@ -17,7 +17,7 @@ import structlog
 
 from devices.registry import Registry
 from devices.topics import alert_topic
-from gateway.bus import BusClient
+from gateway.bus import Publishing
 from rules.alerts import Alert
 from storage.schema import alert_point
 from storage.writers import PointWriter
@@ -35,7 +35,7 @@ class MqttAlerts:
     """Retained on ``shian/v1/alerts/{canteen}/{alert_id}`` while open or acknowledged; when resolved, the final
     state is published once and the retained copy cleared."""
 
-    def __init__(self, bus: BusClient | None) -> None:
+    def __init__(self, bus: Publishing | None) -> None:
         #: The current connection; None while disconnected (changes then wait in the outbox).
         self.bus = bus
 

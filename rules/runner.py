@@ -91,9 +91,11 @@ class RulesRunner:
     async def take_acknowledgements(self, bus: BusClient) -> None:
         """Apply ``{"by", "note"}`` on ``shian/v1/alerts/{canteen}/{alert_id}/ack`` from allowed accounts."""
         await bus.subscribe([ACK_SUBSCRIPTION])
-        async for incoming in bus.messages():
-            self.acknowledge(incoming)
-            bus.ack(incoming)
+        while True:
+            batch = await bus.receive(100)
+            for incoming in batch:
+                self.acknowledge(incoming)
+            bus.ack(batch)
 
     def acknowledge(self, incoming: Incoming) -> None:
         parts = incoming.topic.split("/")

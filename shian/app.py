@@ -19,11 +19,14 @@ from broker_config.managed import ManagedMosquitto
 from devices.messages import DeadLetter
 from devices.registry import Registry, load_registry
 from devices.topics import ALERTS_SUBSCRIPTION, DEADLETTER_SUBSCRIPTION
+from gateway.bus import BusError
 from gateway.entries import SkewLimits
+from gateway.link_options import LinkOptions
 from gateway.metrics import serve_metrics
-from gateway.mqtt_link import LinkOptions, MqttError, MqttLink
+from gateway.mqtt_link import MqttLink
 from gateway.runner import run_gateway
 from gateway.service import Gateway
+from gateway.service_link import ServiceLink
 from gateway.spool import Spool
 from gateway.stats import GatewayStats
 from rules.alerts import RulesStore
@@ -34,6 +37,7 @@ from rules.notify import MqttAlerts, Notifier, StoredAlerts, Webhook
 from rules.runner import RulesRunner
 from shian.clock import Clock, SystemClock
 from shian.config import ConfigError, Settings
+from shian.tuning import tune_for_ingest
 from simulators.demo import DemoOptions, run_demo_fleet
 from simulators.fleet import FleetStats, run_fleet
 from simulators.simclock import SimClock
@@ -134,7 +138,6 @@ def gateway_link_options(settings: Settings, address: BrokerAddress) -> LinkOpti
         password=settings.mqtt.password,
         keepalive_s=settings.mqtt.keepalive_s,
         session_expiry_s=settings.mqtt.session_expiry_s,
-        manual_ack=True,
         tls_ca=settings.mqtt.tls_ca,
         tls_cert=settings.mqtt.tls_cert,
         tls_key=settings.mqtt.tls_key,
@@ -215,11 +218,11 @@ async def _rules_link(runner: RulesRunner, mqtt_alerts: MqttAlerts, options: Lin
     backoff = 0.5
     while True:
         try:
-            async with MqttLink(options) as link:
+            async with ServiceLink(options) as link:
                 mqtt_alerts.bus = link
                 backoff = 0.5
                 await runner.take_acknowledgements(link)
-        except MqttError as exc:
+        except BusError as exc:
             mqtt_alerts.bus = None
             log.warning("rules.disconnected", error=str(exc), retry_in_s=backoff)
             await asyncio.sleep(backoff)
@@ -416,6 +419,7 @@ async def run_platform(
     """Run until ``stop`` is set (Ctrl-C, SIGTERM) or ``duration_s`` passes; the gateway drains first, then
     everything else stops, the managed broker last. Returns the gateway's counters."""
     platform = Platform(settings, registry or load_registry(settings.registry), SystemClock())
+    tune_for_ingest()
     platform.serve_metrics()
     async with broker_for(settings) as address:
         platform.start(address)

@@ -17,7 +17,8 @@ from pydantic import BaseModel
 
 from devices.registry import Canteen, DeviceEntry, Registry
 from devices.topics import Channel, DeviceKind, DeviceTopic
-from gateway.mqtt_link import LastWill, LinkOptions, MqttLink
+from gateway.link_options import LastWill, LinkOptions
+from gateway.mqtt_link import MqttLink
 from shian.clock import Clock
 from simulators.payloads import PayloadFactory
 

@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from devices.messages import Receipt
 from devices.registry import Canteen, DeviceEntry, Registry
 from devices.topics import Channel, DeviceKind, DeviceTopic
-from gateway.mqtt_link import LastWill, LinkOptions, MqttError, MqttLink
+from gateway.link_options import LastWill, LinkOptions
+from gateway.mqtt_link import MqttError, MqttLink
 from shian.clock import Clock
 from simulators.outbox import Outbox
 from simulators.payloads import PayloadFactory

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from devices.registry import Registry
 from devices.topics import Channel, DeviceKind, DeviceTopic
-from gateway.mqtt_link import LinkOptions, MqttLink
+from gateway.link_options import LinkOptions
+from gateway.mqtt_link import MqttLink
 from shian.process import find_program
 from simulators.payloads import PayloadFactory
 

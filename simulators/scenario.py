@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from devices.messages import WireModel
 from devices.registry import Registry
 from devices.topics import ALERTS_SUBSCRIPTION, Channel, DeviceKind, DeviceTopic
-from gateway.mqtt_link import LinkOptions, MqttLink
+from gateway.link_options import LinkOptions
+from gateway.mqtt_link import MqttLink
 from gateway.runner import run_gateway
 from gateway.service import Gateway
 from gateway.spool import Spool
@@ -220,9 +221,7 @@ class ScenarioRun:
         s = self.scenario
         spool_path = self.workdir / f"{self.canteen}.spool.sqlite"
         gateway = Gateway(self.registry, self.clock, Spool(spool_path), canteens=[self.canteen])
-        options = LinkOptions(
-            host=self.host, port=self.port, client_id=f"gw-{self.canteen}", manual_ack=True, session_expiry_s=600
-        )
+        options = LinkOptions(host=self.host, port=self.port, client_id=f"gw-{self.canteen}", session_expiry_s=600)
         gateway_task = asyncio.create_task(run_gateway(gateway, options))
         await asyncio.wait_for(gateway.subscribed.wait(), 10)
         store = RulesStore(self.workdir / f"{self.canteen}.rules.sqlite")

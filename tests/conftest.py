@@ -15,8 +15,9 @@ from hypothesis import settings as hypothesis_settings
 
 from broker_config.managed import ManagedMosquitto
 from gateway.bus import BusClient
+from gateway.link_options import LinkOptions
 from gateway.memory_bus import MemoryBroker
-from gateway.mqtt_link import LinkOptions, MqttLink
+from gateway.service_link import ServiceLink
 from tests.servers import InfluxDB1, VictoriaMetrics
 
 # CI explores the same examples every run, so that a landing never depends on luck; a developer's runs explore
@@ -63,7 +64,7 @@ class BusFactory(Protocol):
     name: str
 
     def connect(
-        self, client_id: str, *, manual_ack: bool = False, session_expiry_s: int | None = None
+        self, client_id: str, *, session_expiry_s: int | None = None
     ) -> contextlib.AbstractAsyncContextManager[BusClient]: ...
 
 
@@ -74,9 +75,7 @@ class MemoryBusFactory:
         self.broker = MemoryBroker()
 
     @contextlib.asynccontextmanager
-    async def connect(
-        self, client_id: str, *, manual_ack: bool = False, session_expiry_s: int | None = None
-    ) -> AsyncIterator[BusClient]:
+    async def connect(self, client_id: str, *, session_expiry_s: int | None = None) -> AsyncIterator[BusClient]:
         yield self.broker.client(client_id)
 
 
@@ -88,17 +87,14 @@ class MosquittoBusFactory:
         self.uid = uid
 
     @contextlib.asynccontextmanager
-    async def connect(
-        self, client_id: str, *, manual_ack: bool = False, session_expiry_s: int | None = None
-    ) -> AsyncIterator[BusClient]:
+    async def connect(self, client_id: str, *, session_expiry_s: int | None = None) -> AsyncIterator[BusClient]:
         options = LinkOptions(
             host=self.broker.host,
             port=self.broker.port,
             client_id=f"{client_id}-{self.uid}",
-            manual_ack=manual_ack,
             session_expiry_s=session_expiry_s,
         )
-        async with MqttLink(options) as link:
+        async with ServiceLink(options) as link:
             yield link
 
 

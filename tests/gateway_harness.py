@@ -16,7 +16,8 @@ import yaml
 
 from broker_config.managed import ManagedMosquitto
 from devices.registry import Registry
-from gateway.mqtt_link import LinkOptions, MqttError, MqttLink
+from gateway.link_options import LinkOptions
+from gateway.mqtt_link import MqttError, MqttLink
 from gateway.runner import run_gateway
 from gateway.service import Gateway
 from gateway.spool import Spool
@@ -30,15 +31,20 @@ def write_registry(registry: Registry, path: Path) -> Path:
 
 
 def gateway_options(broker: ManagedMosquitto, client_id: str) -> LinkOptions:
-    return LinkOptions(host=broker.host, port=broker.port, client_id=client_id, session_expiry_s=3600, manual_ack=True)
+    return LinkOptions(host=broker.host, port=broker.port, client_id=client_id, session_expiry_s=3600)
 
 
 @contextlib.asynccontextmanager
 async def gateway_in_process(
-    broker: ManagedMosquitto, registry: Registry, spool_path: Path, client_id: str, canteens: Iterable[str] = ()
+    broker: ManagedMosquitto,
+    registry: Registry,
+    spool_path: Path,
+    client_id: str,
+    canteens: Iterable[str] = (),
+    max_batch: int = 2000,
 ) -> AsyncIterator[Gateway]:
     """A gateway with reconnects, as `shian run` runs it; drained and stopped on exit."""
-    gateway = Gateway(registry, SystemClock(), Spool(spool_path), canteens=canteens)
+    gateway = Gateway(registry, SystemClock(), Spool(spool_path), canteens=canteens, max_batch=max_batch)
     task = asyncio.create_task(run_gateway(gateway, gateway_options(broker, client_id)))
     try:
         await eventually(gateway.subscribed.is_set, what="gateway subscribed")

@@ -82,7 +82,7 @@ class Harness:
             model, kind, channel, canteen="c1", device=device, received_at=received_at or self.clock.now()
         )
         if skew_flagged:
-            record = type(record)(**{**{f: getattr(record, f) for f in record.__slots__}, "skew_flagged": True})
+            record = record._replace(skew_flagged=True)
         self.engine.process([spool_record(record, next(self.seq))])
 
     def at(self, when: dt.datetime) -> None:

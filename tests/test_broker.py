@@ -8,7 +8,9 @@ from pathlib import Path
 from broker_config.managed import ManagedMosquitto
 from broker_config.mosquitto_conf import MosquittoConfig
 from gateway.bus import Incoming
-from gateway.mqtt_link import LinkOptions, MqttLink
+from gateway.link_options import LinkOptions
+from gateway.mqtt_link import MqttLink
+from gateway.service_link import ServiceLink
 from tests.helpers import eventually
 
 
@@ -16,24 +18,23 @@ def _options(broker: ManagedMosquitto, client_id: str, **kw: object) -> LinkOpti
     return LinkOptions(host=broker.host, port=broker.port, client_id=client_id, **kw)  # type: ignore[arg-type]
 
 
-async def _receive(link: MqttLink, count: int, *, ack: bool, timeout: float = 10.0) -> list[Incoming]:
+async def _receive(link: ServiceLink, count: int, *, ack: bool, timeout: float = 10.0) -> list[Incoming]:
     received: list[Incoming] = []
 
     async def loop() -> None:
-        async for incoming in link.messages():
-            received.append(incoming)
+        while len(received) < count:
+            batch = await link.receive(count - len(received))
+            received.extend(batch)
             if ack:
-                link.ack(incoming)
-            if len(received) == count:
-                return
+                link.ack(batch)
 
     await asyncio.wait_for(loop(), timeout)
     return received
 
 
-async def _nothing_arrives(link: MqttLink, within: float = 0.5) -> bool:
+async def _nothing_arrives(link: ServiceLink, within: float = 0.5) -> bool:
     try:
-        await asyncio.wait_for(anext(aiter(link.messages())), within)
+        await asyncio.wait_for(link.receive(1), within)
     except TimeoutError:
         return True
     return False
@@ -56,7 +57,7 @@ async def test_queued_messages_survive_a_broker_sigkill(tmp_path: Path, uid: str
     broker.start()
     try:
         sub = _options(broker, f"sub-{uid}", session_expiry_s=3600)
-        async with MqttLink(sub) as link:
+        async with ServiceLink(sub) as link:
             await link.subscribe([f"t/{uid}"])
         async with MqttLink(_options(broker, f"pub-{uid}")) as pub:
             for i in range(50):
@@ -66,7 +67,7 @@ async def test_queued_messages_survive_a_broker_sigkill(tmp_path: Path, uid: str
             await pub.sync()
         broker.kill()
         broker.restart()
-        async with MqttLink(sub) as link:
+        async with ServiceLink(sub) as link:
             received = await _receive(link, 50, ack=True)
         assert [m.payload for m in received] == [str(i).encode() for i in range(50)]
     finally:
@@ -78,30 +79,30 @@ async def test_more_than_a_thousand_messages_wait_for_an_offline_subscriber(
 ) -> None:
     """Mosquitto's default max_queued_messages of 1000 would silently drop the rest."""
     sub = _options(mosquitto, f"sub-{uid}", session_expiry_s=3600)
-    async with MqttLink(sub) as link:
+    async with ServiceLink(sub) as link:
         await link.subscribe([f"t/{uid}"])
     async with MqttLink(_options(mosquitto, f"pub-{uid}")) as pub:
         await asyncio.gather(*(pub.publish(f"t/{uid}", str(i).encode(), qos=1) for i in range(2500)))
-    async with MqttLink(sub) as link:
+    async with ServiceLink(sub) as link:
         received = await _receive(link, 2500, ack=True, timeout=30)
     assert sorted(int(m.payload) for m in received) == list(range(2500))
 
 
 async def test_unacknowledged_deliveries_come_back_after_reconnect(mosquitto: ManagedMosquitto, uid: str) -> None:
     """Manual acknowledgement: what the gateway did not ack is not lost when it goes away."""
-    sub = _options(mosquitto, f"gw-{uid}", session_expiry_s=3600, manual_ack=True)
-    async with MqttLink(sub) as link:
+    sub = _options(mosquitto, f"gw-{uid}", session_expiry_s=3600)
+    async with ServiceLink(sub) as link:
         await link.subscribe([f"t/{uid}"])
     async with MqttLink(_options(mosquitto, f"pub-{uid}")) as pub:
         for i in range(5):
             await pub.publish(f"t/{uid}", str(i).encode(), qos=1)
 
-    async with MqttLink(sub) as link:
+    async with ServiceLink(sub) as link:
         first = await _receive(link, 5, ack=False)
-    async with MqttLink(sub) as link:
+    async with ServiceLink(sub) as link:
         again = await _receive(link, 5, ack=True)
         assert [m.payload for m in again] == [m.payload for m in first]
-    async with MqttLink(sub) as link:
+    async with ServiceLink(sub) as link:
         assert await _nothing_arrives(link)
 
 

@@ -24,8 +24,10 @@ from devices.messages import WireModel
 from devices.registry import Registry
 from devices.topics import Channel, DeviceKind, DeviceTopic, alert_ack_topic, alert_topic
 from gateway.bus import Incoming
-from gateway.mqtt_link import LinkOptions, MqttError, MqttLink
+from gateway.link_options import LinkOptions
+from gateway.mqtt_link import MqttError, MqttLink
 from gateway.service import Gateway
+from gateway.service_link import ServiceLink
 from gateway.spool import Spool
 from shian.clock import SystemClock
 from simulators.payloads import PayloadFactory
@@ -104,7 +106,7 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
 @pytest.fixture
 async def gateway(secure: SecureBroker, tmp_path: Path) -> AsyncIterator[Gateway]:
     gw = Gateway(secure.registry, SystemClock(), Spool(tmp_path / "spool.sqlite"))
-    async with MqttLink(secure.options("gateway", manual_ack=True)) as link:
+    async with ServiceLink(secure.options("gateway")) as link:
         task = asyncio.create_task(gw.serve(link))
         await eventually(gw.subscribed.is_set)
         yield gw
@@ -263,7 +265,7 @@ async def test_a_retained_device_publish_is_not_acted_on_twice(
     await eventually(lambda: "retained-once" in _stored(gateway))
     # a new gateway session gets the retained replay, and ignores it
     second = Gateway(secure.registry, SystemClock(), Spool(tmp_path / "second.sqlite"))
-    async with MqttLink(secure.options("rules", manual_ack=True)) as link:
+    async with ServiceLink(secure.options("rules")) as link:
         task = asyncio.create_task(second.serve(link))
         await eventually(lambda: second.stats.ignored["retained replay"] >= 1, what="replay seen")
         second.request_stop()
@@ -401,7 +403,7 @@ async def test_add_rotate_and_revoke_take_effect_on_reload_without_disconnecting
     counter = itertools.count()
     try:
         async with (
-            MqttLink(secure.options("gateway", manual_ack=True)) as gateway_link,
+            ServiceLink(secure.options("gateway")) as gateway_link,
             MqttLink(secure.options("cabinet0")) as steady,
         ):
             gateway_task = asyncio.create_task(gateway.serve(gateway_link))

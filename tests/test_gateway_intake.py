@@ -36,14 +36,18 @@ class Running:
 
 async def _collect(client: BusClient, running: Running, uid: str) -> None:
     """Receipts and dead letters of this test only (the real broker is shared by the whole session)."""
-    async for incoming in client.messages():
-        if incoming.topic.endswith("/receipt"):
-            if uid in incoming.topic:
-                running.receipts.append((incoming.topic, Receipt.model_validate_json(incoming.payload, strict=False)))
-            continue
-        letter = DeadLetter.model_validate_json(incoming.payload, strict=False)
-        if uid in letter.topic:
-            running.dead_letters.append(letter)
+    while True:
+        batch = await client.receive(100)
+        client.ack(batch)
+        for incoming in batch:
+            if incoming.topic.endswith("/receipt"):
+                if uid in incoming.topic:
+                    receipt = Receipt.model_validate_json(incoming.payload, strict=False)
+                    running.receipts.append((incoming.topic, receipt))
+                continue
+            letter = DeadLetter.model_validate_json(incoming.payload, strict=False)
+            if uid in letter.topic:
+                running.dead_letters.append(letter)
 
 
 @pytest.fixture
@@ -53,7 +57,7 @@ async def running(bus: BusFactory, uid: str, tmp_path: Path) -> AsyncIterator[Ru
         registry, FakeClock(NOW), Spool(tmp_path / "spool.sqlite"), canteens=[c.id for c in registry.canteens]
     )
     async with (
-        bus.connect("gateway", manual_ack=True) as gateway_bus,
+        bus.connect("gateway") as gateway_bus,
         bus.connect("device") as device_bus,
         bus.connect("operator") as operator_bus,
     ):
@@ -171,7 +175,7 @@ async def test_retained_record_replay_is_ignored(bus: BusFactory, uid: str, tmp_
         gateway = Gateway(
             registry, FakeClock(NOW), Spool(tmp_path / "spool.sqlite"), canteens=[c.id for c in registry.canteens]
         )
-        async with bus.connect("gateway", manual_ack=True) as gateway_bus:
+        async with bus.connect("gateway") as gateway_bus:
             task = asyncio.create_task(gateway.serve(gateway_bus))
             await eventually(gateway.subscribed.is_set)
             await device.publish(str(topic), json.dumps(later).encode(), qos=1)

@@ -13,7 +13,8 @@ import pytest
 from broker_config.managed import ManagedMosquitto
 from devices.messages import Receipt
 from devices.topics import Channel, DeviceKind
-from gateway.mqtt_link import LinkOptions, MqttLink
+from gateway.link_options import LinkOptions
+from gateway.mqtt_link import MqttLink
 from gateway.spool import Spool
 from tests.gateway_harness import (
     GatewayProcess,
@@ -159,7 +160,8 @@ async def test_drain_on_stop_then_resume(mosquitto: ManagedMosquitto, tmp_path: 
     async with gateway_in_process(mosquitto, registry, spool_path, f"gw-{uid}"):
         pass  # creates the persistent session
     await publish_all(mosquitto, f"fleet-{uid}", records_for(uid, 3000))
-    async with gateway_in_process(mosquitto, registry, spool_path, f"gw-{uid}") as gateway:
+    # Small batches, so that the stop comes while most of the backlog is still in the broker.
+    async with gateway_in_process(mosquitto, registry, spool_path, f"gw-{uid}", max_batch=50) as gateway:
         await eventually(lambda: gateway.stats.stored > 0, what="started")
     first_run = records_in(spool_path)
     async with gateway_in_process(mosquitto, registry, spool_path, f"gw-{uid}") as gateway:

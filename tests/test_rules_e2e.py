@@ -18,7 +18,9 @@ import pytest
 from broker_config.managed import ManagedMosquitto
 from devices.registry import Registry
 from devices.topics import ALERTS_SUBSCRIPTION, Channel, DeviceKind, DeviceTopic, alert_ack_topic
-from gateway.mqtt_link import LinkOptions, MqttLink
+from gateway.link_options import LinkOptions
+from gateway.mqtt_link import MqttLink
+from gateway.service_link import ServiceLink
 from gateway.spool import Spool
 from rules.alerts import RulesStore
 from rules.config import RulesConfig
@@ -74,7 +76,7 @@ class Rig:
     async def rules(self, extra_notifiers: list[Any] | None = None) -> AsyncIterator[RulesRunner]:
         store = RulesStore(self.tmp / "rules.sqlite")
         engine = RulesEngine(self.registry, RulesConfig(), store, self.clock)
-        async with MqttLink(self.options("rules", session_expiry_s=3600, manual_ack=True)) as link:
+        async with ServiceLink(self.options("rules", session_expiry_s=3600)) as link:
             local = LocalStore(self.tmp / "store.sqlite")
             runner = RulesRunner(
                 engine,

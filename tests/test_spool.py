@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -76,7 +75,7 @@ def test_records_are_pruned_only_behind_every_consumer(tmp_path: Path) -> None:
 def test_skew_is_kept_with_both_times(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.sqlite")
     ahead = dt.datetime(2026, 11, 25, 11, 40, tzinfo=dt.timezone(dt.timedelta(hours=8)))  # T0 + 10 min
-    spool.commit([dataclasses.replace(_record("a"), device_ts=ahead, skew_flagged=True)])
+    spool.commit([_record("a")._replace(device_ts=ahead, skew_flagged=True)])
     (record,) = spool.all_records()
     assert record.device_ts == ahead
     assert record.device_ts.utcoffset() == dt.timedelta(hours=8)  # as the device wrote it

@@ -1,0 +1,354 @@
+"""MQTT 5 packets as bytes: the subset the platform's own connection speaks (OASIS MQTT 5.0, chapters 2-3).
+
+Pure: no I/O. Encoders return whole packets; :class:`PacketReader` splits a byte stream into packets and turns
+PUBLISH packets straight into :class:`gateway.bus.Incoming`, the hot path of the gateway, so a delivery costs
+one slice of the buffer and one small object.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import NamedTuple
+
+from gateway.bus import Incoming
+from gateway.link_options import LastWill
+
+PROTOCOL_LEVEL = 5
+MAX_PACKET_ID = 0xFFFF
+#: The largest value a Variable Byte Integer holds (four bytes), and so the largest remaining length.
+MAX_VARINT = 268_435_455
+
+
+class PacketType(IntEnum):
+    CONNECT = 1
+    CONNACK = 2
+    PUBLISH = 3
+    PUBACK = 4
+    PUBREC = 5
+    PUBREL = 6
+    PUBCOMP = 7
+    SUBSCRIBE = 8
+    SUBACK = 9
+    UNSUBSCRIBE = 10
+    UNSUBACK = 11
+    PINGREQ = 12
+    PINGRESP = 13
+    DISCONNECT = 14
+    AUTH = 15
+
+
+class Prop(IntEnum):
+    """Property identifiers this module writes or reads by name (MQTT 5.0 section 2.2.2.2)."""
+
+    SESSION_EXPIRY_INTERVAL = 0x11
+    ASSIGNED_CLIENT_IDENTIFIER = 0x12
+    SERVER_KEEP_ALIVE = 0x13
+    REASON_STRING = 0x1F
+    RECEIVE_MAXIMUM = 0x21
+    MAXIMUM_PACKET_SIZE = 0x27
+
+
+# Property identifier -> how its value is encoded; every property of MQTT 5.0, so any can be skipped.
+_BYTE, _U16, _U32, _VARINT, _STRING, _BINARY, _PAIR = range(7)
+_PROPERTY_TYPES: dict[int, int] = {
+    0x01: _BYTE, 0x02: _U32, 0x03: _STRING, 0x08: _STRING, 0x09: _BINARY, 0x0B: _VARINT, 0x11: _U32,
+    0x12: _STRING, 0x13: _U16, 0x15: _STRING, 0x16: _BINARY, 0x17: _BYTE, 0x18: _U32, 0x19: _BYTE,
+    0x1A: _STRING, 0x1C: _STRING, 0x1F: _STRING, 0x21: _U16, 0x22: _U16, 0x23: _U16, 0x24: _BYTE,
+    0x25: _BYTE, 0x26: _PAIR, 0x27: _U32, 0x28: _BYTE, 0x29: _BYTE, 0x2A: _BYTE,
+}  # fmt: skip
+
+_U16_STRUCT = struct.Struct("!H")
+_U32_STRUCT = struct.Struct("!I")
+_PUBLISH = 3
+_PUBACK_BYTE = 0x40
+_SUCCESS = (0,)
+PINGREQ = b"\xc0\x00"
+#: DISCONNECT with reason 0 (normal disconnection): the session is kept and the will is not sent.
+DISCONNECT = b"\xe0\x00"
+
+
+class ProtocolError(ValueError):
+    """The peer sent bytes that are not MQTT 5 as this client speaks it."""
+
+
+def encode_varint(value: int) -> bytes:
+    if not 0 <= value <= MAX_VARINT:
+        raise ValueError(f"{value} does not fit an MQTT variable byte integer")
+    out = bytearray()
+    while True:
+        digit, value = value & 0x7F, value >> 7
+        out.append(digit | 0x80 if value else digit)
+        if not value:
+            return bytes(out)
+
+
+def encode_string(text: str) -> bytes:
+    return encode_binary(text.encode("utf-8"))
+
+
+def encode_binary(data: bytes) -> bytes:
+    if len(data) > 0xFFFF:
+        raise ValueError(f"{len(data)} bytes do not fit an MQTT string or binary field")
+    return _U16_STRUCT.pack(len(data)) + data
+
+
+def _packet(first_byte: int, body: bytes) -> bytes:
+    return bytes((first_byte,)) + encode_varint(len(body)) + body
+
+
+def _properties(*items: tuple[Prop, int]) -> bytes:
+    body = bytearray()
+    for prop, value in items:
+        body.append(prop)
+        body += _U16_STRUCT.pack(value) if _PROPERTY_TYPES[prop] == _U16 else _U32_STRUCT.pack(value)
+    return encode_varint(len(body)) + body
+
+
+def connect(
+    client_id: str,
+    *,
+    keepalive_s: int,
+    clean_start: bool,
+    session_expiry_s: int = 0,
+    receive_maximum: int = MAX_PACKET_ID,
+    username: str | None = None,
+    password: str | None = None,
+    will: LastWill | None = None,
+) -> bytes:
+    flags = 0x02 if clean_start else 0
+    if will is not None:
+        flags |= 0x04 | (will.qos << 3) | (0x20 if will.retain else 0)
+    if password is not None:
+        flags |= 0x40
+    if username is not None:
+        flags |= 0x80
+    props = [(Prop.RECEIVE_MAXIMUM, receive_maximum)]
+    if session_expiry_s:
+        props.append((Prop.SESSION_EXPIRY_INTERVAL, session_expiry_s))
+    body = bytearray(encode_string("MQTT"))
+    body += bytes((PROTOCOL_LEVEL, flags)) + _U16_STRUCT.pack(keepalive_s) + _properties(*props)
+    body += encode_string(client_id)
+    if will is not None:
+        body += b"\x00" + encode_string(will.topic) + encode_binary(will.payload)
+    if username is not None:
+        body += encode_string(username)
+    if password is not None:
+        body += encode_binary(password.encode("utf-8"))
+    return _packet(PacketType.CONNECT << 4, bytes(body))
+
+
+def subscribe(packet_id: int, filters: Sequence[str], *, qos: int, no_local: bool, retain_handling: int) -> bytes:
+    options = qos | (0x04 if no_local else 0) | (retain_handling << 4)
+    body = _U16_STRUCT.pack(packet_id) + b"\x00" + b"".join(encode_string(f) + bytes((options,)) for f in filters)
+    return _packet(PacketType.SUBSCRIBE << 4 | 0x02, body)
+
+
+def unsubscribe(packet_id: int, filters: Sequence[str]) -> bytes:
+    body = _U16_STRUCT.pack(packet_id) + b"\x00" + b"".join(encode_string(f) for f in filters)
+    return _packet(PacketType.UNSUBSCRIBE << 4 | 0x02, body)
+
+
+def publish(topic: str, payload: bytes, *, qos: int, retain: bool, packet_id: int = 0) -> bytes:
+    name = topic.encode("utf-8")
+    if len(name) > 0xFFFF:
+        raise ValueError(f"a topic of {len(name)} bytes does not fit an MQTT string")
+    # topic, packet id (QoS > 0), an empty property block, the payload
+    body_length = 2 + len(name) + (2 if qos else 0) + 1 + len(payload)
+    first = _PUBLISH << 4 | qos << 1 | retain
+    head = bytes((first, body_length)) if body_length < 0x80 else bytes((first,)) + encode_varint(body_length)
+    if qos:
+        return b"".join((head, _U16_STRUCT.pack(len(name)), name, _U16_STRUCT.pack(packet_id), b"\x00", payload))
+    return b"".join((head, _U16_STRUCT.pack(len(name)), name, b"\x00", payload))
+
+
+def puback(packet_id: int) -> bytes:
+    """PUBACK with reason 0 (success), in its short form (section 3.4.2.1)."""
+    return b"\x40\x02" + _U16_STRUCT.pack(packet_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Connack:
+    session_present: bool
+    reason_code: int
+    properties: dict[int, object]
+
+    @property
+    def receive_maximum(self) -> int:
+        value = self.properties.get(Prop.RECEIVE_MAXIMUM, MAX_PACKET_ID)
+        return value if isinstance(value, int) else MAX_PACKET_ID
+
+
+class Ack(NamedTuple):
+    """PUBACK, SUBACK or UNSUBACK: the packet it answers and its reason code(s). A named tuple: one arrives
+    for every receipt the gateway publishes."""
+
+    type: PacketType
+    packet_id: int
+    reason_codes: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    reason_code: int
+    reason_string: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PingResp:
+    pass
+
+
+Packet = Incoming | Connack | Ack | Disconnect | PingResp
+
+
+def _read_varint(data: bytes | bytearray, pos: int) -> tuple[int, int]:
+    """(value, position after it); raises IndexError when the data ends inside it."""
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+        if shift > 21:
+            raise ProtocolError("variable byte integer longer than four bytes")
+
+
+def read_properties(data: bytes, pos: int) -> tuple[dict[int, object], int]:
+    """Decode a property block; user properties keep only their last pair (nothing here reads them)."""
+    length, pos = _read_varint(data, pos)
+    end = pos + length
+    if end > len(data):
+        raise ProtocolError("property block runs past the packet")
+    props: dict[int, object] = {}
+    while pos < end:
+        ident = data[pos]
+        pos += 1
+        kind = _PROPERTY_TYPES.get(ident)
+        value: object
+        if kind is None:
+            raise ProtocolError(f"unknown property identifier 0x{ident:02x}")
+        if kind == _BYTE:
+            value, pos = data[pos], pos + 1
+        elif kind == _U16:
+            (value,), pos = _U16_STRUCT.unpack_from(data, pos), pos + 2
+        elif kind == _U32:
+            (value,), pos = _U32_STRUCT.unpack_from(data, pos), pos + 4
+        elif kind == _VARINT:
+            value, pos = _read_varint(data, pos)
+        else:
+            first, pos = _read_field(data, pos)
+            value = first.decode("utf-8", "replace") if kind != _BINARY else first
+            if kind == _PAIR:
+                second, pos = _read_field(data, pos)
+                value = (value, second.decode("utf-8", "replace"))
+        props[ident] = value
+    if pos != end:
+        raise ProtocolError("property block length does not match its properties")
+    return props, end
+
+
+def _read_field(data: bytes, pos: int) -> tuple[bytes, int]:
+    (length,) = _U16_STRUCT.unpack_from(data, pos)
+    end = pos + 2 + length
+    if end > len(data):
+        raise ProtocolError("string runs past the packet")
+    return data[pos + 2 : end], end
+
+
+def _decode_other(kind: int, flags: int, body: bytes) -> Packet | None:
+    try:
+        if kind == PacketType.CONNACK:
+            props, _ = read_properties(body, 2) if len(body) > 2 else ({}, 2)
+            return Connack(bool(body[0] & 0x01), body[1], props)
+        if kind in (PacketType.PUBACK, PacketType.SUBACK, PacketType.UNSUBACK):
+            (packet_id,) = _U16_STRUCT.unpack_from(body, 0)
+            if kind == PacketType.PUBACK:
+                return Ack(PacketType.PUBACK, packet_id, (body[2] if len(body) > 2 else 0,))
+            _, pos = read_properties(body, 2)
+            return Ack(PacketType(kind), packet_id, tuple(body[pos:]))
+        if kind == PacketType.PINGRESP:
+            return PingResp()
+        if kind == PacketType.DISCONNECT:
+            code = body[0] if body else 0
+            props, _ = read_properties(body, 1) if len(body) > 1 else ({}, 1)
+            reason = props.get(Prop.REASON_STRING)
+            return Disconnect(code, reason if isinstance(reason, str) else None)
+    except (IndexError, struct.error) as exc:
+        raise ProtocolError(f"truncated {PacketType(kind).name} packet") from exc
+    if kind in (PacketType.PUBREC, PacketType.PUBREL, PacketType.PUBCOMP, PacketType.AUTH):
+        raise ProtocolError(f"{PacketType(kind).name} is not used by this client (it subscribes at QoS 1)")
+    raise ProtocolError(f"a client never receives packet type {kind}")
+
+
+class PacketReader:
+    """Feed it bytes as they arrive; it returns the whole packets they complete, in order."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Packet]:
+        buffer = self._buffer
+        buffer += data
+        packets: list[Packet] = []
+        append = packets.append
+        pos, size = 0, len(buffer)
+        while size - pos >= 2:
+            first, length = buffer[pos], buffer[pos + 1]
+            if length < 0x80:  # the usual one-byte remaining length, read without the general decoder
+                start = pos + 2
+            else:
+                try:
+                    length, start = _read_varint(buffer, pos + 1)
+                except IndexError:
+                    break  # the length itself is not complete yet
+            end = start + length
+            if end > size:
+                break
+            if first == _PUBACK_BYTE and length == 2:  # a plain success, one per receipt the gateway sends
+                append(Ack(PacketType.PUBACK, buffer[start] << 8 | buffer[start + 1], _SUCCESS))
+            elif first >> 4 == _PUBLISH:
+                append(self._publish(first, buffer, start, end))
+            else:
+                packet = _decode_other(first >> 4, first & 0x0F, bytes(buffer[start:end]))
+                if packet is not None:
+                    append(packet)
+            pos = end
+        del buffer[:pos]
+        return packets
+
+    @staticmethod
+    def _publish(first: int, buffer: bytearray, start: int, end: int) -> Incoming:
+        try:
+            return PacketReader._read_publish(first, buffer, start, end)
+        except (IndexError, struct.error) as exc:
+            raise ProtocolError("truncated PUBLISH packet") from exc
+
+    @staticmethod
+    def _read_publish(first: int, buffer: bytearray, start: int, end: int) -> Incoming:
+        qos = (first >> 1) & 0x03
+        if qos == 3:
+            raise ProtocolError("PUBLISH with QoS 3")
+        (topic_length,) = _U16_STRUCT.unpack_from(buffer, start)
+        pos = start + 2 + topic_length
+        try:
+            topic = buffer[start + 2 : pos].decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError("PUBLISH topic is not UTF-8") from None
+        packet_id = 0
+        if qos:
+            (packet_id,) = _U16_STRUCT.unpack_from(buffer, pos)
+            pos += 2
+        props_length = buffer[pos]
+        if props_length < 0x80:  # the usual one-byte length, read without the general decoder
+            pos += 1 + props_length
+        else:
+            props_length, pos = _read_varint(buffer, pos)
+            pos += props_length
+        if pos > end:
+            raise ProtocolError("PUBLISH properties run past the packet")
+        return Incoming(topic, bytes(buffer[pos:end]), qos, bool(first & 0x01), packet_id)

@@ -1,0 +1,149 @@
+"""The MQTT 5 codec of the platform's own connection: what it writes, and what it makes of any byte stream."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway import mqtt_wire as wire
+from gateway.bus import Incoming
+from gateway.link_options import LastWill
+
+topics = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=80)
+deliveries = st.builds(
+    Incoming,
+    topic=topics,
+    payload=st.binary(max_size=300),
+    qos=st.sampled_from([0, 1]),
+    retain=st.booleans(),
+    mid=st.integers(1, wire.MAX_PACKET_ID),
+)
+
+
+def _packet_bytes(message: Incoming) -> bytes:
+    return wire.publish(message.topic, message.payload, qos=message.qos, retain=message.retain, packet_id=message.mid)
+
+
+@given(st.integers(0, wire.MAX_VARINT))
+def test_variable_byte_integers_round_trip(value: int) -> None:
+    encoded = wire.encode_varint(value)
+    assert 1 <= len(encoded) <= 4
+    assert wire._read_varint(encoded + b"rest", 0) == (value, len(encoded))
+
+
+@pytest.mark.parametrize("value", [-1, wire.MAX_VARINT + 1])
+def test_out_of_range_integers_are_refused(value: int) -> None:
+    with pytest.raises(ValueError, match="variable byte integer"):
+        wire.encode_varint(value)
+
+
+@given(st.lists(deliveries, max_size=20), st.lists(st.integers(1, 400), max_size=30))
+def test_publishes_survive_any_split_of_the_stream(messages: list[Incoming], cuts: list[int]) -> None:
+    """TCP delivers bytes in arbitrary chunks: however they are cut, the same packets come out, in order."""
+    stream = b"".join(_packet_bytes(m) for m in messages)
+    reader, out, pos = wire.PacketReader(), [], 0
+    for cut in cuts:
+        out += reader.feed(stream[pos : pos + cut])
+        pos += cut
+    out += reader.feed(stream[pos:])
+    expected = [m if m.qos else m._replace(mid=0) for m in messages]
+    assert out == expected
+
+
+def test_a_publish_with_properties_is_read_past_them() -> None:
+    """Brokers may add properties (here a message expiry and a subscription identifier)."""
+    props = b"\x02" + struct.pack("!I", 60) + b"\x0b\x05"
+    body = wire.encode_string("a/b") + struct.pack("!H", 7) + wire.encode_varint(len(props)) + props + b"data"
+    packet = bytes((0x32,)) + wire.encode_varint(len(body)) + body
+    assert wire.PacketReader().feed(packet) == [Incoming("a/b", b"data", 1, False, 7)]
+
+
+def test_a_long_property_block_is_read_past() -> None:
+    pair = b"\x26" + wire.encode_string("k" * 100) + wire.encode_string("v" * 100)  # a user property
+    body = wire.encode_string("t") + b"\x00\x01" + wire.encode_varint(len(pair)) + pair + b"p"
+    packet = bytes((0x32,)) + wire.encode_varint(len(body)) + body
+    assert wire.PacketReader().feed(packet) == [Incoming("t", b"p", 1, False, 1)]
+
+
+def test_connack_gives_the_session_flag_and_the_brokers_limits() -> None:
+    props = b"\x21" + struct.pack("!H", 1000) + b"\x13" + struct.pack("!H", 20) + b"\x1f" + wire.encode_string("hi")
+    body = b"\x01\x00" + wire.encode_varint(len(props)) + props
+    (connack,) = wire.PacketReader().feed(b"\x20" + wire.encode_varint(len(body)) + body)
+    assert isinstance(connack, wire.Connack)
+    assert connack.session_present
+    assert connack.reason_code == 0
+    assert connack.receive_maximum == 1000
+    assert connack.properties[wire.Prop.SERVER_KEEP_ALIVE] == 20
+    assert connack.properties[wire.Prop.REASON_STRING] == "hi"
+
+
+def test_acknowledgements_and_disconnect_are_decoded() -> None:
+    suback = b"\x90\x05\x00\x09\x00\x01\x87"  # packet 9: granted QoS 1, then "not authorized"
+    puback_refused = b"\x40\x03\x00\x0a\x87"
+    disconnect = b"\xe0\x06\x8e\x04\x1f" + wire.encode_string("x")  # session taken over, "x"
+    packets = wire.PacketReader().feed(suback + wire.puback(11) + puback_refused + b"\xd0\x00" + disconnect)
+    assert packets == [
+        wire.Ack(wire.PacketType.SUBACK, 9, (1, 0x87)),
+        wire.Ack(wire.PacketType.PUBACK, 11, (0,)),
+        wire.Ack(wire.PacketType.PUBACK, 10, (0x87,)),
+        wire.PingResp(),
+        wire.Disconnect(0x8E, "x"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("stream", "problem"),
+    [
+        (b"\x36\x05\x00\x01t\x00\x01", "QoS 3"),
+        (b"\x30\xff\xff\xff\xff\x01", "longer than four bytes"),
+        (b"\x32\x03\x00\x09t", "truncated PUBLISH"),
+        (b"\x20\x05\x00\x00\x02\x7f\x00", "unknown property"),
+        (b"\x50\x02\x00\x01", "PUBREC is not used"),
+        (b"\x10\x00", "never receives packet type 1"),
+        (b"\x20\x04\x00\x00\x09\x21", "property block runs past"),
+    ],
+)
+def test_malformed_input_is_a_protocol_error(stream: bytes, problem: str) -> None:
+    with pytest.raises(wire.ProtocolError, match=problem):
+        wire.PacketReader().feed(stream)
+
+
+def test_connect_carries_session_will_and_credentials() -> None:
+    packet = wire.connect(
+        "gw-1",
+        keepalive_s=30,
+        clean_start=False,
+        session_expiry_s=3600,
+        receive_maximum=500,
+        username="gateway",
+        password="s3cret",
+        will=LastWill("shian/v1/c1/cabinet/cab1/status", b"offline", qos=1, retain=True),
+    )
+    assert packet[0] == 0x10
+    length, start = wire._read_varint(packet, 1)
+    body = packet[start:]
+    assert len(body) == length
+    assert body[:7] == b"\x00\x04MQTT\x05"
+    flags = body[7]
+    assert flags == 0x80 | 0x40 | 0x20 | 0x08 | 0x04  # username, password, will retain, will QoS 1, will
+    assert struct.unpack("!H", body[8:10]) == (30,)
+    props, pos = wire.read_properties(body, 10)
+    assert props == {wire.Prop.RECEIVE_MAXIMUM: 500, wire.Prop.SESSION_EXPIRY_INTERVAL: 3600}
+    assert body[pos:].endswith(wire.encode_string("gateway") + wire.encode_binary(b"s3cret"))
+
+
+def test_a_clean_session_connect_sets_clean_start_and_no_expiry() -> None:
+    packet = wire.connect("probe", keepalive_s=10, clean_start=True)
+    body = packet[2:]
+    assert body[7] == 0x02
+    props, _ = wire.read_properties(body, 10)
+    assert wire.Prop.SESSION_EXPIRY_INTERVAL not in props
+
+
+def test_subscribe_options_ask_for_no_local_and_retained_only_when_new() -> None:
+    packet = wire.subscribe(3, ["shian/v1/#"], qos=1, no_local=True, retain_handling=1)
+    assert packet[0] == 0x82
+    assert packet.endswith(wire.encode_string("shian/v1/#") + bytes((0x01 | 0x04 | 0x10,)))
