@@ -18,7 +18,8 @@ from pathlib import Path
 
 from devices.registry import Registry
 from devices.topics import Channel, DeviceKind, DeviceTopic
-from gateway.spool import NewRecord, Spool
+from gateway.spool import Spool
+from gateway.spool_write import NewRecord
 from shian.clock import SystemClock
 from simulators.payloads import PayloadFactory
 from storage.drain import StorageDrain

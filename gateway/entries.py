@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from devices.messages import DeviceStatus
 from gateway.bus import Incoming
 from gateway.intake import Accepted, Rejected, Verdict
-from gateway.spool import NewDeadLetter, NewRecord
+from gateway.spool_write import NewDeadLetter, NewRecord
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,26 +45,29 @@ def status_msg_id(message: DeviceStatus) -> str:
 def spool_entry(incoming: Incoming, verdict: Verdict, window: SkewWindow) -> NewRecord | NewDeadLetter | None:
     # isinstance rather than match: this runs for every delivery, and a class pattern costs more.
     if isinstance(verdict, Accepted):
-        topic, message = verdict.topic, verdict.message
+        route, message = verdict
         device_epoch = message.ts.timestamp()
         if isinstance(message, DeviceStatus):
             msg_id, skewed = status_msg_id(message), False  # a last will's ts is stale by nature: never a skew
         else:
             msg_id, skewed = message.msg_id, window.flags(device_epoch)
-        return NewRecord(
-            topic.device_id,
-            msg_id,
-            topic.canteen_id,
-            topic.kind.value,
-            topic.channel.value,
-            message.type,
-            incoming.topic,
-            incoming.payload,
-            message.ts,
-            window.received_at,
-            skewed,
-            device_epoch - window.received_epoch,
-            window.received_epoch,
+        # _make: a named tuple's own constructor is a Python function of thirteen arguments
+        return NewRecord._make(
+            (
+                route.device_id,
+                msg_id,
+                route.canteen_id,
+                route.kind,
+                route.channel,
+                message.type,
+                incoming.topic,
+                incoming.payload,
+                message.ts,
+                window.received_at,
+                skewed,
+                device_epoch - window.received_epoch,
+                window.received_epoch,
+            )
         )
     if isinstance(verdict, Rejected):
         return NewDeadLetter(

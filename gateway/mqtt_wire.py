@@ -169,6 +169,11 @@ def puback(packet_id: int) -> bytes:
     return b"\x40\x02" + _U16_STRUCT.pack(packet_id)
 
 
+def pubacks(packet_ids: Sequence[int]) -> bytes:
+    """Several PUBACKs, packed in one call: each is the four bytes 0x40 0x02 and the packet id."""
+    return struct.pack(f"!{len(packet_ids)}I", *[0x40020000 | packet_id for packet_id in packet_ids])
+
+
 @dataclass(frozen=True, slots=True)
 class Connack:
     session_present: bool
@@ -312,7 +317,10 @@ class PacketReader:
             if first == _PUBACK_BYTE and length == 2:  # a plain success, one per receipt the gateway sends
                 append(Ack(PacketType.PUBACK, buffer[start] << 8 | buffer[start + 1], _SUCCESS))
             elif first >> 4 == _PUBLISH:
-                append(self._publish(first, buffer, start, end))
+                try:
+                    append(_read_publish(first, buffer, start, end))
+                except (IndexError, struct.error) as exc:
+                    raise ProtocolError("truncated PUBLISH packet") from exc
             else:
                 packet = _decode_other(first >> 4, first & 0x0F, bytes(buffer[start:end]))
                 if packet is not None:
@@ -321,34 +329,27 @@ class PacketReader:
         del buffer[:pos]
         return packets
 
-    @staticmethod
-    def _publish(first: int, buffer: bytearray, start: int, end: int) -> Incoming:
-        try:
-            return PacketReader._read_publish(first, buffer, start, end)
-        except (IndexError, struct.error) as exc:
-            raise ProtocolError("truncated PUBLISH packet") from exc
 
-    @staticmethod
-    def _read_publish(first: int, buffer: bytearray, start: int, end: int) -> Incoming:
-        qos = (first >> 1) & 0x03
-        if qos == 3:
-            raise ProtocolError("PUBLISH with QoS 3")
-        (topic_length,) = _U16_STRUCT.unpack_from(buffer, start)
-        pos = start + 2 + topic_length
-        try:
-            topic = buffer[start + 2 : pos].decode("utf-8")
-        except UnicodeDecodeError:
-            raise ProtocolError("PUBLISH topic is not UTF-8") from None
-        packet_id = 0
-        if qos:
-            (packet_id,) = _U16_STRUCT.unpack_from(buffer, pos)
-            pos += 2
-        props_length = buffer[pos]
-        if props_length < 0x80:  # the usual one-byte length, read without the general decoder
-            pos += 1 + props_length
-        else:
-            props_length, pos = _read_varint(buffer, pos)
-            pos += props_length
-        if pos > end:
-            raise ProtocolError("PUBLISH properties run past the packet")
-        return Incoming(topic, bytes(buffer[pos:end]), qos, bool(first & 0x01), packet_id)
+def _read_publish(first: int, buffer: bytearray, start: int, end: int) -> Incoming:
+    qos = (first >> 1) & 0x03
+    if qos == 3:
+        raise ProtocolError("PUBLISH with QoS 3")
+    (topic_length,) = _U16_STRUCT.unpack_from(buffer, start)
+    pos = start + 2 + topic_length
+    try:
+        topic = buffer[start + 2 : pos].decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError("PUBLISH topic is not UTF-8") from None
+    packet_id = 0
+    if qos:
+        (packet_id,) = _U16_STRUCT.unpack_from(buffer, pos)
+        pos += 2
+    props_length = buffer[pos]
+    if props_length < 0x80:  # the usual one-byte length, read without the general decoder
+        pos += 1 + props_length
+    else:
+        props_length, pos = _read_varint(buffer, pos)
+        pos += props_length
+    if pos > end:
+        raise ProtocolError("PUBLISH properties run past the packet")
+    return Incoming(topic, bytes(buffer[pos:end]), qos, bool(first & 0x01), packet_id)

@@ -10,7 +10,8 @@ from devices.registry import Registry
 from gateway.bus import Incoming
 from gateway.entries import SkewLimits, spool_entry
 from gateway.intake import Rejected, classify
-from gateway.spool import NewRecord, Outcome, Spool, StoredDeadLetter
+from gateway.spool import Spool, StoredDeadLetter
+from gateway.spool_write import NewRecord, Outcome
 
 
 @dataclass(frozen=True, slots=True)

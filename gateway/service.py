@@ -23,7 +23,8 @@ from devices.topics import ROOT, deadletter_topic, receipt_topic
 from gateway.bus import BusClient, Incoming
 from gateway.entries import SkewLimits, spool_entry
 from gateway.intake import Accepted, Classifier, Rejected, Verdict
-from gateway.spool import CommitPlan, NewDeadLetter, NewRecord, Outcome, Spool
+from gateway.spool import Spool
+from gateway.spool_write import CommitPlan, NewDeadLetter, NewRecord, Outcome, plan
 from gateway.stats import GatewayStats
 from shian.clock import Clock
 
@@ -130,7 +131,7 @@ class Gateway:
         classify, window = self.classify, self.skew.window(received_at)
         verdicts = [classify(incoming) for incoming in deliveries]
         entries = [spool_entry(d, v, window) for d, v in zip(deliveries, verdicts, strict=True)]
-        return _Batch(deliveries, verdicts, entries, self.spool.plan(entries), received_at, time.monotonic())
+        return _Batch(deliveries, verdicts, entries, plan(entries), received_at, time.monotonic())
 
     async def _store(self, bus: BusClient, handoff: asyncio.Queue[_Batch | None]) -> None:
         while (batch := await handoff.get()) is not None:

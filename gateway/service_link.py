@@ -256,9 +256,9 @@ class ServiceLink:
 
     def ack(self, messages: Sequence[Incoming]) -> None:
         """Acknowledge in one write; lost if the connection is gone (the broker then delivers them again)."""
-        acks = [wire.puback(m.mid) for m in messages if m.qos]
+        acks = [m.mid for m in messages if m.qos]
         if acks and self._error is None:
-            self._writes.extend(acks)
+            self._writes.append(wire.pubacks(acks))
             self._flush_soon()
             self._acks_unconfirmed = True
 

@@ -13,9 +13,9 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import NamedTuple
+
+from gateway.spool_write import CommitPlan, Entry, Outcome, plan, write
 
 SCHEMA_VERSION = 1
 
@@ -67,50 +67,6 @@ CREATE TABLE IF NOT EXISTS consumer_rejects (
 """
 
 
-_INSERT_RECORDS = (
-    "INSERT INTO records (device_id, msg_id, canteen_id, kind, channel, type, topic, payload, device_ts, received_at,"
-    " skew_s, skew_flagged) VALUES "
-)
-_RECORD_PLACEHOLDERS = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_LETTER = (
-    "INSERT INTO dead_letters (reason, detail, topic, client_id, payload, received_at) VALUES (?, ?, ?, ?, ?, ?)"
-)
-
-
-class Outcome(StrEnum):
-    STORED = "stored"
-    DUPLICATE = "duplicate"
-    DEAD_LETTERED = "dead_lettered"
-    SKIPPED = "skipped"
-
-
-class NewRecord(NamedTuple):  # one per accepted delivery: cheaper to make than a frozen dataclass
-    device_id: str
-    msg_id: str
-    canteen_id: str
-    kind: str
-    channel: str
-    type: str
-    topic: str
-    payload: bytes
-    device_ts: dt.datetime
-    received_at: dt.datetime
-    skew_flagged: bool = False
-    #: device_ts - received_at and received_at in Unix seconds, when the caller has them at hand already.
-    skew_s: float | None = None
-    received_epoch: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NewDeadLetter:
-    reason: str
-    detail: str
-    topic: str
-    client_id: str | None
-    payload: bytes
-    received_at: dt.datetime
-
-
 @dataclass(frozen=True, slots=True)
 class SpoolRecord:
     seq: int
@@ -141,96 +97,6 @@ class StoredDeadLetter:
     replay_note: str | None
 
 
-def _record_row(record: NewRecord, received: float) -> tuple[object, ...]:
-    return (
-        record.device_id,
-        record.msg_id,
-        record.canteen_id,
-        record.kind,
-        record.channel,
-        record.type,
-        record.topic,
-        record.payload,
-        record.device_ts.isoformat(),
-        received,
-        (record.device_ts - record.received_at).total_seconds() if record.skew_s is None else record.skew_s,
-        int(record.skew_flagged),
-    )
-
-
-#: Rows per dedup-claiming statement: three parameters each, well under SQLite's limit of 32,766.
-_CLAIM_CHUNK = 5000
-#: Rows per record-inserting statement: twelve parameters each.
-_RECORD_CHUNK = 2000
-_SKIPPED, _RECORD, _LETTER = 0, 1, 2
-
-
-class CommitPlan(NamedTuple):
-    """A batch turned into SQL parameters, and what becomes of each entry if none is a duplicate.
-
-    Made by :meth:`Spool.plan` in the caller's thread, so that the thread running :meth:`Spool.commit_plan`
-    needs the GIL for little more than handing the parameters to SQLite."""
-
-    kinds: list[int]
-    records: list[tuple[object, ...]]
-    letters: list[tuple[object, ...]]
-    claims: list[object]  # device_id, msg_id, received_at of each record, flattened
-    outcomes: list[Outcome]
-
-
-def _record_params(rows: Sequence[tuple[object, ...]]) -> list[object]:
-    return [value for row in rows for value in row]
-
-
-def _insert_records(cursor: sqlite3.Cursor, rows: Sequence[tuple[object, ...]]) -> None:
-    """Multi-row INSERTs, in order: ``executemany`` would run a statement per row, each giving the GIL away
-    and waiting to get it back from the event loop's thread."""
-    for start in range(0, len(rows), _RECORD_CHUNK):
-        chunk = rows[start : start + _RECORD_CHUNK]
-        values = ", ".join([_RECORD_PLACEHOLDERS] * len(chunk))
-        cursor.execute(_INSERT_RECORDS + values, _record_params(chunk))
-
-
-def _claim(cursor: sqlite3.Cursor, claims: list[object]) -> set[tuple[str, str]]:
-    """Insert dedup keys (three parameters each); return those that were new (stored before: not returned)."""
-    claimed: set[tuple[str, str]] = set()
-    step = 3 * _CLAIM_CHUNK
-    for start in range(0, len(claims), step):
-        chunk = claims[start : start + step]
-        values = ", ".join(["(?, ?, ?)"] * (len(chunk) // 3))
-        cursor.execute(
-            f"INSERT OR IGNORE INTO seen (device_id, msg_id, received_at) VALUES {values} RETURNING device_id, msg_id",
-            chunk,
-        )
-        claimed.update(cursor.fetchall())
-    return claimed
-
-
-def _without_duplicates(
-    plan: CommitPlan, claimed: set[tuple[str, str]]
-) -> tuple[list[tuple[object, ...]], list[Outcome]]:
-    records: list[tuple[object, ...]] = []
-    outcomes: list[Outcome] = []
-    rows = iter(plan.records)
-    for kind, planned in zip(plan.kinds, plan.outcomes, strict=True):
-        if kind != _RECORD:
-            outcomes.append(planned)
-            continue
-        row = next(rows)
-        key = (row[0], row[1])
-        if key in claimed:
-            claimed.discard(key)  # a second copy in the same batch is a duplicate too
-            records.append(row)
-            outcomes.append(Outcome.STORED)
-        else:
-            outcomes.append(Outcome.DUPLICATE)
-    return records, outcomes
-
-
-def _letter_row(letter: NewDeadLetter) -> tuple[object, ...]:
-    return (letter.reason, letter.detail, letter.topic, letter.client_id, letter.payload, _epoch(letter.received_at))
-
-
 def _epoch(instant: dt.datetime) -> float:
     return instant.timestamp()
 
@@ -258,50 +124,21 @@ class Spool:
 
     # --- writing --------------------------------------------------------------------------------------------
 
-    def commit(self, batch: Sequence[NewRecord | NewDeadLetter | None]) -> list[Outcome]:
+    def commit(self, batch: Sequence[Entry]) -> list[Outcome]:
         """Write a batch in one transaction (group commit) and say what became of each entry, in order.
 
         ``None`` entries (deliveries that are not device input) are skipped but keep their place.
         """
-        return self.commit_plan(self.plan(batch))
+        return self.commit_plan(plan(batch))
 
-    @staticmethod
-    def plan(batch: Sequence[NewRecord | NewDeadLetter | None]) -> CommitPlan:
-        """The Python half of :meth:`commit`: pure, for any thread."""
-        kinds: list[int] = []
-        records: list[tuple[object, ...]] = []
-        letters: list[tuple[object, ...]] = []
-        claims: list[object] = []
-        outcomes: list[Outcome] = []
-        for entry in batch:
-            if entry is None:
-                kinds.append(_SKIPPED)
-                outcomes.append(Outcome.SKIPPED)
-            elif isinstance(entry, NewRecord):
-                received = _epoch(entry.received_at) if entry.received_epoch is None else entry.received_epoch
-                kinds.append(_RECORD)
-                records.append(_record_row(entry, received))
-                claims += (entry.device_id, entry.msg_id, received)
-                outcomes.append(Outcome.STORED)
-            else:
-                kinds.append(_LETTER)
-                letters.append(_letter_row(entry))
-                outcomes.append(Outcome.DEAD_LETTERED)
-        return CommitPlan(kinds, records, letters, claims, outcomes)
-
-    def commit_plan(self, plan: CommitPlan) -> list[Outcome]:
-        """The SQL half of :meth:`commit`: claim the dedup keys, insert what is new, commit (fsync)."""
+    def commit_plan(self, planned: CommitPlan) -> list[Outcome]:
+        """:meth:`commit` for a batch already planned (:func:`gateway.spool_write.plan`), in one transaction
+        ending with an fsync."""
         with self._lock:
             cursor = self._db.cursor()
             cursor.execute("BEGIN IMMEDIATE")
             try:
-                claimed = _claim(cursor, plan.claims)
-                records, outcomes = plan.records, plan.outcomes
-                if len(claimed) < len(records):  # duplicates, from earlier batches or within this one
-                    records, outcomes = _without_duplicates(plan, claimed)
-                # Arrival order is kept: rows are inserted in the order of the batch.
-                _insert_records(cursor, records)
-                cursor.executemany(_INSERT_LETTER, plan.letters)
+                outcomes = write(cursor, planned)
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from gateway.spool import NewDeadLetter, NewRecord, Outcome, Spool
+from gateway.spool import Spool
+from gateway.spool_write import NewDeadLetter, NewRecord, Outcome
 
 T0 = dt.datetime(2026, 11, 25, 3, 30, tzinfo=dt.UTC)
 

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from devices.topics import Channel, DeviceKind
-from gateway.spool import NewRecord, Spool
+from gateway.spool import Spool
+from gateway.spool_write import NewRecord
 from shian.clock import FakeClock
 from shian.process import free_port
 from simulators.payloads import PayloadFactory
