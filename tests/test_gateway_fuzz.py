@@ -4,15 +4,18 @@ every delivery is stored, found a duplicate, or dead-lettered."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker_config.managed import ManagedMosquitto
+from devices.decode import DecodeError, decode, decode_carefully
 from devices.registry import Registry
+from devices.topics import Channel, DeviceKind, parse_device_topic
 from gateway.bus import Incoming
-from gateway.intake import Accepted, Rejected, classify
+from gateway.intake import Accepted, Classifier, Rejected, classify
 from gateway.spool import Spool
 from tests.conftest import FUZZ_SEED
 from tests.gateway_harness import gateway_in_process, publish_all
@@ -31,6 +34,24 @@ def test_classify_has_a_verdict_for_any_mutation(rng: random.Random, valid: tupl
     assert isinstance(verdict, Accepted | Rejected)
     if isinstance(verdict, Rejected):
         assert verdict.detail
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.randoms(use_true_random=False), st.sampled_from(VALID))
+def test_the_one_pass_decoder_agrees_with_the_careful_one(rng: random.Random, valid: tuple[str, bytes]) -> None:
+    """``decode`` validates in one pass and falls back to ``decode_carefully`` for the reason: both must accept
+    the same payloads, as the same message."""
+    topic, payload = valid
+    route = parse_device_topic(topic)
+    mutated = mutate(payload, rng)
+
+    def outcome(decoder: Callable[[bytes, DeviceKind, Channel], object]) -> object:
+        try:
+            return decoder(mutated, route.kind, route.channel)
+        except DecodeError as exc:
+            return (exc.reason, exc.detail)
+
+    assert outcome(decode) == outcome(decode_carefully)
 
 
 async def test_ten_thousand_mutated_payloads_are_all_accounted_for(
@@ -62,3 +83,24 @@ async def test_ten_thousand_mutated_payloads_are_all_accounted_for(
         f"10,000 mutated payloads: {stats.stored} stored, {stats.duplicates} duplicates, by reason: "
         f"{dict(stats.rejected.most_common())}"
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([topic for topic, _ in VALID[:8]] + ["shian/v1/c9/cabinet/ghost/telemetry", "bad/topic"]),
+            st.booleans(),
+        ),
+        max_size=30,
+    )
+)
+def test_the_classifier_remembers_topics_without_changing_a_verdict(deliveries: list[tuple[str, bool]]) -> None:
+    """The gateway's classifier keeps what each topic means (a bounded memory, here two topics); its verdicts
+    are those of classifying every delivery from scratch."""
+    classifier = Classifier(REGISTRY, topics=2)
+    payloads = dict(VALID)
+    for topic, retain in deliveries:
+        incoming = Incoming(topic, payloads.get(topic, b"{}"), 1, retain, 1)
+        assert classifier(incoming) == classify(incoming, REGISTRY)
+        assert len(classifier._topics) <= 2

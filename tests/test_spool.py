@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from gateway.spool import Spool
-from gateway.spool_write import NewDeadLetter, NewRecord, Outcome
+from gateway.spool_write import Entry, NewDeadLetter, NewRecord, Outcome
 
 T0 = dt.datetime(2026, 11, 25, 3, 30, tzinfo=dt.UTC)
 
@@ -83,3 +87,56 @@ def test_skew_is_kept_with_both_times(tmp_path: Path) -> None:
     assert record.received_at == T0
     assert record.skew_s == 600
     assert record.skew_flagged
+
+
+def test_keys_stored_by_earlier_batches_are_found_among_new_ones(tmp_path: Path) -> None:
+    """The commit claims every key with one statement and looks keys up only when some were stored before."""
+    spool = Spool(tmp_path / "s.sqlite")
+    spool.commit([_record("old-1"), _record("old-2")])
+    batch: list[Entry] = [
+        _record("new-1"),
+        _record("old-2"),
+        _letter(),
+        _record("new-1"),
+        None,
+        _record("old-1"),
+        _record("new-2"),
+    ]
+    assert spool.commit(batch) == [
+        Outcome.STORED,
+        Outcome.DUPLICATE,
+        Outcome.DEAD_LETTERED,
+        Outcome.DUPLICATE,
+        Outcome.SKIPPED,
+        Outcome.DUPLICATE,
+        Outcome.STORED,
+    ]
+    assert [r.msg_id for r in spool.all_records()] == ["old-1", "old-2", "new-1", "new-2"]
+
+
+def test_batches_larger_than_one_statement_keep_order_and_dedup(tmp_path: Path) -> None:
+    """12,000 records span several multi-row statements (5,000 keys, 2,000 rows each)."""
+    spool = Spool(tmp_path / "s.sqlite")
+    spool.commit([_record(f"m{i}") for i in range(0, 12_000, 7)])  # every seventh is there already
+    outcomes = spool.commit([_record(f"m{i}") for i in range(12_000)])
+    assert [i for i, o in enumerate(outcomes) if o is Outcome.DUPLICATE] == list(range(0, 12_000, 7))
+    stored = [r.msg_id for r in spool.all_records()]
+    assert stored == [f"m{i}" for i in range(0, 12_000, 7)] + [f"m{i}" for i in range(12_000) if i % 7]
+
+
+@given(st.lists(st.lists(st.sampled_from("abcdefgh"), max_size=12), max_size=6))
+@settings(max_examples=60, deadline=None)
+def test_outcomes_match_a_set_of_keys_seen(batches: list[list[str]]) -> None:
+    """Whatever the batches, a key is stored the first time it comes and a duplicate every time after."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spool = Spool(Path(tmp) / "s.sqlite")
+        seen: list[str] = []
+        for batch in batches:
+            expected = []
+            for key in batch:
+                expected.append(Outcome.DUPLICATE if key in seen else Outcome.STORED)
+                if key not in seen:
+                    seen.append(key)
+            assert spool.commit([_record(key) for key in batch]) == expected
+        assert [r.msg_id for r in spool.all_records()] == seen
+        spool.close()
