@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from devices.messages import DeviceStatus
 from gateway.bus import Incoming
 from gateway.intake import Accepted, Rejected, Verdict
-from gateway.spool_write import NewDeadLetter, NewRecord
+from gateway.spool_write import NewDeadLetter, RecordRow
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,7 +42,7 @@ def status_msg_id(message: DeviceStatus) -> str:
     return f"status:{message.state}:{message.ts.isoformat()}"
 
 
-def spool_entry(incoming: Incoming, verdict: Verdict, window: SkewWindow) -> NewRecord | NewDeadLetter | None:
+def spool_entry(incoming: Incoming, verdict: Verdict, window: SkewWindow) -> RecordRow | NewDeadLetter | None:
     # isinstance rather than match: this runs for every delivery, and a class pattern costs more.
     if isinstance(verdict, Accepted):
         route, message = verdict
@@ -51,8 +51,9 @@ def spool_entry(incoming: Incoming, verdict: Verdict, window: SkewWindow) -> New
             msg_id, skewed = status_msg_id(message), False  # a last will's ts is stale by nature: never a skew
         else:
             msg_id, skewed = message.msg_id, window.flags(device_epoch)
-        # _make: a named tuple's own constructor is a Python function of thirteen arguments
-        return NewRecord._make(
+        # tuple.__new__: a named tuple's own constructor is a Python function of twelve arguments
+        return tuple.__new__(
+            RecordRow,
             (
                 route.device_id,
                 msg_id,
@@ -62,12 +63,11 @@ def spool_entry(incoming: Incoming, verdict: Verdict, window: SkewWindow) -> New
                 message.type,
                 incoming.topic,
                 incoming.payload,
-                message.ts,
-                window.received_at,
-                skewed,
-                device_epoch - window.received_epoch,
+                message.ts.isoformat(),
                 window.received_epoch,
-            )
+                device_epoch - window.received_epoch,
+                int(skewed),
+            ),
         )
     if isinstance(verdict, Rejected):
         return NewDeadLetter(

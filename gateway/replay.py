@@ -11,7 +11,7 @@ from gateway.bus import Incoming
 from gateway.entries import SkewLimits, spool_entry
 from gateway.intake import Rejected, classify
 from gateway.spool import Spool, StoredDeadLetter
-from gateway.spool_write import NewRecord, Outcome
+from gateway.spool_write import Outcome, RecordRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ def replay(
         incoming = Incoming(letter.topic, letter.payload, qos=1, retain=False, mid=0)
         verdict = classify(incoming, registry)
         entry = spool_entry(incoming, verdict, skew.window(letter.received_at))
-        if isinstance(entry, NewRecord):
+        if isinstance(entry, RecordRow):
             (outcome,) = spool.commit([entry])
             note = f"replayed: {outcome}"
             spool.mark_replayed(letter.id, now, note, stored=True)

@@ -24,7 +24,7 @@ from gateway.bus import BusClient, Incoming
 from gateway.entries import SkewLimits, spool_entry
 from gateway.intake import Accepted, Classifier, Rejected, Verdict
 from gateway.spool import Spool
-from gateway.spool_write import CommitPlan, NewDeadLetter, NewRecord, Outcome, plan
+from gateway.spool_write import CommitPlan, NewDeadLetter, Outcome, RecordRow, plan
 from gateway.stats import GatewayStats
 from shian.clock import Clock
 
@@ -43,7 +43,7 @@ DRAIN_TIMEOUT_S = 10.0
 class _Batch:
     deliveries: list[Incoming]
     verdicts: list[Verdict]
-    entries: list[NewRecord | NewDeadLetter | None]
+    entries: list[RecordRow | NewDeadLetter | None]
     plan: CommitPlan
     received_at: dt.datetime
     taken: float  # monotonic, for the acknowledgement latency
@@ -161,7 +161,7 @@ class Gateway:
             stored = outcome is Outcome.STORED
             if stored:
                 stats.stored += 1
-                if isinstance(entry, NewRecord) and entry.skew_flagged:
+                if isinstance(entry, RecordRow) and entry.skew_flagged:
                     self._clock_skew(entry)
             else:
                 stats.duplicates += 1
@@ -175,14 +175,15 @@ class Gateway:
         else:
             stats.ignored[verdict.why] += 1
 
-    def _clock_skew(self, entry: NewRecord) -> None:
+    def _clock_skew(self, entry: RecordRow) -> None:
         self.stats.clock_skew += 1
         log.warning(
             "device.clock_skew",
             device=entry.device_id,
             msg_id=entry.msg_id,
-            device_ts=entry.device_ts.isoformat(),
-            received_at=entry.received_at.isoformat(),
+            device_ts=entry.device_ts,
+            received_at=dt.datetime.fromtimestamp(entry.received_at, dt.UTC).isoformat(),
+            skew_s=round(entry.skew_s, 3),
         )
 
     def _dead_letter(self, bus: BusClient, incoming: Incoming, verdict: Rejected, received_at: dt.datetime) -> None:

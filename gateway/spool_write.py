@@ -36,7 +36,9 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
 
 
-class NewRecord(NamedTuple):  # one per accepted delivery: cheaper to make than a frozen dataclass
+class NewRecord(NamedTuple):
+    """A record to store, with its times as datetimes (the gateway makes :class:`RecordRow` directly)."""
+
     device_id: str
     msg_id: str
     canteen_id: str
@@ -48,9 +50,24 @@ class NewRecord(NamedTuple):  # one per accepted delivery: cheaper to make than 
     device_ts: dt.datetime
     received_at: dt.datetime
     skew_flagged: bool = False
-    #: device_ts - received_at and received_at in Unix seconds, when the caller has them at hand already.
-    skew_s: float | None = None
-    received_epoch: float | None = None
+
+
+class RecordRow(NamedTuple):
+    """A record as the spool stores it, column for column: what the gateway makes for each accepted delivery,
+    so that the commit passes it to SQLite as it is."""
+
+    device_id: str
+    msg_id: str
+    canteen_id: str
+    kind: str
+    channel: str
+    type: str
+    topic: str
+    payload: bytes
+    device_ts: str  # RFC 3339, the device's offset kept
+    received_at: float  # Unix seconds
+    skew_s: float
+    skew_flagged: int  # 0 or 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +80,7 @@ class NewDeadLetter:
     received_at: dt.datetime
 
 
-Entry = NewRecord | NewDeadLetter | None
+Entry = NewRecord | RecordRow | NewDeadLetter | None
 
 
 class CommitPlan(NamedTuple):
@@ -71,7 +88,7 @@ class CommitPlan(NamedTuple):
 
     outcomes: list[Outcome]
     slots: list[int]  # the position in the batch of each row of ``records``
-    records: list[tuple[object, ...]]  # the first copy of each dedup key, in arrival order
+    records: list[RecordRow]  # the first copy of each dedup key, in arrival order
     keys: list[object]  # device_id, msg_id, received_at of each row of ``records``, flattened
     values: list[object]  # the rows of ``records``, flattened
     letters: list[tuple[object, ...]]
@@ -81,7 +98,7 @@ def plan(batch: Sequence[Entry]) -> CommitPlan:
     """Pure; ``None`` entries (deliveries that are not device input) are skipped but keep their place."""
     outcomes: list[Outcome] = []
     slots: list[int] = []
-    records: list[tuple[object, ...]] = []
+    records: list[RecordRow] = []
     keys: list[object] = []
     values: list[object] = []
     letters: list[tuple[object, ...]] = []
@@ -89,19 +106,18 @@ def plan(batch: Sequence[Entry]) -> CommitPlan:
     for slot, entry in enumerate(batch):
         if entry is None:
             outcomes.append(Outcome.SKIPPED)
-        elif isinstance(entry, NewRecord):
-            key = (entry.device_id, entry.msg_id)
+        elif isinstance(entry, RecordRow | NewRecord):
+            row = entry if isinstance(entry, RecordRow) else record_row(entry)
+            key = (row.device_id, row.msg_id)
             if key in in_batch:  # a second copy in the same batch
                 outcomes.append(Outcome.DUPLICATE)
                 continue
             in_batch.add(key)
-            received = entry.received_at.timestamp() if entry.received_epoch is None else entry.received_epoch
             outcomes.append(Outcome.STORED)
             slots.append(slot)
-            row = _record_row(entry, received)
             records.append(row)
             values += row
-            keys += (entry.device_id, entry.msg_id, received)
+            keys += (row.device_id, row.msg_id, row.received_at)
         else:
             outcomes.append(Outcome.DEAD_LETTERED)
             letters.append(_letter_row(entry))
@@ -152,7 +168,7 @@ def _stored_before(cursor: sqlite3.Cursor, keys: list[object]) -> set[tuple[str,
 def _without(planned: CommitPlan, stored_before: set[tuple[str, str]]) -> CommitPlan:
     outcomes = list(planned.outcomes)
     slots: list[int] = []
-    records: list[tuple[object, ...]] = []
+    records: list[RecordRow] = []
     keys: list[object] = []
     values: list[object] = []
     for slot, row, at in zip(planned.slots, planned.records, range(0, len(planned.keys), 3), strict=True):
@@ -188,9 +204,8 @@ def _insert_records_sql(rows: int) -> str:
     return f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES {values}"
 
 
-def _record_row(record: NewRecord, received: float) -> tuple[object, ...]:
-    skew_s = (record.device_ts - record.received_at).total_seconds() if record.skew_s is None else record.skew_s
-    return (
+def record_row(record: NewRecord) -> RecordRow:
+    return RecordRow(
         record.device_id,
         record.msg_id,
         record.canteen_id,
@@ -200,8 +215,8 @@ def _record_row(record: NewRecord, received: float) -> tuple[object, ...]:
         record.topic,
         record.payload,
         record.device_ts.isoformat(),
-        received,
-        skew_s,
+        record.received_at.timestamp(),
+        (record.device_ts - record.received_at).total_seconds(),
         int(record.skew_flagged),
     )
 
