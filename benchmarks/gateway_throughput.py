@@ -4,7 +4,9 @@ the broker's own QoS 1 delivery rate to ``mosquitto_sub`` on the same machine, i
 Both consumers drain the same backlog: N records queued by the broker for two persistent sessions, one of
 ``mosquitto_sub`` and one of the gateway. Run it with:
 
-    .venv/bin/python -m benchmarks.gateway_throughput [--messages 50000]
+    .venv/bin/python -m benchmarks.gateway_throughput [--messages 50000] [--rounds 3]
+
+Rounds alternate the two consumers, each gateway round on a new spool; the median ratio is the figure.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import asyncio
 import datetime as dt
 import os
 import resource
+import statistics
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from broker_config.managed import ManagedMosquitto
@@ -97,70 +101,88 @@ async def _gateway_drain(broker: ManagedMosquitto, spool_path: Path, registry: R
     return elapsed
 
 
+@dataclass(frozen=True)
+class Round:
+    broker_rate: float
+    broker_cpu: float  # share of one core while mosquitto_sub drained
+    gateway_rate: float
+    gateway_cpu: float
+    broker_cpu_with_gateway: float
+
+    @property
+    def ratio(self) -> float:
+        return self.gateway_rate / self.broker_rate
+
+
+def _round(
+    broker: ManagedMosquitto, base: list[str], pub: list[str], *, payloads: Path, spool: Path, count: int
+) -> Round:
+    """Queue ``count`` records for both sessions, then time mosquitto_sub and the gateway draining them."""
+    with payloads.open("rb") as lines:
+        subprocess.run(pub, stdin=lines, check=True)
+    pid = broker.process.pid
+    broker_cpu = _cpu_seconds(pid)
+    start = time.perf_counter()
+    subprocess.run([*base, "-C", str(count)], check=True, stdout=subprocess.DEVNULL)
+    base_elapsed = time.perf_counter() - start
+    broker_cpu_base = (_cpu_seconds(pid) - broker_cpu) / base_elapsed
+
+    broker_cpu = _cpu_seconds(pid)
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    elapsed = asyncio.run(_gateway_drain(broker, spool, _registry(), count))
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    return Round(
+        broker_rate=count / base_elapsed,
+        broker_cpu=broker_cpu_base,
+        gateway_rate=count / elapsed,
+        gateway_cpu=cpu / elapsed,
+        broker_cpu_with_gateway=(_cpu_seconds(pid) - broker_cpu) / elapsed,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=50_000)
+    parser.add_argument("--messages", type=int, default=50_000, help="records queued per round (default 50,000)")
+    parser.add_argument("--rounds", type=int, default=3, help="baseline/gateway pairs, interleaved (default 3)")
     args = parser.parse_args()
     count = args.messages
     sub, pub = find_program("mosquitto_sub", "mosquitto-clients"), find_program("mosquitto_pub", "mosquitto-clients")
-    registry = _registry()
     tune_for_ingest()  # as `shian run` does
+    rounds: list[Round] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         # No broker persistence: both consumers drain the same in-memory queues, and queueing is not measured.
         broker = ManagedMosquitto(work / "broker", persistence=False)
         broker.start()
         try:
-            base = [
-                sub,
-                "-h",
-                broker.host,
-                "-p",
-                str(broker.port),
-                "-q",
-                "1",
-                "-c",
-                "-i",
-                "bench-sub",
-                "-t",
-                TOPIC,
-                "-V",
-                "mqttv311",
-            ]
+            address = ["-h", broker.host, "-p", str(broker.port)]
+            base = [sub, *address, "-q", "1", "-c", "-i", "bench-sub", "-t", TOPIC, "-V", "mqttv311"]
             subprocess.run([*base, "-E"], check=True)  # create the session, then leave
-            asyncio.run(_gateway_session(broker, work / "spool.sqlite", registry))
+            asyncio.run(_gateway_session(broker, work / "session.sqlite", _registry()))
             payloads = work / "payloads.jsonl"
             _payload_file(payloads, count)
-            with payloads.open("rb") as lines:
-                subprocess.run(
-                    [pub, "-h", broker.host, "-p", str(broker.port), "-q", "1", "-t", TOPIC, "-l"],
-                    stdin=lines,
-                    check=True,
+            publish = [pub, *address, "-q", "1", "-t", TOPIC, "-l"]
+            for n in range(args.rounds):
+                # A new spool each round: the same records again must not be duplicates.
+                r = _round(broker, base, publish, payloads=payloads, spool=work / f"spool-{n}.sqlite", count=count)
+                rounds.append(r)
+                print(
+                    f"round {n + 1}: mosquitto_sub {r.broker_rate:,.0f} msg/s (broker CPU {r.broker_cpu:.0%});"
+                    f" gateway {r.gateway_rate:,.0f} msg/s (gateway CPU {r.gateway_cpu:.0%},"
+                    f" broker CPU {r.broker_cpu_with_gateway:.0%}); ratio {r.ratio:.2f}",
+                    flush=True,
                 )
-
-            broker_cpu = _cpu_seconds(broker.process.pid)
-            start = time.perf_counter()
-            subprocess.run([*base, "-C", str(count)], check=True, stdout=subprocess.DEVNULL)
-            base_elapsed = time.perf_counter() - start
-            broker_rate = count / base_elapsed
-            broker_cpu_base = (_cpu_seconds(broker.process.pid) - broker_cpu) / base_elapsed
-            broker_cpu = _cpu_seconds(broker.process.pid)
-
-            cpu_before = resource.getrusage(resource.RUSAGE_SELF)
-            elapsed = asyncio.run(_gateway_drain(broker, work / "spool.sqlite", registry, count))
-            cpu_after = resource.getrusage(resource.RUSAGE_SELF)
-            gateway_rate = count / elapsed
-            cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
-            broker_cpu_gateway = (_cpu_seconds(broker.process.pid) - broker_cpu) / elapsed
         finally:
             broker.stop()
-    print(f"messages:                          {count}")
-    print(f"broker -> mosquitto_sub (QoS 1):   {broker_rate:,.0f} msg/s  (broker CPU {broker_cpu_base:.0%})")
+    ratios = sorted(r.ratio for r in rounds)
+    print(f"messages per round:                 {count:,}")
+    print(f"broker -> mosquitto_sub (QoS 1):    median {statistics.median(r.broker_rate for r in rounds):,.0f} msg/s")
+    print(f"gateway validate+spool+ack+receipt: median {statistics.median(r.gateway_rate for r in rounds):,.0f} msg/s")
     print(
-        f"gateway validate+spool+ack+receipt: {gateway_rate:,.0f} msg/s  (gateway CPU {cpu / elapsed:.0%},"
-        f" broker CPU {broker_cpu_gateway:.0%})"
+        f"ratio gateway / broker:             median {statistics.median(ratios):.2f}"
+        f"  (range {ratios[0]:.2f}-{ratios[-1]:.2f}; target >= 0.5)"
     )
-    print(f"ratio gateway / broker:            {gateway_rate / broker_rate:.2f}  (target >= 0.5)")
 
 
 if __name__ == "__main__":

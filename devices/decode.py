@@ -67,30 +67,36 @@ def _adapter(models: tuple[type[WireModel], ...]) -> TypeAdapter[Any]:
     return TypeAdapter(union)
 
 
-#: (kind, channel) -> one validator for every payload type allowed there: a valid payload is parsed once.
-_VALIDATORS: dict[tuple[DeviceKind, Channel], Callable[[bytes], Any]] = {
+def _decoder(kind: DeviceKind, channel: Channel, models: tuple[type[WireModel], ...]) -> Decoder:
     # pydantic-core's own validator, without TypeAdapter's Python wrapper around it
-    key: _adapter(models).validator.validate_json
-    for key, models in CATALOG.items()
+    validate: Callable[[bytes], DeviceMessage] = _adapter(models).validator.validate_json
+
+    def decode_one(payload: bytes) -> DeviceMessage:
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise DecodeError(Reason.TOO_LARGE, f"{len(payload)} bytes; at most {MAX_PAYLOAD_BYTES} are accepted")
+        try:
+            payload.decode("utf-8")
+            return validate(payload)
+        except (UnicodeDecodeError, ValidationError):
+            return decode_carefully(payload, kind, channel)
+
+    return decode_one
+
+
+Decoder = Callable[[bytes], DeviceMessage]
+
+#: (kind, channel) -> its decoder: one validator for every payload type allowed there, so that a valid payload
+#: is parsed once; anything else goes through :func:`decode_carefully`, which finds the specific reason (and
+#: accepts exactly what the one pass accepts).
+DECODERS: dict[tuple[DeviceKind, Channel], Decoder] = {
+    (kind, channel): _decoder(kind, channel, models) for (kind, channel), models in CATALOG.items()
 }
 
 
 def decode(payload: bytes, kind: DeviceKind, channel: Channel) -> DeviceMessage:
-    """Decode and validate one payload published by a device of ``kind`` on ``channel``.
-
-    A valid payload passes one validator in one pass; anything else goes through :func:`decode_carefully`,
-    which finds the specific reason (and accepts exactly what the fast path accepts)."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise DecodeError(Reason.TOO_LARGE, f"{len(payload)} bytes; at most {MAX_PAYLOAD_BYTES} are accepted")
-    validator = _VALIDATORS.get((kind, channel))
-    if validator is not None:
-        try:
-            payload.decode("utf-8")
-            message: DeviceMessage = validator(payload)
-            return message
-        except (UnicodeDecodeError, ValidationError):
-            pass
-    return decode_carefully(payload, kind, channel)
+    """Decode and validate one payload published by a device of ``kind`` on ``channel``."""
+    decoder = DECODERS.get((kind, channel))
+    return decoder(payload) if decoder else decode_carefully(payload, kind, channel)
 
 
 def decode_carefully(payload: bytes, kind: DeviceKind, channel: Channel) -> DeviceMessage:

@@ -33,9 +33,6 @@ class SkewWindow:
     earliest: float
     latest: float
 
-    def flags(self, device_epoch: float) -> bool:
-        return not self.earliest <= device_epoch <= self.latest
-
 
 def status_msg_id(message: DeviceStatus) -> str:
     """Status messages carry no msg_id on the wire: one status per state and device timestamp."""
@@ -50,7 +47,7 @@ def spool_entry(incoming: Incoming, verdict: Verdict, window: SkewWindow) -> Rec
         if isinstance(message, DeviceStatus):
             msg_id, skewed = status_msg_id(message), False  # a last will's ts is stale by nature: never a skew
         else:
-            msg_id, skewed = message.msg_id, window.flags(device_epoch)
+            msg_id, skewed = message.msg_id, not window.earliest <= device_epoch <= window.latest  # outside: flag
         # tuple.__new__: a named tuple's own constructor is a Python function of twelve arguments
         return tuple.__new__(
             RecordRow,

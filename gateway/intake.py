@@ -5,13 +5,14 @@ Pure: no I/O, no clock. The gateway acts on the verdict.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
-from devices.decode import DecodeError, decode
+from devices.decode import DECODERS, DecodeError, Decoder, decode_carefully
 from devices.ids import RESERVED_CANTEEN_IDS
 from devices.messages import DeviceMessage, MsgId
 from devices.reasons import Reason
@@ -29,11 +30,21 @@ class Route(NamedTuple):
     kind: str
     channel: str
     receipt_topic: str
+    decode: Decoder  # for this topic's kind and channel
 
     @classmethod
     def of(cls, topic: DeviceTopic) -> Route:
+        decode_here = DECODERS.get((topic.kind, topic.channel)) or functools.partial(
+            decode_carefully, kind=topic.kind, channel=topic.channel
+        )
         return cls(
-            topic, topic.device_id, topic.canteen_id, topic.kind.value, topic.channel.value, receipt_topic(topic)
+            topic,
+            topic.device_id,
+            topic.canteen_id,
+            topic.kind.value,
+            topic.channel.value,
+            receipt_topic(topic),
+            decode_here,
         )
 
 
@@ -153,10 +164,10 @@ class Classifier:
             assert route is not None  # set whenever ``first`` is not
             return route
         try:
-            message = decode(incoming.payload, route.topic.kind, route.topic.channel)
+            message = route.decode(incoming.payload)
         except DecodeError as exc:
             return Rejected(exc.reason, exc.detail, route.device_id, route.topic, _msg_id_of(incoming.payload))
-        return Accepted(route, message)
+        return tuple.__new__(Accepted, (route, message))  # a named tuple's own constructor is a Python function
 
 
 def classify(incoming: Incoming, registry: Registry) -> Verdict:

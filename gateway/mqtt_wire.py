@@ -64,7 +64,12 @@ _U16_STRUCT = struct.Struct("!H")
 _U32_STRUCT = struct.Struct("!I")
 _PUBLISH = 3
 _PUBACK_BYTE = 0x40
-_SUCCESS = (0,)
+#: Named tuples made straight from a tuple: their own constructors are Python functions, and one is made for
+#: every delivery and every receipt acknowledged.
+_new = tuple.__new__
+_PUBACK_TYPE = PacketType.PUBACK
+#: One reason-code tuple per code, shared by every acknowledgement that carries it.
+_REASON_CODES = tuple((code,) for code in range(256))
 PINGREQ = b"\xc0\x00"
 #: DISCONNECT with reason 0 (normal disconnection): the session is kept and the will is not sent.
 DISCONNECT = b"\xe0\x00"
@@ -314,8 +319,10 @@ class PacketReader:
             end = start + length
             if end > size:
                 break
-            if first == _PUBACK_BYTE and length == 2:  # a plain success, one per receipt the gateway sends
-                append(Ack(PacketType.PUBACK, buffer[start] << 8 | buffer[start + 1], _SUCCESS))
+            if first == _PUBACK_BYTE and length <= 3:  # one per receipt the gateway sends: no properties
+                code = buffer[start + 2] if length == 3 else 0
+                packet_id = buffer[start] << 8 | buffer[start + 1]
+                append(_new(Ack, (_PUBACK_TYPE, packet_id, _REASON_CODES[code])))
             elif first >> 4 == _PUBLISH:
                 try:
                     append(_read_publish(first, buffer, start, end))
@@ -352,4 +359,4 @@ def _read_publish(first: int, buffer: bytearray, start: int, end: int) -> Incomi
         pos += props_length
     if pos > end:
         raise ProtocolError("PUBLISH properties run past the packet")
-    return Incoming(topic, bytes(buffer[pos:end]), qos, bool(first & 0x01), packet_id)
+    return _new(Incoming, (topic, bytes(buffer[pos:end]), qos, bool(first & 0x01), packet_id))

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 import structlog
 
-from devices.messages import DeadLetter, DeviceStatus, ReceiptStatus, receipt_payload
+from devices.messages import DeadLetter, DeviceStatus, receipt_payload
 from devices.registry import Registry
 from devices.topics import ROOT, deadletter_topic, receipt_topic
 from gateway.bus import BusClient, Incoming
 from gateway.entries import SkewLimits, spool_entry
-from gateway.intake import Accepted, Classifier, Rejected, Verdict
+from gateway.intake import Accepted, Classifier, Ignored, Rejected, Verdict
 from gateway.spool import Spool
 from gateway.spool_write import CommitPlan, NewDeadLetter, Outcome, RecordRow, plan
 from gateway.stats import GatewayStats
@@ -134,31 +134,43 @@ class Gateway:
         return _Batch(deliveries, verdicts, entries, plan(entries), received_at, time.monotonic())
 
     async def _store(self, bus: BusClient, handoff: asyncio.Queue[_Batch | None]) -> None:
+        """Commit batches one after the other; acknowledge each as soon as it is committed, and answer it while
+        the next one commits (answers are not durable state, the worker thread need not wait for them)."""
+        unanswered: tuple[_Batch, list[Outcome]] | None = None
         while (batch := await handoff.get()) is not None:
-            outcomes = await asyncio.to_thread(self.spool.commit_plan, batch.plan)
+            committing = asyncio.ensure_future(asyncio.to_thread(self.spool.commit_plan, batch.plan))
+            if unanswered is not None:
+                self._answer(bus, *unanswered)
+                unanswered = None
+            outcomes = await committing
             self.committed.set()
             bus.ack(batch.deliveries)
             self.stats.ack_latency.observe(time.monotonic() - batch.taken, len(batch.deliveries))
             self.stats.batches += 1
-            for incoming, verdict, entry, outcome in zip(
-                batch.deliveries, batch.verdicts, batch.entries, outcomes, strict=True
-            ):
-                try:
-                    self._report(bus, incoming, verdict, entry, outcome)
-                except ValueError as exc:  # a notice that cannot be built must never stop the gateway
-                    log.error("gateway.answer_failed", topic=incoming.topic, error=str(exc))
+            if handoff.empty():  # nothing to overlap with: answer now rather than when traffic resumes
+                self._answer(bus, batch, outcomes)
+            else:
+                unanswered = (batch, outcomes)
             if bus.posts_pending > POSTS_HIGH_WATER:
                 await bus.flush(POSTS_HIGH_WATER // 2)  # a slow broker pushes back on intake
+        if unanswered is not None:
+            self._answer(bus, *unanswered)
 
-    def _report(self, bus: BusClient, incoming: Incoming, verdict: Verdict, entry: object, outcome: Outcome) -> None:
-        """Count one delivery and answer it, after the commit. Answers are best effort: the spool already holds
+    def _answer(self, bus: BusClient, batch: _Batch, outcomes: list[Outcome]) -> None:
+        """Count each delivery and answer it, after the commit. Answers are best effort: the spool already holds
         the truth, and a device without a receipt sends again (and then hears ``duplicate``)."""
-        stats = self.stats
-        stats.received += 1
-        if isinstance(verdict, Accepted):
+        stats, post, stored_outcome = self.stats, bus.post, Outcome.STORED
+        accepted = stats.accepted
+        stats.received += len(outcomes)
+        for incoming, verdict, entry, outcome in zip(
+            batch.deliveries, batch.verdicts, batch.entries, outcomes, strict=True
+        ):
+            if type(verdict) is not Accepted:
+                self._answer_other(bus, incoming, verdict, entry)
+                continue
             message = verdict.message
-            stats.accepted[message.type] += 1
-            stored = outcome is Outcome.STORED
+            accepted[message.type] += 1
+            stored = outcome is stored_outcome
             if stored:
                 stats.stored += 1
                 if isinstance(entry, RecordRow) and entry.skew_flagged:
@@ -166,14 +178,20 @@ class Gateway:
             else:
                 stats.duplicates += 1
             if incoming.qos and not isinstance(message, DeviceStatus):
-                status: ReceiptStatus = "stored" if stored else "duplicate"
-                bus.post(verdict.route.receipt_topic, receipt_payload(message.msg_id, status))
-        elif isinstance(verdict, Rejected):
-            stats.rejected[verdict.reason] += 1
+                post(verdict.route.receipt_topic, receipt_payload(message.msg_id, "stored" if stored else "duplicate"))
+
+    def _answer_other(
+        self, bus: BusClient, incoming: Incoming, verdict: Verdict, entry: RecordRow | NewDeadLetter | None
+    ) -> None:
+        if isinstance(verdict, Rejected):
+            self.stats.rejected[verdict.reason] += 1
             if isinstance(entry, NewDeadLetter):
-                self._dead_letter(bus, incoming, verdict, entry.received_at)
-        else:
-            stats.ignored[verdict.why] += 1
+                try:
+                    self._dead_letter(bus, incoming, verdict, entry.received_at)
+                except ValueError as exc:  # a notice that cannot be built must never stop the gateway
+                    log.error("gateway.answer_failed", topic=incoming.topic, error=str(exc))
+        elif isinstance(verdict, Ignored):
+            self.stats.ignored[verdict.why] += 1
 
     def _clock_skew(self, entry: RecordRow) -> None:
         self.stats.clock_skew += 1

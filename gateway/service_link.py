@@ -46,6 +46,9 @@ REASONS = {
 }
 
 
+_PUBACK = wire.PacketType.PUBACK
+
+
 def _reason(code: int) -> str:
     return f"{REASONS.get(code, 'error')} (0x{code:02x})"
 
@@ -204,45 +207,51 @@ class ServiceLink:
 
     def _dispatch(self, packets: list[wire.Packet]) -> None:
         self._last_heard = asyncio.get_running_loop().time()
-        freed = False
+        deliver, in_flight = self._deliveries.append, self._in_flight
+        settled = 0
         for packet in packets:
-            if isinstance(packet, Incoming):
-                self._deliveries.append(packet)
-            elif isinstance(packet, wire.Ack):
-                if packet.type is wire.PacketType.PUBACK:
-                    freed = True
-                    self._published(packet)
-                else:
-                    request = self._requests.pop(packet.packet_id, None)
-                    if request is not None and not request.done():
-                        request.set_result(packet)
-            elif isinstance(packet, wire.Connack):
-                if self._connack is not None and not self._connack.done():
-                    self._connack.set_result(packet)
-            elif isinstance(packet, wire.Disconnect):
-                reason = f": {packet.reason_string}" if packet.reason_string else ""
-                self._fail(BusError(f"the broker disconnected us, {_reason(packet.reason_code)}{reason}"))
+            if type(packet) is Incoming:
+                deliver(packet)
+            elif type(packet) is wire.Ack and packet.type is _PUBACK:
+                if packet.packet_id in in_flight:  # one per receipt: the usual case is settled right here
+                    future, code = in_flight.pop(packet.packet_id), packet.reason_codes[0]
+                    # 0x10 "no matching subscribers" is a success too
+                    settled += 1 if future is None and code < 0x80 else self._published(future, code)
+            else:
+                self._control(packet)
         if self._deliveries:
             self._arrived.set()
-        if freed and self._outbox:
+        if settled:
+            self._posts_pending -= settled
+            self._post_settled.set()
+        if self._outbox:
             self._flush_soon()
 
-    def _published(self, ack: wire.Ack) -> None:
-        if ack.packet_id not in self._in_flight:
-            return
-        future = self._in_flight.pop(ack.packet_id)
-        code = ack.reason_codes[0]
+    def _control(self, packet: wire.Packet) -> None:
+        if isinstance(packet, wire.Ack):  # SUBACK, UNSUBACK
+            request = self._requests.pop(packet.packet_id, None)
+            if request is not None and not request.done():
+                request.set_result(packet)
+        elif isinstance(packet, wire.Connack):
+            if self._connack is not None and not self._connack.done():
+                self._connack.set_result(packet)
+        elif isinstance(packet, wire.Disconnect):
+            reason = f": {packet.reason_string}" if packet.reason_string else ""
+            self._fail(BusError(f"the broker disconnected us, {_reason(packet.reason_code)}{reason}"))
+
+    def _published(self, future: asyncio.Future[None] | None, code: int) -> int:
+        """Settle one publication the broker answered with ``code``; returns 1 for a post, 0 for a publish."""
         if future is None:
-            self._posts_pending -= 1
-            self._post_settled.set()
-            if code >= 0x80:  # 0x10 "no matching subscribers" is a success
+            if code >= 0x80:
                 self.posts_failed += 1
                 log.warning("link.post_refused", reason=_reason(code))
-        elif not future.done():
+            return 1
+        if not future.done():
             if code >= 0x80:
                 future.set_exception(BusError(f"the broker refused the publication: {_reason(code)}"))
             else:
                 future.set_result(None)
+        return 0
 
     async def receive(self, max_count: int) -> list[Incoming]:
         while not self._deliveries:
@@ -326,14 +335,18 @@ class ServiceLink:
 
     def _pump(self) -> None:
         """Move publications from the outbox into flight while the broker's receive maximum allows."""
-        outbox, in_flight, writes = self._outbox, self._in_flight, self._writes
+        outbox, in_flight, writes, publish = self._outbox, self._in_flight, self._writes, wire.publish
         while outbox and len(in_flight) < self._send_window:
             topic, payload, retain, future = outbox.popleft()
             packet_id = self._packet_id()
             in_flight[packet_id] = future
-            writes.append(wire.publish(topic, payload, qos=1, retain=retain, packet_id=packet_id))
+            writes.append(publish(topic, payload, qos=1, retain=retain, packet_id=packet_id))
 
     def _packet_id(self) -> int:
+        next_id = self._next_id % wire.MAX_PACKET_ID + 1
+        if next_id not in self._in_flight and next_id not in self._requests:  # the usual case, without a loop
+            self._next_id = next_id
+            return next_id
         for _ in range(wire.MAX_PACKET_ID):
             self._next_id = self._next_id % wire.MAX_PACKET_ID + 1
             if self._next_id not in self._in_flight and self._next_id not in self._requests:

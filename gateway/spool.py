@@ -135,15 +135,7 @@ class Spool:
         """:meth:`commit` for a batch already planned (:func:`gateway.spool_write.plan`), in one transaction
         ending with an fsync."""
         with self._lock:
-            cursor = self._db.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                outcomes = write(cursor, planned)
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-        return outcomes
+            return write(self._db.cursor(), planned)
 
     def prune(self, now: dt.datetime, *, keep_consumed: dt.timedelta = dt.timedelta(days=1)) -> tuple[int, int]:
         """Forget dedup keys older than the window, and records every consumer has passed and that are older

@@ -125,18 +125,29 @@ def plan(batch: Sequence[Entry]) -> CommitPlan:
 
 
 def write(cursor: sqlite3.Cursor, planned: CommitPlan) -> list[Outcome]:
-    """Run ``planned`` inside the caller's transaction; return each entry's outcome, in order.
+    """Write ``planned`` in one transaction, committed (fsync) before returning each entry's outcome, in order.
 
     The dedup keys are claimed with ``INSERT OR IGNORE``: when it inserts every key (the usual case) nothing
-    more is asked. Otherwise some were stored by earlier batches (redeliveries): the claim is undone, those keys
-    are looked up, and the rest claimed again.
+    more is asked. Otherwise some were stored by earlier batches (redeliveries): the transaction starts over,
+    looks those keys up, and claims the rest. Four statements in the usual case, because each one makes the
+    thread wait for the GIL again.
     """
-    cursor.execute("SAVEPOINT claim")
+    cursor.execute("BEGIN IMMEDIATE")
+    try:
+        outcomes = _write(cursor, planned)
+        cursor.execute("COMMIT")
+    except BaseException:
+        cursor.execute("ROLLBACK")
+        raise
+    return outcomes
+
+
+def _write(cursor: sqlite3.Cursor, planned: CommitPlan) -> list[Outcome]:
     if _insert_keys(cursor, planned.keys) < len(planned.records):
-        cursor.execute("ROLLBACK TO claim")
+        cursor.execute("ROLLBACK")
+        cursor.execute("BEGIN IMMEDIATE")
         planned = _without(planned, _stored_before(cursor, planned.keys))
         _insert_keys(cursor, planned.keys)
-    cursor.execute("RELEASE claim")
     values, step = planned.values, _RECORD_WIDTH * _RECORDS_PER_STATEMENT
     for start in range(0, len(values), step):
         chunk = values[start : start + step] if len(values) > step else values  # no copy for the usual batch
