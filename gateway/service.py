@@ -35,6 +35,8 @@ DEFAULT_SKEW = SkewLimits()
 
 #: Receipts and notices awaiting the broker's PUBACK beyond which intake waits.
 POSTS_HIGH_WATER = 20_000
+#: Deliveries validated between two yields to the event loop.
+PREPARE_SLICE = 250
 #: How long a draining gateway waits for its last receipts to be acknowledged.
 DRAIN_TIMEOUT_S = 10.0
 
@@ -121,16 +123,26 @@ class Gateway:
                 if not receive.done():
                     receive.cancel()  # still waiting: nothing was taken from the link
                     break
-                await handoff.put(self._prepare(receive.result()))
+                await handoff.put(await self._prepare(receive.result()))
         finally:
             stopping.cancel()
         await handoff.put(None)
 
-    def _prepare(self, deliveries: list[Incoming]) -> _Batch:
+    async def _prepare(self, deliveries: list[Incoming]) -> _Batch:
+        """Validate a batch a slice at a time, yielding between slices: the commit thread's completion must not
+        wait for a whole batch's validation before the next commit can start (measured: it idled a third of
+        the time)."""
         received_at = self.clock.now()
         classify, window = self.classify, self.skew.window(received_at)
-        verdicts = [classify(incoming) for incoming in deliveries]
-        entries = [spool_entry(d, v, window) for d, v in zip(deliveries, verdicts, strict=True)]
+        verdicts: list[Verdict] = []
+        entries: list[RecordRow | NewDeadLetter | None] = []
+        for start in range(0, len(deliveries), PREPARE_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            chunk = deliveries[start : start + PREPARE_SLICE]
+            chunk_verdicts = [classify(incoming) for incoming in chunk]
+            entries += [spool_entry(d, v, window) for d, v in zip(chunk, chunk_verdicts, strict=True)]
+            verdicts += chunk_verdicts
         return _Batch(deliveries, verdicts, entries, plan(entries), received_at, time.monotonic())
 
     async def _store(self, bus: BusClient, handoff: asyncio.Queue[_Batch | None]) -> None:
