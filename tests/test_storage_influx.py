@@ -14,6 +14,7 @@ from devices.messages import WireModel
 from devices.topics import Channel, DeviceKind
 from gateway.spool import Spool
 from shian.clock import FakeClock
+from simulators.payloads import PayloadFactory
 from storage.drain import CONSUMER, StorageDrain
 from storage.schema import points_for
 from storage.writers import InfluxV1Writer, InfluxV2Writer
@@ -29,11 +30,17 @@ def _database(influxdb: InfluxDB1, uid: str) -> str:
     return db
 
 
-def _one_of_each_in(tmp_path: Path, uid: str) -> Spool:
+def _one_of_each_in(tmp_path: Path, uid: str, *, measured_test: bool = False) -> Spool:
+    """A spool with a record of every type. ``measured_test``: the test result carries a numeric ``value``
+    (the factory picks the test item at random, and a qualitative one has none)."""
     canteen = f"c0-{uid}"
+    models = one_of_each(f"dev-{uid}")
+    if measured_test:
+        factory = PayloadFactory(f"measured-{uid}")
+        result = next(r for r in (factory.test_result(NOW) for _ in range(1000)) if r.value is not None)
+        models = [(kind, channel, result if model.type == "test.result" else model) for kind, channel, model in models]  # type: ignore[attr-defined]
     records = [
-        new_record(model, kind, channel, canteen=canteen, device=f"{kind}0-{uid}")
-        for kind, channel, model in one_of_each(f"dev-{uid}")
+        new_record(model, kind, channel, canteen=canteen, device=f"{kind}0-{uid}") for kind, channel, model in models
     ]
     return fill_spool(tmp_path / "spool.sqlite", records)
 
@@ -115,7 +122,7 @@ def test_a_type_conflict_is_dead_lettered_and_the_rest_still_lands(
     influxdb: InfluxDB1, tmp_path: Path, uid: str
 ) -> None:
     db = _database(influxdb, uid)
-    spool = _one_of_each_in(tmp_path, uid)
+    spool = _one_of_each_in(tmp_path, uid, measured_test=True)
     # Someone wrote rapid_test.value as a string into this shard before us.
     first = next(r for r in spool.all_records() if r.type == "test.result")
     point = points_for(first, "城区")[0]
