@@ -117,14 +117,11 @@ class Round:
 
 
 def _round(
-    broker: ManagedMosquitto, base: list[str], pub: list[str], *, payloads: Path, spool: Path, count: int
+    broker: ManagedMosquitto, base: list[str], pub: list[str], *, chunks: list[bytes], spool: Path, count: int
 ) -> Round:
     """Queue ``count`` records for both sessions, then time mosquitto_sub and the gateway draining them."""
-    # mosquitto_pub -l does not wait for PUBACKs: fed 150,000 lines at once, Mosquitto 2.0.11 dropped it
-    # ("disconnected due to out of memory") and the rest were never queued. 50,000 at a time is safe.
-    lines = payloads.read_bytes().splitlines(keepends=True)
-    for first in range(0, len(lines), PUBLISH_CHUNK):
-        subprocess.run(pub, input=b"".join(lines[first : first + PUBLISH_CHUNK]), check=True)
+    for chunk in chunks:
+        subprocess.run(pub, input=chunk, check=True)
     pid = broker.process.pid
     broker_cpu = _cpu_seconds(pid)
     start = time.perf_counter()
@@ -167,10 +164,14 @@ def main() -> None:
             asyncio.run(_gateway_session(broker, work / "session.sqlite", _registry()))
             payloads = work / "payloads.jsonl"
             _payload_file(payloads, count)
+            # mosquitto_pub -l does not wait for PUBACKs: fed 150,000 lines at once, Mosquitto 2.0.11 dropped it
+            # ("disconnected due to out of memory") and the rest were never queued. 50,000 at a time is safe.
+            lines = payloads.read_bytes().splitlines(keepends=True)
+            chunks = [b"".join(lines[i : i + PUBLISH_CHUNK]) for i in range(0, len(lines), PUBLISH_CHUNK)]
             publish = [pub, *address, "-q", "1", "-t", TOPIC, "-l"]
             for n in range(args.rounds):
                 # A new spool each round: the same records again must not be duplicates.
-                r = _round(broker, base, publish, payloads=payloads, spool=work / f"spool-{n}.sqlite", count=count)
+                r = _round(broker, base, publish, chunks=chunks, spool=work / f"spool-{n}.sqlite", count=count)
                 rounds.append(r)
                 print(
                     f"round {n + 1}: mosquitto_sub {r.broker_rate:,.0f} msg/s (broker CPU {r.broker_cpu:.0%});"

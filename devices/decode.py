@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Union
@@ -87,15 +88,19 @@ Decoder = Callable[[bytes], DeviceMessage]
 #: (kind, channel) -> its decoder: one validator for every payload type allowed there, so that a valid payload
 #: is parsed once; anything else goes through :func:`decode_carefully`, which finds the specific reason (and
 #: accepts exactly what the one pass accepts).
-DECODERS: dict[tuple[DeviceKind, Channel], Decoder] = {
+_DECODERS: dict[tuple[DeviceKind, Channel], Decoder] = {
     (kind, channel): _decoder(kind, channel, models) for (kind, channel), models in CATALOG.items()
 }
 
 
+def decoder_for(kind: DeviceKind, channel: Channel) -> Decoder:
+    """The decoder of payloads a device of ``kind`` publishes on ``channel`` (look it up once, call it often)."""
+    return _DECODERS.get((kind, channel)) or functools.partial(decode_carefully, kind=kind, channel=channel)
+
+
 def decode(payload: bytes, kind: DeviceKind, channel: Channel) -> DeviceMessage:
     """Decode and validate one payload published by a device of ``kind`` on ``channel``."""
-    decoder = DECODERS.get((kind, channel))
-    return decoder(payload) if decoder else decode_carefully(payload, kind, channel)
+    return decoder_for(kind, channel)(payload)
 
 
 def decode_carefully(payload: bytes, kind: DeviceKind, channel: Channel) -> DeviceMessage:

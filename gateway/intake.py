@@ -5,14 +5,13 @@ Pure: no I/O, no clock. The gateway acts on the verdict.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
-from devices.decode import DECODERS, DecodeError, Decoder, decode_carefully
+from devices.decode import DecodeError, Decoder, decoder_for
 from devices.ids import RESERVED_CANTEEN_IDS
 from devices.messages import DeviceMessage, MsgId
 from devices.reasons import Reason
@@ -34,9 +33,6 @@ class Route(NamedTuple):
 
     @classmethod
     def of(cls, topic: DeviceTopic) -> Route:
-        decode_here = DECODERS.get((topic.kind, topic.channel)) or functools.partial(
-            decode_carefully, kind=topic.kind, channel=topic.channel
-        )
         return cls(
             topic,
             topic.device_id,
@@ -44,7 +40,7 @@ class Route(NamedTuple):
             topic.kind.value,
             topic.channel.value,
             receipt_topic(topic),
-            decode_here,
+            decoder_for(topic.kind, topic.channel),
         )
 
 

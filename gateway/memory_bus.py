@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from paho.mqtt.client import topic_matches_sub
@@ -72,10 +72,6 @@ class MemoryClient:
         while len(batch) < max_count and not self._queue.empty():
             batch.append(self._queue.get_nowait())
         return batch
-
-    async def messages(self) -> AsyncIterator[Incoming]:
-        while True:
-            yield await self._queue.get()
 
     def ack(self, messages: Sequence[Incoming]) -> None:
         for message in messages:

@@ -169,13 +169,9 @@ def publish(topic: str, payload: bytes, *, qos: int, retain: bool, packet_id: in
     return b"".join((head, _U16_STRUCT.pack(len(name)), name, b"\x00", payload))
 
 
-def puback(packet_id: int) -> bytes:
-    """PUBACK with reason 0 (success), in its short form (section 3.4.2.1)."""
-    return b"\x40\x02" + _U16_STRUCT.pack(packet_id)
-
-
 def pubacks(packet_ids: Sequence[int]) -> bytes:
-    """Several PUBACKs, packed in one call: each is the four bytes 0x40 0x02 and the packet id."""
+    """PUBACKs with reason 0 (success) in their short form (section 3.4.2.1), packed in one call: each is the four
+    bytes 0x40 0x02 and the packet id."""
     return struct.pack(f"!{len(packet_ids)}I", *[0x40020000 | packet_id for packet_id in packet_ids])
 
 

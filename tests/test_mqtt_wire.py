@@ -84,7 +84,7 @@ def test_acknowledgements_and_disconnect_are_decoded() -> None:
     suback = b"\x90\x05\x00\x09\x00\x01\x87"  # packet 9: granted QoS 1, then "not authorized"
     puback_refused = b"\x40\x03\x00\x0a\x87"
     disconnect = b"\xe0\x06\x8e\x04\x1f" + wire.encode_string("x")  # session taken over, "x"
-    packets = wire.PacketReader().feed(suback + wire.puback(11) + puback_refused + b"\xd0\x00" + disconnect)
+    packets = wire.PacketReader().feed(suback + wire.pubacks([11]) + puback_refused + b"\xd0\x00" + disconnect)
     assert packets == [
         wire.Ack(wire.PacketType.SUBACK, 9, (1, 0x87)),
         wire.Ack(wire.PacketType.PUBACK, 11, (0,)),
