@@ -21,7 +21,7 @@ from gateway.mqtt_link import MqttError, MqttLink
 from gateway.runner import run_gateway
 from gateway.service import Gateway
 from gateway.spool import Spool
-from shian.clock import SystemClock
+from shian.clock import Clock, SystemClock
 from tests.helpers import eventually
 
 
@@ -42,9 +42,11 @@ async def gateway_in_process(
     client_id: str,
     canteens: Iterable[str] = (),
     max_batch: int = 2000,
+    clock: Clock | None = None,
 ) -> AsyncIterator[Gateway]:
-    """A gateway with reconnects, as `shian run` runs it; drained and stopped on exit."""
-    gateway = Gateway(registry, SystemClock(), Spool(spool_path), canteens=canteens, max_batch=max_batch)
+    """A gateway with reconnects, as `shian run` runs it; drained and stopped on exit. ``clock``: the time the
+    test's records live in (the system clock by default)."""
+    gateway = Gateway(registry, clock or SystemClock(), Spool(spool_path), canteens=canteens, max_batch=max_batch)
     task = asyncio.create_task(run_gateway(gateway, gateway_options(broker, client_id)))
     try:
         await eventually(gateway.subscribed.is_set, what="gateway subscribed")

@@ -131,7 +131,7 @@ async def _until(runner: RulesRunner, condition: Any, what: str) -> None:
 async def test_a_failed_test_reaches_the_alerts_topic_and_the_store(rig: Rig) -> None:
     failed = PayloadFactory(f"det0-{rig.uid}").test_result(MORNING, fail_rate=1.0)
     async with (
-        gateway_in_process(rig.broker, rig.registry, rig.spool_path, f"gw-{rig.uid}"),
+        gateway_in_process(rig.broker, rig.registry, rig.spool_path, f"gw-{rig.uid}", clock=rig.clock),
         rig.observe(),
         rig.rules() as runner,
     ):
@@ -167,7 +167,7 @@ async def test_missing_lunch_sample_fires_once_across_a_restart(rig: Rig) -> Non
 async def test_acknowledgement_from_the_school_is_applied_and_from_another_refused(rig: Rig) -> None:
     failed = PayloadFactory(f"det0-{rig.uid}").test_result(MORNING, fail_rate=1.0)
     async with (
-        gateway_in_process(rig.broker, rig.registry, rig.spool_path, f"gw-{rig.uid}"),
+        gateway_in_process(rig.broker, rig.registry, rig.spool_path, f"gw-{rig.uid}", clock=rig.clock),
         rig.observe(),
         rig.rules() as runner,
     ):
@@ -226,7 +226,7 @@ async def test_webhooks_in_three_formats_and_a_dead_one_blocks_nothing(rig: Rig)
     failed = PayloadFactory(f"det0-{rig.uid}").test_result(MORNING, fail_rate=1.0)
     try:
         async with (
-            gateway_in_process(rig.broker, rig.registry, rig.spool_path, f"gw-{rig.uid}"),
+            gateway_in_process(rig.broker, rig.registry, rig.spool_path, f"gw-{rig.uid}", clock=rig.clock),
             rig.observe(),
             rig.rules(hooks) as runner,
         ):
@@ -282,7 +282,7 @@ async def test_an_alert_is_retained_while_open_and_cleared_when_resolved(rig: Ri
 
     failed = PayloadFactory(f"det0-{rig.uid}").test_result(MORNING, fail_rate=1.0)
     async with (
-        gateway_in_process(rig.broker, rig.registry, rig.spool_path, f"gw-{rig.uid}"),
+        gateway_in_process(rig.broker, rig.registry, rig.spool_path, f"gw-{rig.uid}", clock=rig.clock),
         rig.observe(),
         rig.rules() as runner,
     ):
