@@ -157,16 +157,23 @@ def unsubscribe(packet_id: int, filters: Sequence[str]) -> bytes:
 
 
 def publish(topic: str, payload: bytes, *, qos: int, retain: bool, packet_id: int = 0) -> bytes:
-    name = topic.encode("utf-8")
-    if len(name) > 0xFFFF:
-        raise ValueError(f"a topic of {len(name)} bytes does not fit an MQTT string")
-    # topic, packet id (QoS > 0), an empty property block, the payload
-    body_length = 2 + len(name) + (2 if qos else 0) + 1 + len(payload)
-    first = _PUBLISH << 4 | qos << 1 | retain
-    head = bytes((first, body_length)) if body_length < 0x80 else bytes((first,)) + encode_varint(body_length)
     if qos:
-        return b"".join((head, _U16_STRUCT.pack(len(name)), name, _U16_STRUCT.pack(packet_id), b"\x00", payload))
-    return b"".join((head, _U16_STRUCT.pack(len(name)), name, b"\x00", payload))
+        return publish_qos1(encode_string(topic), payload, packet_id, retain=retain)
+    field = encode_string(topic)
+    # topic, an empty property block, the payload
+    return b"".join((_publish_head(_PUBLISH << 4 | retain, len(field) + 1 + len(payload)), field, b"\x00", payload))
+
+
+def publish_qos1(topic_field: bytes, payload: bytes, packet_id: int, *, retain: bool = False) -> bytes:
+    """A QoS 1 PUBLISH of a topic already encoded (:func:`encode_string`): the gateway sends one receipt per
+    record, to a few topics per device, and encoding each topic once saves a third of the work."""
+    head = _publish_head(_PUBLISH << 4 | 0x02 | retain, len(topic_field) + 3 + len(payload))
+    # topic, packet id, an empty property block, the payload
+    return b"".join((head, topic_field, packet_id.to_bytes(2, "big"), b"\x00", payload))
+
+
+def _publish_head(first: int, body_length: int) -> bytes:
+    return bytes((first, body_length)) if body_length < 0x80 else bytes((first,)) + encode_varint(body_length)
 
 
 def pubacks(packet_ids: Sequence[int]) -> bytes:
@@ -295,11 +302,12 @@ class PacketReader:
     """Feed it bytes as they arrive; it returns the whole packets they complete, in order."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        self._rest = b""  # the start of a packet not complete yet
 
     def feed(self, data: bytes) -> list[Packet]:
-        buffer = self._buffer
-        buffer += data
+        # Parsed from immutable bytes, so that a payload or topic costs one slice: from a bytearray, each was
+        # a slice and then a copy of it.
+        buffer = self._rest + data if self._rest else data
         packets: list[Packet] = []
         append = packets.append
         pos, size = 0, len(buffer)
@@ -325,27 +333,26 @@ class PacketReader:
                 except (IndexError, struct.error) as exc:
                     raise ProtocolError("truncated PUBLISH packet") from exc
             else:
-                packet = _decode_other(first >> 4, first & 0x0F, bytes(buffer[start:end]))
+                packet = _decode_other(first >> 4, first & 0x0F, buffer[start:end])
                 if packet is not None:
                     append(packet)
             pos = end
-        del buffer[:pos]
+        self._rest = buffer[pos:] if pos < size else b""
         return packets
 
 
-def _read_publish(first: int, buffer: bytearray, start: int, end: int) -> Incoming:
+def _read_publish(first: int, buffer: bytes, start: int, end: int) -> Incoming:
     qos = (first >> 1) & 0x03
     if qos == 3:
         raise ProtocolError("PUBLISH with QoS 3")
-    (topic_length,) = _U16_STRUCT.unpack_from(buffer, start)
-    pos = start + 2 + topic_length
+    topic_end = start + 2 + (buffer[start] << 8 | buffer[start + 1])
     try:
-        topic = buffer[start + 2 : pos].decode("utf-8")
+        topic = buffer[start + 2 : topic_end].decode("utf-8")
     except UnicodeDecodeError:
         raise ProtocolError("PUBLISH topic is not UTF-8") from None
-    packet_id = 0
+    pos, packet_id = topic_end, 0
     if qos:
-        (packet_id,) = _U16_STRUCT.unpack_from(buffer, pos)
+        packet_id = buffer[pos] << 8 | buffer[pos + 1]
         pos += 2
     props_length = buffer[pos]
     if props_length < 0x80:  # the usual one-byte length, read without the general decoder
@@ -355,4 +362,4 @@ def _read_publish(first: int, buffer: bytearray, start: int, end: int) -> Incomi
         pos += props_length
     if pos > end:
         raise ProtocolError("PUBLISH properties run past the packet")
-    return _new(Incoming, (topic, bytes(buffer[pos:end]), qos, bool(first & 0x01), packet_id))
+    return _new(Incoming, (topic, buffer[pos:end], qos, bool(first & 0x01), packet_id))

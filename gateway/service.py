@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from devices.messages import DeadLetter, DeviceStatus, receipt_payload
+from devices.messages import DeadLetter, DeviceStatus, ReceiptStatus, receipt_payload
 from devices.registry import Registry
 from devices.topics import ROOT, deadletter_topic, receipt_topic
 from gateway.bus import BusClient, Incoming
@@ -95,13 +95,15 @@ class Gateway:
         Two stages overlap: while one batch is committed (the fsync runs in a worker thread), the next is
         received and validated.
         """
-        await bus.subscribe(self.subscriptions(), qos=1)
-        self.subscribed.set()
-        log.info("gateway.subscribed", filters=self.subscriptions())
         handoff: asyncio.Queue[_Batch | None] = asyncio.Queue(maxsize=1)
+        # Take deliveries before the SUBACK: a persistent session's backlog arrives right after the CONNACK,
+        # ahead of the SUBACK, and waiting for it left a whole receive window parsed but unprocessed.
         taker = asyncio.create_task(self._take(bus, handoff))
         storer = asyncio.create_task(self._store(bus, handoff))
         try:
+            await bus.subscribe(self.subscriptions(), qos=1)
+            self.subscribed.set()
+            log.info("gateway.subscribed", filters=self.subscriptions())
             done, _ = await asyncio.wait([taker, storer], return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
                 task.result()  # a dropped connection or a failed commit: raise it to the runner
@@ -173,24 +175,28 @@ class Gateway:
         the truth, and a device without a receipt sends again (and then hears ``duplicate``)."""
         stats, post, stored_outcome = self.stats, bus.post, Outcome.STORED
         accepted = stats.accepted
-        stats.received += len(outcomes)
+        stored = duplicates = 0
         for incoming, verdict, entry, outcome in zip(
             batch.deliveries, batch.verdicts, batch.entries, outcomes, strict=True
         ):
             if type(verdict) is not Accepted:
                 self._answer_other(bus, incoming, verdict, entry)
                 continue
-            message = verdict.message
+            route, message = verdict
             accepted[message.type] += 1
-            stored = outcome is stored_outcome
-            if stored:
-                stats.stored += 1
+            if outcome is stored_outcome:
+                stored += 1
+                status: ReceiptStatus = "stored"
                 if isinstance(entry, RecordRow) and entry.skew_flagged:
                     self._clock_skew(entry)
             else:
-                stats.duplicates += 1
+                duplicates += 1
+                status = "duplicate"
             if incoming.qos and not isinstance(message, DeviceStatus):
-                post(verdict.route.receipt_topic, receipt_payload(message.msg_id, "stored" if stored else "duplicate"))
+                post(route.receipt_topic, receipt_payload(message.msg_id, status))
+        stats.received += len(outcomes)
+        stats.stored += stored
+        stats.duplicates += duplicates
 
     def _answer_other(
         self, bus: BusClient, incoming: Incoming, verdict: Verdict, entry: RecordRow | NewDeadLetter | None

@@ -47,6 +47,8 @@ REASONS = {
 
 
 _PUBACK = wire.PacketType.PUBACK
+#: Encoded topics kept for publishing; a fleet's receipt topics, with room to spare.
+TOPICS_REMEMBERED = 65_536
 
 
 def _reason(code: int) -> str:
@@ -88,6 +90,7 @@ class ServiceLink:
         self._connack: asyncio.Future[wire.Connack] | None = None
         self._requests: dict[int, asyncio.Future[wire.Ack]] = {}
         # Outgoing QoS 1: waiting for a packet id and a slot of the broker's receive maximum, then in flight.
+        self._topic_fields: dict[str, bytes] = {}  # topic -> as a PUBLISH carries it (receipts repeat topics)
         self._outbox: collections.deque[tuple[str, bytes, bool, asyncio.Future[None] | None]] = collections.deque()
         self._in_flight: dict[int, asyncio.Future[None] | None] = {}
         self._send_window = wire.MAX_PACKET_ID
@@ -335,12 +338,18 @@ class ServiceLink:
 
     def _pump(self) -> None:
         """Move publications from the outbox into flight while the broker's receive maximum allows."""
-        outbox, in_flight, writes, publish = self._outbox, self._in_flight, self._writes, wire.publish
+        outbox, in_flight, writes, publish = self._outbox, self._in_flight, self._writes, wire.publish_qos1
+        fields = self._topic_fields
         while outbox and len(in_flight) < self._send_window:
             topic, payload, retain, future = outbox.popleft()
+            field = fields.get(topic)
+            if field is None:
+                if len(fields) >= TOPICS_REMEMBERED:
+                    fields.clear()
+                field = fields[topic] = wire.encode_string(topic)
             packet_id = self._packet_id()
             in_flight[packet_id] = future
-            writes.append(publish(topic, payload, qos=1, retain=retain, packet_id=packet_id))
+            writes.append(publish(field, payload, packet_id, retain=retain))
 
     def _packet_id(self) -> int:
         next_id = self._next_id % wire.MAX_PACKET_ID + 1

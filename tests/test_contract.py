@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from devices.decode import DecodeError, decode
 from devices.ids import check_canteen_id, check_id, is_valid_id
-from devices.messages import CATALOG, MODELS_BY_TYPE, WireModel
+from devices.messages import CATALOG, MODELS_BY_TYPE, Receipt, ReceiptStatus, WireModel, receipt_payload
 from devices.registry import RegistryError, parse_registry
 from devices.topics import (
     Channel,
@@ -159,3 +159,15 @@ def test_decode_refuses_bytes_that_are_not_utf8() -> None:
     with pytest.raises(DecodeError) as info:
         decode(b'{"type": "\xff"}', DeviceKind.CABINET, Channel.TELEMETRY)
     assert info.value.reason == "not_utf8"
+
+
+@given(
+    st.text(st.characters(blacklist_categories=["Cc", "Cs"]), min_size=1, max_size=64),
+    st.sampled_from(["stored", "duplicate", "rejected"]),
+    st.none() | st.text(max_size=40),
+)
+def test_the_fast_receipt_encoding_is_the_models_json(msg_id: str, status: ReceiptStatus, reason: str | None) -> None:
+    """The gateway builds receipts without the model; a device must not be able to tell."""
+    fast = receipt_payload(msg_id, status, reason)
+    assert fast == Receipt(msg_id=msg_id, status=status, reason=reason).model_dump_json().encode()
+    assert Receipt.model_validate_json(fast) == Receipt(msg_id=msg_id, status=status, reason=reason)

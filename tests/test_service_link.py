@@ -13,6 +13,7 @@ import pytest
 
 from broker_config.managed import ManagedMosquitto
 from gateway import mqtt_wire as wire
+from gateway import service_link
 from gateway.bus import BusError, Incoming
 from gateway.link_options import LinkOptions
 from gateway.mqtt_link import MqttLink
@@ -79,6 +80,27 @@ async def test_posts_beyond_the_brokers_receive_maximum_wait_their_turn(mosquitt
         assert link.posts_failed == 0
         got = await _take(watcher, count, timeout=30)
     assert [int(m.payload) for m in got] == list(range(count))
+
+
+async def test_encoded_topics_are_remembered_within_a_bound(
+    mosquitto: ManagedMosquitto, uid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Receipts go to a few topics per device, so the link keeps each topic encoded; past the bound it starts
+    over, and every post still reaches its own topic."""
+    monkeypatch.setattr(service_link, "TOPICS_REMEMBERED", 3)
+    topics = [f"t/{uid}/{n % 7}" for n in range(30)]
+    async with (
+        ServiceLink(_options(mosquitto, f"watch-{uid}")) as watcher,
+        ServiceLink(_options(mosquitto, f"svc-{uid}")) as link,
+    ):
+        await watcher.subscribe([f"t/{uid}/#"])
+        for n, topic in enumerate(topics):
+            link.post(topic, str(n).encode())
+            await asyncio.sleep(0)  # one loop iteration: the outbox is pumped and the topic remembered
+            assert len(link._topic_fields) <= 3
+        await asyncio.wait_for(link.flush(), 10)
+        got = await _take(watcher, len(topics))
+    assert [(m.topic, int(m.payload)) for m in got] == [(topic, n) for n, topic in enumerate(topics)]
 
 
 async def test_publish_waits_for_the_brokers_acknowledgement(mosquitto: ManagedMosquitto, uid: str) -> None:
