@@ -41,7 +41,8 @@ class MosquittoConfig:
     autosave_changes: int = DEFAULT_AUTOSAVE_CHANGES
     #: Messages a broker keeps queued for one offline persistent client (a gateway during an outage).
     max_queued_messages: int = 1_000_000
-    #: QoS 1 messages in flight to one client: bounds how many deliveries await the gateway's manual ack.
+    #: QoS 1 messages in flight to one MQTT 3.1.1 client. An MQTT 5 client gets as many as its own receive
+    #: maximum instead (measured: the gateway, asking 65,535, held 3,000 deliveries unacknowledged).
     max_inflight_messages: int = 1000
     max_packet_bytes: int = DEV_MAX_PACKET_BYTES
     #: Sessions of clients gone longer than this are dropped; longer than any outage the fleet must survive.
