@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from devices.messages import DeviceStatus
 from gateway.bus import Incoming
 from gateway.intake import Accepted, Rejected, Verdict
-from gateway.spool_write import NewDeadLetter, RecordRow
+from gateway.spool_write import NewDeadLetter, RecordRow, SpoolEntry
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,7 +39,7 @@ def status_msg_id(message: DeviceStatus) -> str:
     return f"status:{message.state}:{message.ts.isoformat()}"
 
 
-def spool_entry(incoming: Incoming, verdict: Verdict, window: SkewWindow) -> RecordRow | NewDeadLetter | None:
+def spool_entry(incoming: Incoming, verdict: Verdict, window: SkewWindow) -> SpoolEntry:
     # isinstance rather than match: this runs for every delivery, and a class pattern costs more.
     if isinstance(verdict, Accepted):
         route, message = verdict

@@ -48,10 +48,6 @@ class Accepted(NamedTuple):
     route: Route
     message: DeviceMessage
 
-    @property
-    def topic(self) -> DeviceTopic:
-        return self.route.topic
-
 
 @dataclass(frozen=True, slots=True)
 class Rejected:

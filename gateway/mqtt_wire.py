@@ -330,7 +330,7 @@ class PacketReader:
             elif first >> 4 == _PUBLISH:
                 try:
                     append(_read_publish(first, buffer, start, end))
-                except (IndexError, struct.error) as exc:
+                except IndexError as exc:
                     raise ProtocolError("truncated PUBLISH packet") from exc
             else:
                 packet = _decode_other(first >> 4, first & 0x0F, buffer[start:end])

@@ -24,7 +24,7 @@ from gateway.bus import BusClient, Incoming
 from gateway.entries import SkewLimits, spool_entry
 from gateway.intake import Accepted, Classifier, Ignored, Rejected, Verdict
 from gateway.spool import Spool
-from gateway.spool_write import CommitPlan, NewDeadLetter, Outcome, RecordRow, plan
+from gateway.spool_write import CommitPlan, NewDeadLetter, Outcome, RecordRow, SpoolEntry, plan
 from gateway.stats import GatewayStats
 from shian.clock import Clock
 
@@ -45,9 +45,8 @@ DRAIN_TIMEOUT_S = 10.0
 class _Batch:
     deliveries: list[Incoming]
     verdicts: list[Verdict]
-    entries: list[RecordRow | NewDeadLetter | None]
+    entries: list[SpoolEntry]
     plan: CommitPlan
-    received_at: dt.datetime
     taken: float  # monotonic, for the acknowledgement latency
 
 
@@ -137,7 +136,7 @@ class Gateway:
         received_at = self.clock.now()
         classify, window = self.classify, self.skew.window(received_at)
         verdicts: list[Verdict] = []
-        entries: list[RecordRow | NewDeadLetter | None] = []
+        entries: list[SpoolEntry] = []
         for start in range(0, len(deliveries), PREPARE_SLICE):
             if start:
                 await asyncio.sleep(0)
@@ -145,7 +144,7 @@ class Gateway:
             chunk_verdicts = [classify(incoming) for incoming in chunk]
             entries += [spool_entry(d, v, window) for d, v in zip(chunk, chunk_verdicts, strict=True)]
             verdicts += chunk_verdicts
-        return _Batch(deliveries, verdicts, entries, plan(entries), received_at, time.monotonic())
+        return _Batch(deliveries, verdicts, entries, plan(entries), time.monotonic())
 
     async def _store(self, bus: BusClient, handoff: asyncio.Queue[_Batch | None]) -> None:
         """Commit batches one after the other; acknowledge each as soon as it is committed, and answer it while
@@ -198,9 +197,7 @@ class Gateway:
         stats.stored += stored
         stats.duplicates += duplicates
 
-    def _answer_other(
-        self, bus: BusClient, incoming: Incoming, verdict: Verdict, entry: RecordRow | NewDeadLetter | None
-    ) -> None:
+    def _answer_other(self, bus: BusClient, incoming: Incoming, verdict: Verdict, entry: SpoolEntry) -> None:
         if isinstance(verdict, Rejected):
             self.stats.rejected[verdict.reason] += 1
             if isinstance(entry, NewDeadLetter):

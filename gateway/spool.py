@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.spool_write import CommitPlan, Entry, Outcome, plan, write
+from gateway.spool_write import CommitPlan, Entry, NewRecord, Outcome, plan, record_row, write
 
 SCHEMA_VERSION = 1
 
@@ -129,7 +129,7 @@ class Spool:
 
         ``None`` entries (deliveries that are not device input) are skipped but keep their place.
         """
-        return self.commit_plan(plan(batch))
+        return self.commit_plan(plan([record_row(e) if isinstance(e, NewRecord) else e for e in batch]))
 
     def commit_plan(self, planned: CommitPlan) -> list[Outcome]:
         """:meth:`commit` for a batch already planned (:func:`gateway.spool_write.plan`), in one transaction

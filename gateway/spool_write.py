@@ -80,7 +80,10 @@ class NewDeadLetter:
     received_at: dt.datetime
 
 
-Entry = NewRecord | RecordRow | NewDeadLetter | None
+#: What the gateway makes of one delivery: ``None`` for deliveries that are not device input.
+SpoolEntry = RecordRow | NewDeadLetter | None
+#: What :meth:`gateway.spool.Spool.commit` takes: the same, or a record with its times as datetimes.
+Entry = NewRecord | SpoolEntry
 
 
 class CommitPlan(NamedTuple):
@@ -94,7 +97,7 @@ class CommitPlan(NamedTuple):
     letters: list[tuple[object, ...]]
 
 
-def plan(batch: Sequence[Entry]) -> CommitPlan:
+def plan(batch: Sequence[SpoolEntry]) -> CommitPlan:
     """Pure; ``None`` entries (deliveries that are not device input) are skipped but keep their place."""
     outcomes: list[Outcome] = []
     slots: list[int] = []
@@ -106,8 +109,8 @@ def plan(batch: Sequence[Entry]) -> CommitPlan:
     for slot, entry in enumerate(batch):
         if entry is None:
             outcomes.append(Outcome.SKIPPED)
-        elif isinstance(entry, RecordRow | NewRecord):
-            row = entry if isinstance(entry, RecordRow) else record_row(entry)
+        elif isinstance(entry, RecordRow):
+            row = entry
             key = (row.device_id, row.msg_id)
             if key in in_batch:  # a second copy in the same batch
                 outcomes.append(Outcome.DUPLICATE)
