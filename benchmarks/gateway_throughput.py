@@ -41,7 +41,8 @@ CANTEEN, DEVICE = "bench-c1", "bench-cab1"
 TOPIC = str(DeviceTopic(CANTEEN, DeviceKind.CABINET, DEVICE, Channel.TELEMETRY))
 
 
-def _registry() -> Registry:
+def registry() -> Registry:
+    """The benchmark's one canteen with its one cabinet."""
     return Registry.model_validate(
         {
             "region": "bench",
@@ -131,7 +132,7 @@ def _round(
 
     broker_cpu = _cpu_seconds(pid)
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
-    elapsed = asyncio.run(_gateway_drain(broker, spool, _registry(), count))
+    elapsed = asyncio.run(_gateway_drain(broker, spool, registry(), count))
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     return Round(
@@ -161,7 +162,7 @@ def main() -> None:
             address = ["-h", broker.host, "-p", str(broker.port)]
             base = [sub, *address, "-q", "1", "-c", "-i", "bench-sub", "-t", TOPIC, "-V", "mqttv311"]
             subprocess.run([*base, "-E"], check=True)  # create the session, then leave
-            asyncio.run(_gateway_session(broker, work / "session.sqlite", _registry()))
+            asyncio.run(_gateway_session(broker, work / "session.sqlite", registry()))
             payloads = work / "payloads.jsonl"
             _payload_file(payloads, count)
             # mosquitto_pub -l does not wait for PUBACKs: fed 150,000 lines at once, Mosquitto 2.0.11 dropped it

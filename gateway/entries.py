@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from devices.messages import DeviceStatus
 from gateway.bus import Incoming
 from gateway.intake import Accepted, Rejected, Verdict
-from gateway.spool_write import NewDeadLetter, RecordRow, SpoolEntry
+from gateway.spool_write import NewDeadLetter, RecordRow, SpoolEntry, utc_offset_s
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,7 +43,8 @@ def spool_entry(incoming: Incoming, verdict: Verdict, window: SkewWindow) -> Spo
     # isinstance rather than match: this runs for every delivery, and a class pattern costs more.
     if isinstance(verdict, Accepted):
         route, message = verdict
-        device_epoch = message.ts.timestamp()
+        ts = message.ts
+        device_epoch = ts.timestamp()
         if isinstance(message, DeviceStatus):
             msg_id, skewed = status_msg_id(message), False  # a last will's ts is stale by nature: never a skew
         else:
@@ -60,9 +61,9 @@ def spool_entry(incoming: Incoming, verdict: Verdict, window: SkewWindow) -> Spo
                 message.type,
                 incoming.topic,
                 incoming.payload,
-                message.ts.isoformat(),
+                device_epoch,
+                utc_offset_s(ts),
                 window.received_epoch,
-                device_epoch - window.received_epoch,
                 int(skewed),
             ),
         )

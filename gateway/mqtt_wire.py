@@ -64,12 +64,11 @@ _U16_STRUCT = struct.Struct("!H")
 _U32_STRUCT = struct.Struct("!I")
 _PUBLISH = 3
 _PUBACK_BYTE = 0x40
+_PUBLISH_QOS1 = _PUBLISH << 4 | 0x02
+_PUBLISH_QOS1_RETAIN = _PUBLISH_QOS1 | 0x01
 #: Named tuples made straight from a tuple: their own constructors are Python functions, and one is made for
-#: every delivery and every receipt acknowledged.
+#: every delivery.
 _new = tuple.__new__
-_PUBACK_TYPE = PacketType.PUBACK
-#: One reason-code tuple per code, shared by every acknowledgement that carries it.
-_REASON_CODES = tuple((code,) for code in range(256))
 PINGREQ = b"\xc0\x00"
 #: DISCONNECT with reason 0 (normal disconnection): the session is kept and the will is not sent.
 DISCONNECT = b"\xe0\x00"
@@ -167,7 +166,9 @@ def publish(topic: str, payload: bytes, *, qos: int, retain: bool, packet_id: in
 def publish_qos1(topic_field: bytes, payload: bytes, packet_id: int, *, retain: bool = False) -> bytes:
     """A QoS 1 PUBLISH of a topic already encoded (:func:`encode_string`): the gateway sends one receipt per
     record, to a few topics per device, and encoding each topic once saves a third of the work."""
-    head = _publish_head(_PUBLISH << 4 | 0x02 | retain, len(topic_field) + 3 + len(payload))
+    length = len(topic_field) + 3 + len(payload)
+    first = _PUBLISH_QOS1_RETAIN if retain else _PUBLISH_QOS1
+    head = bytes((first, length)) if length < 0x80 else bytes((first,)) + encode_varint(length)  # receipts: short
     # topic, packet id, an empty property block, the payload
     return b"".join((head, topic_field, packet_id.to_bytes(2, "big"), b"\x00", payload))
 
@@ -195,8 +196,7 @@ class Connack:
 
 
 class Ack(NamedTuple):
-    """PUBACK, SUBACK or UNSUBACK: the packet it answers and its reason code(s). A named tuple: one arrives
-    for every receipt the gateway publishes."""
+    """SUBACK or UNSUBACK: the packet it answers and its reason codes."""
 
     type: PacketType
     packet_id: int
@@ -215,6 +215,20 @@ class PingResp:
 
 
 Packet = Incoming | Connack | Ack | Disconnect | PingResp
+
+
+class Parsed(NamedTuple):
+    """What a chunk of the stream completed: the packets in order, and the PUBACKs apart, each as
+    ``packet_id | reason_code << 16`` (:func:`puback_of`). One PUBACK arrives for every receipt the gateway
+    publishes, and an object apiece cost more than reading it."""
+
+    packets: list[Packet]
+    pubacks: list[int]
+
+
+def puback_of(packet_id: int, reason_code: int = 0) -> int:
+    """A PUBACK as :attr:`Parsed.pubacks` holds it."""
+    return packet_id | reason_code << 16
 
 
 def _read_varint(data: bytes | bytearray, pos: int) -> tuple[int, int]:
@@ -278,10 +292,8 @@ def _decode_other(kind: int, flags: int, body: bytes) -> Packet | None:
         if kind == PacketType.CONNACK:
             props, _ = read_properties(body, 2) if len(body) > 2 else ({}, 2)
             return Connack(bool(body[0] & 0x01), body[1], props)
-        if kind in (PacketType.PUBACK, PacketType.SUBACK, PacketType.UNSUBACK):
+        if kind in (PacketType.SUBACK, PacketType.UNSUBACK):
             (packet_id,) = _U16_STRUCT.unpack_from(body, 0)
-            if kind == PacketType.PUBACK:
-                return Ack(PacketType.PUBACK, packet_id, (body[2] if len(body) > 2 else 0,))
             _, pos = read_properties(body, 2)
             return Ack(PacketType(kind), packet_id, tuple(body[pos:]))
         if kind == PacketType.PINGRESP:
@@ -304,12 +316,13 @@ class PacketReader:
     def __init__(self) -> None:
         self._rest = b""  # the start of a packet not complete yet
 
-    def feed(self, data: bytes) -> list[Packet]:
+    def feed(self, data: bytes) -> Parsed:
         # Parsed from immutable bytes, so that a payload or topic costs one slice: from a bytearray, each was
         # a slice and then a copy of it.
         buffer = self._rest + data if self._rest else data
         packets: list[Packet] = []
-        append = packets.append
+        pubacks: list[int] = []
+        append, puback = packets.append, pubacks.append
         pos, size = 0, len(buffer)
         while size - pos >= 2:
             first, length = buffer[pos], buffer[pos + 1]
@@ -323,10 +336,11 @@ class PacketReader:
             end = start + length
             if end > size:
                 break
-            if first == _PUBACK_BYTE and length <= 3:  # one per receipt the gateway sends: no properties
-                code = buffer[start + 2] if length == 3 else 0
-                packet_id = buffer[start] << 8 | buffer[start + 1]
-                append(_new(Ack, (_PUBACK_TYPE, packet_id, _REASON_CODES[code])))
+            if first == _PUBACK_BYTE:  # one per receipt the gateway sends
+                if length < 2:
+                    raise ProtocolError("truncated PUBACK packet")
+                code = buffer[start + 2] if length > 2 else 0  # properties, if any, are not needed
+                puback(buffer[start] << 8 | buffer[start + 1] | code << 16)
             elif first >> 4 == _PUBLISH:
                 try:
                     append(_read_publish(first, buffer, start, end))
@@ -338,7 +352,7 @@ class PacketReader:
                     append(packet)
             pos = end
         self._rest = buffer[pos:] if pos < size else b""
-        return packets
+        return Parsed(packets, pubacks)
 
 
 def _read_publish(first: int, buffer: bytes, start: int, end: int) -> Incoming:

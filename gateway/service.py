@@ -24,7 +24,7 @@ from gateway.bus import BusClient, Incoming
 from gateway.entries import SkewLimits, spool_entry
 from gateway.intake import Accepted, Classifier, Ignored, Rejected, Verdict
 from gateway.spool import Spool
-from gateway.spool_write import CommitPlan, NewDeadLetter, Outcome, RecordRow, SpoolEntry, plan
+from gateway.spool_write import CommitPlan, NewDeadLetter, Outcome, RecordRow, SpoolEntry, device_time, plan
 from gateway.stats import GatewayStats
 from shian.clock import Clock
 
@@ -214,9 +214,9 @@ class Gateway:
             "device.clock_skew",
             device=entry.device_id,
             msg_id=entry.msg_id,
-            device_ts=entry.device_ts,
+            device_ts=device_time(entry.device_ts, entry.device_utc_offset_s).isoformat(),
             received_at=dt.datetime.fromtimestamp(entry.received_at, dt.UTC).isoformat(),
-            skew_s=round(entry.skew_s, 3),
+            skew_s=round(entry.device_ts - entry.received_at, 3),
         )
 
     def _dead_letter(self, bus: BusClient, incoming: Incoming, verdict: Rejected, received_at: dt.datetime) -> None:

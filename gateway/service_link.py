@@ -46,7 +46,6 @@ REASONS = {
 }
 
 
-_PUBACK = wire.PacketType.PUBACK
 #: Encoded topics kept for publishing; a fleet's receipt topics, with room to spare.
 TOPICS_REMEMBERED = 65_536
 
@@ -62,11 +61,11 @@ class _Protocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
-            packets = self.reader.feed(data)
+            packets, pubacks = self.reader.feed(data)
         except wire.ProtocolError as exc:
             self.link._fail(BusError(f"the broker sent a malformed packet: {exc}"))
             return
-        self.link._dispatch(packets)
+        self.link._dispatch(packets, pubacks)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.link._fail(BusError(f"connection lost: {exc}" if exc else "connection closed by the broker"))
@@ -208,20 +207,20 @@ class ServiceLink:
 
     # --- incoming -------------------------------------------------------------------------------------------
 
-    def _dispatch(self, packets: list[wire.Packet]) -> None:
+    def _dispatch(self, packets: list[wire.Packet], pubacks: list[int]) -> None:
         self._last_heard = asyncio.get_running_loop().time()
         deliver, in_flight = self._deliveries.append, self._in_flight
-        settled = 0
         for packet in packets:
             if type(packet) is Incoming:
                 deliver(packet)
-            elif type(packet) is wire.Ack and packet.type is _PUBACK:
-                if packet.packet_id in in_flight:  # one per receipt: the usual case is settled right here
-                    future, code = in_flight.pop(packet.packet_id), packet.reason_codes[0]
-                    # 0x10 "no matching subscribers" is a success too
-                    settled += 1 if future is None and code < 0x80 else self._published(future, code)
             else:
                 self._control(packet)
+        settled = 0
+        for puback in pubacks:  # one per receipt: the usual case is settled right here
+            if (packet_id := puback & 0xFFFF) in in_flight:
+                future, code = in_flight.pop(packet_id), puback >> 16
+                # 0x10 "no matching subscribers" is a success too
+                settled += 1 if future is None and code < 0x80 else self._published(future, code)
         if self._deliveries:
             self._arrived.set()
         if settled:
@@ -323,7 +322,12 @@ class ServiceLink:
             self.posts_failed += 1
             return
         self._posts_pending += 1
-        self._outbox.append((topic, payload, False, None))
+        if self._outbox or len(self._in_flight) >= self._send_window:
+            self._outbox.append((topic, payload, False, None))  # behind others, or beyond the receive maximum
+        else:  # the usual case: into flight at once, without a trip through the outbox (one per receipt)
+            packet_id = self._packet_id()
+            self._in_flight[packet_id] = None
+            self._writes.append(wire.publish_qos1(self._topic_field(topic), payload, packet_id))
         if not self._flush_scheduled:
             self._flush_soon()
 
@@ -339,17 +343,20 @@ class ServiceLink:
     def _pump(self) -> None:
         """Move publications from the outbox into flight while the broker's receive maximum allows."""
         outbox, in_flight, writes, publish = self._outbox, self._in_flight, self._writes, wire.publish_qos1
-        fields = self._topic_fields
-        while outbox and len(in_flight) < self._send_window:
+        for _ in range(min(len(outbox), self._send_window - len(in_flight))):
             topic, payload, retain, future = outbox.popleft()
-            field = fields.get(topic)
-            if field is None:
-                if len(fields) >= TOPICS_REMEMBERED:
-                    fields.clear()
-                field = fields[topic] = wire.encode_string(topic)
             packet_id = self._packet_id()
             in_flight[packet_id] = future
-            writes.append(publish(field, payload, packet_id, retain=retain))
+            writes.append(publish(self._topic_field(topic), payload, packet_id, retain=retain))
+
+    def _topic_field(self, topic: str) -> bytes:
+        """``topic`` as a PUBLISH carries it, encoded once (receipts go to a few topics per device)."""
+        field = self._topic_fields.get(topic)
+        if field is None:
+            if len(self._topic_fields) >= TOPICS_REMEMBERED:
+                self._topic_fields.clear()
+            field = self._topic_fields[topic] = wire.encode_string(topic)
+        return field
 
     def _packet_id(self) -> int:
         next_id = self._next_id % wire.MAX_PACKET_ID + 1

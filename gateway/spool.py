@@ -15,12 +15,21 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.spool_write import CommitPlan, Entry, NewRecord, Outcome, plan, record_row, write
+from gateway.spool_write import (
+    CommitPlan,
+    Entry,
+    NewRecord,
+    Outcome,
+    device_time,
+    plan,
+    record_row,
+    utc_offset_s,
+    write,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+_RECORDS_TABLE = """
 CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     device_id TEXT NOT NULL,
@@ -31,11 +40,17 @@ CREATE TABLE IF NOT EXISTS records (
     type TEXT NOT NULL,
     topic TEXT NOT NULL,
     payload BLOB NOT NULL,
-    device_ts TEXT NOT NULL,          -- as the device wrote it, offset included
-    received_at REAL NOT NULL,        -- gateway clock, Unix seconds
-    skew_s REAL NOT NULL,             -- device_ts - received_at
-    skew_flagged INTEGER NOT NULL     -- outside the configured clock-skew limits
+    device_ts REAL NOT NULL,                -- the device's ts, Unix seconds
+    device_utc_offset_s INTEGER NOT NULL,   -- the offset the device wrote it with
+    received_at REAL NOT NULL,              -- gateway clock, Unix seconds
+    skew_s REAL GENERATED ALWAYS AS (device_ts - received_at) VIRTUAL,
+    skew_flagged INTEGER NOT NULL           -- outside the configured clock-skew limits
 );
+"""
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+{_RECORDS_TABLE}
 CREATE TABLE IF NOT EXISTS seen (
     device_id TEXT NOT NULL,
     msg_id TEXT NOT NULL,
@@ -105,6 +120,65 @@ def _instant(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, dt.UTC)
 
 
+class SpoolVersionError(RuntimeError):
+    """The spool file was written by a newer Shian than this one."""
+
+
+def _upgrade(db: sqlite3.Connection, path: Path) -> None:
+    """Create the schema, or bring a spool written by an earlier version up to this one, in one transaction
+    (several processes open the same spool: whichever comes first upgrades it, the others then find it done)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else SCHEMA_VERSION
+        if version > SCHEMA_VERSION:
+            raise SpoolVersionError(
+                f"{path} is a version {version} spool; this Shian reads up to version {SCHEMA_VERSION}. Upgrade Shian."
+            )
+        if version == 1:
+            _records_v1_to_v2(db)
+        for statement in _statements(_SCHEMA):
+            db.execute(statement)
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _records_v1_to_v2(db: sqlite3.Connection) -> None:
+    """Version 1 kept the device's ts as RFC 3339 text and skew_s as a column; version 2 keeps the instant and
+    its offset, and computes skew_s. Record numbers (seq) and their AUTOINCREMENT high-water mark carry over, so
+    consumers' checkpoints stay valid."""
+    db.create_function("shian_epoch", 1, lambda text: dt.datetime.fromisoformat(text).timestamp(), deterministic=True)
+    db.create_function(
+        "shian_offset", 1, lambda text: utc_offset_s(dt.datetime.fromisoformat(text)), deterministic=True
+    )
+    db.execute("ALTER TABLE records RENAME TO records_v1")
+    db.execute(_RECORDS_TABLE)
+    columns = "seq, device_id, msg_id, canteen_id, kind, channel, type, topic, payload"
+    db.execute(
+        f"INSERT INTO records ({columns}, device_ts, device_utc_offset_s, received_at, skew_flagged)"
+        f" SELECT {columns}, shian_epoch(device_ts), shian_offset(device_ts), received_at, skew_flagged"
+        " FROM records_v1 ORDER BY seq"
+    )
+    # Renaming carried the high-water mark to 'records_v1'; give it back (pruned records' numbers stay unused).
+    db.execute("DELETE FROM sqlite_sequence WHERE name = 'records'")
+    db.execute("UPDATE sqlite_sequence SET name = 'records' WHERE name = 'records_v1'")
+    db.execute("DROP TABLE records_v1")
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of an SQL script, one by one (``executescript`` would commit the transaction first)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement
+            statement = ""
+
+
 class Spool:
     """One SQLite file. ``commit`` is called from one thread at a time; readers may use other instances."""
 
@@ -116,8 +190,7 @@ class Spool:
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # fsync the WAL on every commit: an ack means on disk
-        self._db.executescript(_SCHEMA)
-        self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        _upgrade(self._db, path)
 
     def close(self) -> None:
         self._db.close()
@@ -157,8 +230,8 @@ class Spool:
 
     def read(self, after_seq: int, limit: int = 1000) -> list[SpoolRecord]:
         rows = self._db.execute(
-            "SELECT seq, device_id, msg_id, canteen_id, kind, channel, type, topic, payload, device_ts, received_at,"
-            " skew_s, skew_flagged FROM records WHERE seq > ? ORDER BY seq LIMIT ?",
+            "SELECT seq, device_id, msg_id, canteen_id, kind, channel, type, topic, payload, device_ts,"
+            " device_utc_offset_s, received_at, skew_s, skew_flagged FROM records WHERE seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit),
         ).fetchall()
         return [
@@ -172,10 +245,10 @@ class Spool:
                 type=row[6],
                 topic=row[7],
                 payload=bytes(row[8]),
-                device_ts=dt.datetime.fromisoformat(row[9]),
-                received_at=_instant(row[10]),
-                skew_s=row[11],
-                skew_flagged=bool(row[12]),
+                device_ts=device_time(row[9], row[10]),
+                received_at=_instant(row[11]),
+                skew_s=row[12],
+                skew_flagged=bool(row[13]),
             )
             for row in rows
         ]

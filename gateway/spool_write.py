@@ -18,12 +18,19 @@ from enum import StrEnum
 from typing import NamedTuple
 
 _RECORD_COLUMNS = (
-    "device_id, msg_id, canteen_id, kind, channel, type, topic, payload, device_ts, received_at, skew_s, skew_flagged"
+    "device_id, msg_id, canteen_id, kind, channel, type, topic, payload, device_ts, device_utc_offset_s, received_at,"
+    " skew_flagged"
 )
 _RECORD_WIDTH = len(_RECORD_COLUMNS.split(", "))
 _INSERT_LETTER = (
     "INSERT INTO dead_letters (reason, detail, topic, client_id, payload, received_at) VALUES (?, ?, ?, ?, ?, ?)"
 )
+# sqlite3 binds str, int, float and bytearray as they are, but sends bytes through its adapter registry, and
+# on Python 3.11 that lookup fails by way of an AttributeError raised and cleared for each value: 270 ns per
+# record payload, under the GIL, on the commit thread. An adapter that returns the bytes unchanged makes the
+# lookup succeed at once (60 ns). It changes nothing that is stored, for any connection in the process.
+sqlite3.register_adapter(bytes, bytes.__bytes__)
+
 #: Rows per statement, within SQLite's limit of 32,766 parameters.
 _KEYS_PER_STATEMENT = 5000  # three parameters each
 _RECORDS_PER_STATEMENT = 2000  # twelve parameters each
@@ -54,7 +61,11 @@ class NewRecord(NamedTuple):
 
 class RecordRow(NamedTuple):
     """A record as the spool stores it, column for column: what the gateway makes for each accepted delivery,
-    so that the commit passes it to SQLite as it is."""
+    so that the commit passes it to SQLite as it is.
+
+    Times are Unix seconds: the device's ``ts`` as an instant and the offset it was written with (turning it
+    back into RFC 3339 text took 0.7 µs per record, a twentieth of the gateway's work; :func:`device_time`
+    rebuilds the datetime when a record is read)."""
 
     device_id: str
     msg_id: str
@@ -64,9 +75,9 @@ class RecordRow(NamedTuple):
     type: str
     topic: str
     payload: bytes
-    device_ts: str  # RFC 3339, the device's offset kept
+    device_ts: float  # Unix seconds
+    device_utc_offset_s: int  # the offset the device wrote, seconds east of UTC
     received_at: float  # Unix seconds
-    skew_s: float
     skew_flagged: int  # 0 or 1
 
 
@@ -228,11 +239,30 @@ def record_row(record: NewRecord) -> RecordRow:
         record.type,
         record.topic,
         record.payload,
-        record.device_ts.isoformat(),
+        record.device_ts.timestamp(),
+        utc_offset_s(record.device_ts),
         record.received_at.timestamp(),
-        (record.device_ts - record.received_at).total_seconds(),
         int(record.skew_flagged),
     )
+
+
+def utc_offset_s(instant: dt.datetime) -> int:
+    """The offset of an aware datetime, in whole seconds east of UTC."""
+    offset = instant.utcoffset()
+    if offset is None:
+        raise ValueError(f"{instant!r} has no UTC offset")
+    return offset.days * 86_400 + offset.seconds
+
+
+def device_time(epoch: float, utc_offset_s: int) -> dt.datetime:
+    """The datetime a device wrote, from what the spool keeps of it: the same instant and offset, exact to the
+    microsecond until 2106 (a float's step is then under half a microsecond)."""
+    return dt.datetime.fromtimestamp(epoch, _zone(utc_offset_s))
+
+
+@functools.lru_cache(maxsize=64)
+def _zone(utc_offset_s: int) -> dt.timezone:
+    return dt.timezone(dt.timedelta(seconds=utc_offset_s))  # dt.UTC itself for 0
 
 
 def _letter_row(letter: NewDeadLetter) -> tuple[object, ...]:

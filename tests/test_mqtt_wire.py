@@ -40,17 +40,26 @@ def test_out_of_range_integers_are_refused(value: int) -> None:
         wire.encode_varint(value)
 
 
-@given(st.lists(deliveries, max_size=20), st.lists(st.integers(1, 400), max_size=30))
-def test_publishes_survive_any_split_of_the_stream(messages: list[Incoming], cuts: list[int]) -> None:
-    """TCP delivers bytes in arbitrary chunks: however they are cut, the same packets come out, in order."""
-    stream = b"".join(_packet_bytes(m) for m in messages)
-    reader, out, pos = wire.PacketReader(), [], 0
-    for cut in cuts:
-        out += reader.feed(stream[pos : pos + cut])
+pubacks = st.tuples(st.integers(1, wire.MAX_PACKET_ID), st.sampled_from([0x00, 0x10, 0x80, 0x87]))
+
+
+def _puback_bytes(packet_id: int, code: int) -> bytes:
+    return wire.pubacks([packet_id]) if code == 0 else b"\x40\x03" + struct.pack("!HB", packet_id, code)
+
+
+@given(st.lists(st.one_of(deliveries, pubacks), max_size=30), st.lists(st.integers(1, 400), max_size=30))
+def test_packets_survive_any_split_of_the_stream(items: list[Incoming | tuple[int, int]], cuts: list[int]) -> None:
+    """TCP delivers bytes in arbitrary chunks: however they are cut, the same deliveries and PUBACKs come out,
+    each in order."""
+    stream = b"".join(_packet_bytes(i) if isinstance(i, Incoming) else _puback_bytes(*i) for i in items)
+    reader, packets, acks, pos = wire.PacketReader(), [], [], 0
+    for cut in [*cuts, len(stream)]:
+        parsed = reader.feed(stream[pos : pos + cut])
+        packets += parsed.packets
+        acks += parsed.pubacks
         pos += cut
-    out += reader.feed(stream[pos:])
-    expected = [m if m.qos else m._replace(mid=0) for m in messages]
-    assert out == expected
+    assert packets == [m if m.qos else m._replace(mid=0) for m in items if isinstance(m, Incoming)]
+    assert acks == [wire.puback_of(*i) for i in items if not isinstance(i, Incoming)]
 
 
 def test_a_publish_with_properties_is_read_past_them() -> None:
@@ -58,20 +67,20 @@ def test_a_publish_with_properties_is_read_past_them() -> None:
     props = b"\x02" + struct.pack("!I", 60) + b"\x0b\x05"
     body = wire.encode_string("a/b") + struct.pack("!H", 7) + wire.encode_varint(len(props)) + props + b"data"
     packet = bytes((0x32,)) + wire.encode_varint(len(body)) + body
-    assert wire.PacketReader().feed(packet) == [Incoming("a/b", b"data", 1, False, 7)]
+    assert wire.PacketReader().feed(packet).packets == [Incoming("a/b", b"data", 1, False, 7)]
 
 
 def test_a_long_property_block_is_read_past() -> None:
     pair = b"\x26" + wire.encode_string("k" * 100) + wire.encode_string("v" * 100)  # a user property
     body = wire.encode_string("t") + b"\x00\x01" + wire.encode_varint(len(pair)) + pair + b"p"
     packet = bytes((0x32,)) + wire.encode_varint(len(body)) + body
-    assert wire.PacketReader().feed(packet) == [Incoming("t", b"p", 1, False, 1)]
+    assert wire.PacketReader().feed(packet).packets == [Incoming("t", b"p", 1, False, 1)]
 
 
 def test_connack_gives_the_session_flag_and_the_brokers_limits() -> None:
     props = b"\x21" + struct.pack("!H", 1000) + b"\x13" + struct.pack("!H", 20) + b"\x1f" + wire.encode_string("hi")
     body = b"\x01\x00" + wire.encode_varint(len(props)) + props
-    (connack,) = wire.PacketReader().feed(b"\x20" + wire.encode_varint(len(body)) + body)
+    (connack,) = wire.PacketReader().feed(b"\x20" + wire.encode_varint(len(body)) + body).packets
     assert isinstance(connack, wire.Connack)
     assert connack.session_present
     assert connack.reason_code == 0
@@ -84,14 +93,11 @@ def test_acknowledgements_and_disconnect_are_decoded() -> None:
     suback = b"\x90\x05\x00\x09\x00\x01\x87"  # packet 9: granted QoS 1, then "not authorized"
     puback_refused = b"\x40\x03\x00\x0a\x87"
     disconnect = b"\xe0\x06\x8e\x04\x1f" + wire.encode_string("x")  # session taken over, "x"
-    packets = wire.PacketReader().feed(suback + wire.pubacks([11]) + puback_refused + b"\xd0\x00" + disconnect)
-    assert packets == [
-        wire.Ack(wire.PacketType.SUBACK, 9, (1, 0x87)),
-        wire.Ack(wire.PacketType.PUBACK, 11, (0,)),
-        wire.Ack(wire.PacketType.PUBACK, 10, (0x87,)),
-        wire.PingResp(),
-        wire.Disconnect(0x8E, "x"),
-    ]
+    puback_with_reason_string = b"\x40\x08\x00\x0c\x10\x04\x1f" + wire.encode_string("x")
+    stream = suback + wire.pubacks([11]) + puback_refused + b"\xd0\x00" + puback_with_reason_string + disconnect
+    packets, pubacks = wire.PacketReader().feed(stream)
+    assert packets == [wire.Ack(wire.PacketType.SUBACK, 9, (1, 0x87)), wire.PingResp(), wire.Disconnect(0x8E, "x")]
+    assert pubacks == [wire.puback_of(11), wire.puback_of(10, 0x87), wire.puback_of(12, 0x10)]
 
 
 @pytest.mark.parametrize(
@@ -103,6 +109,7 @@ def test_acknowledgements_and_disconnect_are_decoded() -> None:
         (b"\x20\x05\x00\x00\x02\x7f\x00", "unknown property"),
         (b"\x50\x02\x00\x01", "PUBREC is not used"),
         (b"\x10\x00", "never receives packet type 1"),
+        (b"\x40\x01\x00", "truncated PUBACK"),
         (b"\x20\x04\x00\x00\x09\x21", "property block runs past"),
     ],
 )

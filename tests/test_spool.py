@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.spool import Spool
+from gateway.spool import Spool, SpoolVersionError
 from gateway.spool_write import Entry, NewDeadLetter, NewRecord, Outcome
 
 T0 = dt.datetime(2026, 11, 25, 3, 30, tzinfo=dt.UTC)
@@ -140,3 +142,92 @@ def test_outcomes_match_a_set_of_keys_seen(batches: list[list[str]]) -> None:
             assert spool.commit([_record(key) for key in batch]) == expected
         assert [r.msg_id for r in spool.all_records()] == seen
         spool.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    instant=st.datetimes(min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(2105, 12, 31)),
+    offset_min=st.integers(min_value=-14 * 60, max_value=14 * 60),
+)
+def test_a_device_time_comes_back_as_written(instant: dt.datetime, offset_min: int) -> None:
+    """The spool keeps ts as Unix seconds and the offset: the same instant, offset and microsecond come back."""
+    written = instant.replace(tzinfo=dt.timezone(dt.timedelta(minutes=offset_min)))
+    with tempfile.TemporaryDirectory() as tmp:
+        spool = Spool(Path(tmp) / "s.sqlite")
+        spool.commit([_record("a")._replace(device_ts=written)])
+        (record,) = spool.all_records()
+        spool.close()
+    assert record.device_ts == written
+    assert record.device_ts.utcoffset() == written.utcoffset()
+    assert record.device_ts.isoformat() == written.isoformat()
+    assert record.skew_s == pytest.approx((written - T0).total_seconds(), abs=1e-6)
+
+
+def test_payloads_are_stored_as_blobs(tmp_path: Path) -> None:
+    """bytes reach SQLite through the adapter spool_write registers; they must still land as the same BLOB."""
+    spool = Spool(tmp_path / "s.sqlite")
+    payload = '{"sample_name":"青菜"}'.encode()
+    spool.commit([_record("a")._replace(payload=payload)])
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:
+        assert db.execute("SELECT typeof(payload), payload FROM records").fetchone() == ("blob", payload)
+
+
+# The records table as version 1 of the spool wrote it: ts as RFC 3339 text, skew_s stored.
+_V1_RECORDS = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');
+CREATE TABLE records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL, msg_id TEXT NOT NULL, canteen_id TEXT NOT NULL, kind TEXT NOT NULL,
+    channel TEXT NOT NULL, type TEXT NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL,
+    device_ts TEXT NOT NULL, received_at REAL NOT NULL, skew_s REAL NOT NULL, skew_flagged INTEGER NOT NULL
+);
+CREATE TABLE checkpoints (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+"""
+
+
+def test_a_version_1_spool_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    received = T0.timestamp()
+    written = ["2026-11-25T11:40:00.123456+08:00", "2026-11-25T03:29:59+00:00", "2026-11-24T22:30:00-05:00"]
+    with sqlite3.connect(path) as db:
+        db.executescript(_V1_RECORDS)
+        for seq, ts in enumerate(written, start=1):
+            skew = dt.datetime.fromisoformat(ts).timestamp() - received
+            db.execute(
+                "INSERT INTO records VALUES (?, 'd1', ?, 'c1', 'cabinet', 'telemetry', 'cabinet.reading',"
+                " 'shian/v1/c1/cabinet/d1/telemetry', ?, ?, ?, ?, ?)",
+                (seq, f"m{seq}", b"{}", ts, received, skew, int(seq == 1)),
+            )
+        db.execute(
+            "INSERT INTO records (seq, device_id, msg_id, canteen_id, kind, channel, type, topic, payload,"
+            " device_ts, received_at, skew_s, skew_flagged) VALUES (9, 'd1', 'm9', 'c1', 'cabinet',"
+            " 'telemetry', 'cabinet.reading', 't', x'', '2026-11-25T03:30:00+00:00', 0, 0, 0)"
+        )
+        db.execute("DELETE FROM records WHERE seq = 9")  # pruned: its number must never be given again
+        db.execute("INSERT INTO checkpoints VALUES ('storage', 2)")
+
+    spool = Spool(path)
+    records = list(spool.all_records())
+    assert [r.seq for r in records] == [1, 2, 3]
+    assert [r.device_ts for r in records] == [dt.datetime.fromisoformat(ts) for ts in written]
+    assert [r.device_ts.isoformat() for r in records] == written
+    assert records[0].skew_s == pytest.approx(600.123456)
+    assert [r.skew_flagged for r in records] == [True, False, False]
+    assert spool.checkpoint("storage") == 2
+    assert spool.commit([_record("new")]) == [Outcome.STORED]
+    assert [r.seq for r in spool.read(after_seq=3)] == [10]
+    spool.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    Spool(path).close()  # opening an upgraded spool again changes nothing
+
+
+def test_a_spool_from_a_newer_version_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT); INSERT INTO meta VALUES ('schema_version', '99');"
+        )
+    with pytest.raises(SpoolVersionError, match=r"s\.sqlite is a version 99 spool; this Shian reads up to version 2"):
+        Spool(path)
