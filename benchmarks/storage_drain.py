@@ -17,7 +17,6 @@ import urllib.request
 from pathlib import Path
 
 from devices.registry import Registry
-from devices.topics import Channel, DeviceKind, DeviceTopic
 from gateway.spool import Spool
 from gateway.spool_write import NewRecord
 from shian.clock import SystemClock
@@ -56,7 +55,6 @@ def _records(count: int) -> list[NewRecord]:
                 kind="cabinet",
                 channel="telemetry",
                 type=reading.type,
-                topic=str(DeviceTopic(CANTEEN, DeviceKind.CABINET, factory.device_id, Channel.TELEMETRY)),
                 payload=reading.model_dump_json().encode(),
                 device_ts=at,
                 received_at=at,

@@ -59,7 +59,6 @@ def spool_entry(incoming: Incoming, verdict: Verdict, window: SkewWindow) -> Spo
                 route.kind,
                 route.channel,
                 message.type,
-                incoming.topic,
                 incoming.payload,
                 device_epoch,
                 utc_offset_s(ts),

@@ -326,8 +326,10 @@ class PacketReader:
         pos, size = 0, len(buffer)
         while size - pos >= 2:
             first, length = buffer[pos], buffer[pos + 1]
-            if length < 0x80:  # the usual one-byte remaining length, read without the general decoder
-                start = pos + 2
+            if length < 0x80:  # one-byte remaining lengths (acknowledgements) and two-byte ones (a device's
+                start = pos + 2  # record), read without the general decoder
+            elif size - pos > 2 and buffer[pos + 2] < 0x80:
+                length, start = (length & 0x7F) | buffer[pos + 2] << 7, pos + 3
             else:
                 try:
                     length, start = _read_varint(buffer, pos + 1)

@@ -38,7 +38,6 @@ CREATE TABLE IF NOT EXISTS records (
     kind TEXT NOT NULL,
     channel TEXT NOT NULL,
     type TEXT NOT NULL,
-    topic TEXT NOT NULL,
     payload BLOB NOT NULL,
     device_ts REAL NOT NULL,                -- the device's ts, Unix seconds
     device_utc_offset_s INTEGER NOT NULL,   -- the offset the device wrote it with
@@ -91,7 +90,6 @@ class SpoolRecord:
     kind: str
     channel: str
     type: str
-    topic: str
     payload: bytes
     device_ts: dt.datetime
     received_at: dt.datetime
@@ -148,16 +146,16 @@ def _upgrade(db: sqlite3.Connection, path: Path) -> None:
 
 
 def _records_v1_to_v2(db: sqlite3.Connection) -> None:
-    """Version 1 kept the device's ts as RFC 3339 text and skew_s as a column; version 2 keeps the instant and
-    its offset, and computes skew_s. Record numbers (seq) and their AUTOINCREMENT high-water mark carry over, so
-    consumers' checkpoints stay valid."""
+    """Version 1 kept the device's ts as RFC 3339 text, the topic and skew_s as columns; version 2 keeps the
+    instant and its offset, no topic (the grammar rebuilds it from the ids), and computes skew_s. Record
+    numbers (seq) and their AUTOINCREMENT high-water mark carry over, so consumers' checkpoints stay valid."""
     db.create_function("shian_epoch", 1, lambda text: dt.datetime.fromisoformat(text).timestamp(), deterministic=True)
     db.create_function(
         "shian_offset", 1, lambda text: utc_offset_s(dt.datetime.fromisoformat(text)), deterministic=True
     )
     db.execute("ALTER TABLE records RENAME TO records_v1")
     db.execute(_RECORDS_TABLE)
-    columns = "seq, device_id, msg_id, canteen_id, kind, channel, type, topic, payload"
+    columns = "seq, device_id, msg_id, canteen_id, kind, channel, type, payload"
     db.execute(
         f"INSERT INTO records ({columns}, device_ts, device_utc_offset_s, received_at, skew_flagged)"
         f" SELECT {columns}, shian_epoch(device_ts), shian_offset(device_ts), received_at, skew_flagged"
@@ -230,7 +228,7 @@ class Spool:
 
     def read(self, after_seq: int, limit: int = 1000) -> list[SpoolRecord]:
         rows = self._db.execute(
-            "SELECT seq, device_id, msg_id, canteen_id, kind, channel, type, topic, payload, device_ts,"
+            "SELECT seq, device_id, msg_id, canteen_id, kind, channel, type, payload, device_ts,"
             " device_utc_offset_s, received_at, skew_s, skew_flagged FROM records WHERE seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit),
         ).fetchall()
@@ -243,12 +241,11 @@ class Spool:
                 kind=row[4],
                 channel=row[5],
                 type=row[6],
-                topic=row[7],
-                payload=bytes(row[8]),
-                device_ts=device_time(row[9], row[10]),
-                received_at=_instant(row[11]),
-                skew_s=row[12],
-                skew_flagged=bool(row[13]),
+                payload=bytes(row[7]),
+                device_ts=device_time(row[8], row[9]),
+                received_at=_instant(row[10]),
+                skew_s=row[11],
+                skew_flagged=bool(row[12]),
             )
             for row in rows
         ]

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import operator
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import chain
 from typing import NamedTuple
 
-_RECORD_COLUMNS = (
-    "device_id, msg_id, canteen_id, kind, channel, type, topic, payload, device_ts, device_utc_offset_s, received_at,"
-    " skew_flagged"
-)
-_RECORD_WIDTH = len(_RECORD_COLUMNS.split(", "))
 _INSERT_LETTER = (
     "INSERT INTO dead_letters (reason, detail, topic, client_id, payload, received_at) VALUES (?, ?, ?, ?, ?, ?)"
 )
@@ -33,7 +30,7 @@ sqlite3.register_adapter(bytes, bytes.__bytes__)
 
 #: Rows per statement, within SQLite's limit of 32,766 parameters.
 _KEYS_PER_STATEMENT = 5000  # three parameters each
-_RECORDS_PER_STATEMENT = 2000  # twelve parameters each
+_RECORDS_PER_STATEMENT = 2000  # eleven parameters each
 
 
 class Outcome(StrEnum):
@@ -52,7 +49,6 @@ class NewRecord(NamedTuple):
     kind: str
     channel: str
     type: str
-    topic: str
     payload: bytes
     device_ts: dt.datetime
     received_at: dt.datetime
@@ -61,7 +57,8 @@ class NewRecord(NamedTuple):
 
 class RecordRow(NamedTuple):
     """A record as the spool stores it, column for column: what the gateway makes for each accepted delivery,
-    so that the commit passes it to SQLite as it is.
+    so that the commit passes it to SQLite as it is. The topic is not kept: the device topic grammar rebuilds
+    it from the canteen, kind, device and channel.
 
     Times are Unix seconds: the device's ``ts`` as an instant and the offset it was written with (turning it
     back into RFC 3339 text took 0.7 µs per record, a twentieth of the gateway's work; :func:`device_time`
@@ -73,12 +70,16 @@ class RecordRow(NamedTuple):
     kind: str
     channel: str
     type: str
-    topic: str
     payload: bytes
     device_ts: float  # Unix seconds
     device_utc_offset_s: int  # the offset the device wrote, seconds east of UTC
     received_at: float  # Unix seconds
     skew_flagged: int  # 0 or 1
+
+
+_RECORD_COLUMNS = ", ".join(RecordRow._fields)  # the records table's columns are the row's fields
+_RECORD_WIDTH = len(RecordRow._fields)
+_RECORD_PLACEHOLDERS = f"({', '.join('?' * _RECORD_WIDTH)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,42 +101,46 @@ Entry = NewRecord | SpoolEntry
 class CommitPlan(NamedTuple):
     """A batch as SQL parameters, and what becomes of each entry unless its key was stored by an earlier batch."""
 
-    outcomes: list[Outcome]
-    slots: list[int]  # the position in the batch of each row of ``records``
+    outcomes: list[Outcome]  # STORED for each row of ``records``, in the same order
     records: list[RecordRow]  # the first copy of each dedup key, in arrival order
     keys: list[object]  # device_id, msg_id, received_at of each row of ``records``, flattened
     values: list[object]  # the rows of ``records``, flattened
     letters: list[tuple[object, ...]]
 
 
+#: A record's dedup key and age, as the ``seen`` table keeps them.
+_seen_key = operator.itemgetter(RecordRow._fields.index("device_id"), RecordRow._fields.index("msg_id"))
+_seen_row = operator.itemgetter(
+    RecordRow._fields.index("device_id"), RecordRow._fields.index("msg_id"), RecordRow._fields.index("received_at")
+)
+
+
 def plan(batch: Sequence[SpoolEntry]) -> CommitPlan:
     """Pure; ``None`` entries (deliveries that are not device input) are skipped but keep their place."""
     outcomes: list[Outcome] = []
-    slots: list[int] = []
     records: list[RecordRow] = []
-    keys: list[object] = []
-    values: list[object] = []
     letters: list[tuple[object, ...]] = []
     in_batch: set[tuple[str, str]] = set()
-    for slot, entry in enumerate(batch):
+    for entry in batch:
         if entry is None:
             outcomes.append(Outcome.SKIPPED)
         elif isinstance(entry, RecordRow):
-            row = entry
-            key = (row.device_id, row.msg_id)
+            key = _seen_key(entry)
             if key in in_batch:  # a second copy in the same batch
                 outcomes.append(Outcome.DUPLICATE)
                 continue
             in_batch.add(key)
             outcomes.append(Outcome.STORED)
-            slots.append(slot)
-            records.append(row)
-            values += row
-            keys += (row.device_id, row.msg_id, row.received_at)
+            records.append(entry)
         else:
             outcomes.append(Outcome.DEAD_LETTERED)
             letters.append(_letter_row(entry))
-    return CommitPlan(outcomes, slots, records, keys, values, letters)
+    return CommitPlan(outcomes, records, *_parameters(records), letters)
+
+
+def _parameters(records: list[RecordRow]) -> tuple[list[object], list[object]]:
+    """The ``seen`` keys and the record rows, flattened, in C loops rather than one Python step per record."""
+    return list(chain.from_iterable(map(_seen_row, records))), list(chain.from_iterable(records))
 
 
 def write(cursor: sqlite3.Cursor, planned: CommitPlan) -> list[Outcome]:
@@ -191,20 +196,16 @@ def _stored_before(cursor: sqlite3.Cursor, keys: list[object]) -> set[tuple[str,
 
 
 def _without(planned: CommitPlan, stored_before: set[tuple[str, str]]) -> CommitPlan:
+    """``planned`` less the records whose keys earlier batches stored: those become duplicates."""
     outcomes = list(planned.outcomes)
-    slots: list[int] = []
+    slots = [slot for slot, outcome in enumerate(outcomes) if outcome is Outcome.STORED]  # one per record
     records: list[RecordRow] = []
-    keys: list[object] = []
-    values: list[object] = []
-    for slot, row, at in zip(planned.slots, planned.records, range(0, len(planned.keys), 3), strict=True):
-        if (row[0], row[1]) in stored_before:
+    for slot, row in zip(slots, planned.records, strict=True):
+        if _seen_key(row) in stored_before:
             outcomes[slot] = Outcome.DUPLICATE
-            continue
-        slots.append(slot)
-        records.append(row)
-        keys += planned.keys[at : at + 3]
-        values += row
-    return CommitPlan(outcomes, slots, records, keys, values, planned.letters)
+        else:
+            records.append(row)
+    return CommitPlan(outcomes, records, *_parameters(records), planned.letters)
 
 
 @functools.lru_cache(maxsize=32)
@@ -225,7 +226,7 @@ def _lookup_keys_sql(rows: int) -> str:
 
 @functools.lru_cache(maxsize=32)
 def _insert_records_sql(rows: int) -> str:
-    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
+    values = ", ".join([_RECORD_PLACEHOLDERS] * rows)
     return f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES {values}"
 
 
@@ -237,7 +238,6 @@ def record_row(record: NewRecord) -> RecordRow:
         record.kind,
         record.channel,
         record.type,
-        record.topic,
         record.payload,
         record.device_ts.timestamp(),
         utc_offset_s(record.device_ts),

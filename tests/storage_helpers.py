@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from devices.messages import DeviceStatus, WireModel
-from devices.topics import Channel, DeviceKind, DeviceTopic
+from devices.topics import Channel, DeviceKind
 from gateway.entries import status_msg_id
 from gateway.spool import Spool, SpoolRecord
 from gateway.spool_write import NewRecord
@@ -30,7 +30,6 @@ def new_record(
         kind=kind.value,
         channel=channel.value,
         type=model.type,  # type: ignore[attr-defined]
-        topic=str(DeviceTopic(canteen, kind, device, channel)),
         payload=model.model_dump_json().encode(),
         device_ts=ts,
         received_at=received_at,
@@ -47,7 +46,6 @@ def spool_record(record: NewRecord, seq: int) -> SpoolRecord:
         kind=record.kind,
         channel=record.channel,
         type=record.type,
-        topic=record.topic,
         payload=record.payload,
         device_ts=record.device_ts,
         received_at=record.received_at,

@@ -25,7 +25,6 @@ def _record(msg_id: str, device: str = "d1", at: dt.datetime = T0) -> NewRecord:
         kind="cabinet",
         channel="telemetry",
         type="cabinet.reading",
-        topic=f"shian/v1/c1/cabinet/{device}/telemetry",
         payload=b"{}",
         device_ts=at,
         received_at=at,
