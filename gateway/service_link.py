@@ -322,12 +322,7 @@ class ServiceLink:
             self.posts_failed += 1
             return
         self._posts_pending += 1
-        if self._outbox or len(self._in_flight) >= self._send_window:
-            self._outbox.append((topic, payload, False, None))  # behind others, or beyond the receive maximum
-        else:  # the usual case: into flight at once, without a trip through the outbox (one per receipt)
-            packet_id = self._packet_id()
-            self._in_flight[packet_id] = None
-            self._writes.append(wire.publish_qos1(self._topic_field(topic), payload, packet_id))
+        self._outbox.append((topic, payload, False, None))
         if not self._flush_scheduled:
             self._flush_soon()
 
@@ -343,20 +338,17 @@ class ServiceLink:
     def _pump(self) -> None:
         """Move publications from the outbox into flight while the broker's receive maximum allows."""
         outbox, in_flight, writes, publish = self._outbox, self._in_flight, self._writes, wire.publish_qos1
-        for _ in range(min(len(outbox), self._send_window - len(in_flight))):
+        fields = self._topic_fields
+        while outbox and len(in_flight) < self._send_window:
             topic, payload, retain, future = outbox.popleft()
+            field = fields.get(topic)
+            if field is None:
+                if len(fields) >= TOPICS_REMEMBERED:
+                    fields.clear()
+                field = fields[topic] = wire.encode_string(topic)
             packet_id = self._packet_id()
             in_flight[packet_id] = future
-            writes.append(publish(self._topic_field(topic), payload, packet_id, retain=retain))
-
-    def _topic_field(self, topic: str) -> bytes:
-        """``topic`` as a PUBLISH carries it, encoded once (receipts go to a few topics per device)."""
-        field = self._topic_fields.get(topic)
-        if field is None:
-            if len(self._topic_fields) >= TOPICS_REMEMBERED:
-                self._topic_fields.clear()
-            field = self._topic_fields[topic] = wire.encode_string(topic)
-        return field
+            writes.append(publish(field, payload, packet_id, retain=retain))
 
     def _packet_id(self) -> int:
         next_id = self._next_id % wire.MAX_PACKET_ID + 1

@@ -119,7 +119,7 @@ def _instant(epoch: float) -> dt.datetime:
 
 
 class SpoolVersionError(RuntimeError):
-    """The spool file was written by a newer Shian than this one."""
+    """The spool file was written by a newer Shian than this one, or could not be upgraded."""
 
 
 def _upgrade(db: sqlite3.Connection, path: Path) -> None:
@@ -135,10 +135,14 @@ def _upgrade(db: sqlite3.Connection, path: Path) -> None:
                 f"{path} is a version {version} spool; this Shian reads up to version {SCHEMA_VERSION}. Upgrade Shian."
             )
         if version == 1:
-            _records_v1_to_v2(db)
+            try:
+                _records_v1_to_v2(db)
+            except sqlite3.Error as exc:
+                raise SpoolVersionError(f"{path}: upgrading this version 1 spool to version 2 failed: {exc}") from exc
         for statement in _statements(_SCHEMA):
             db.execute(statement)
-        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        if row is None or version != SCHEMA_VERSION:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -188,7 +192,11 @@ class Spool:
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # fsync the WAL on every commit: an ack means on disk
-        _upgrade(self._db, path)
+        try:
+            _upgrade(self._db, path)
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         self._db.close()

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from gateway.spool import SpoolVersionError
 from shian.config import ConfigError, Settings, load_settings
 from shian.logs import configure_logging
 from shian.process import ServerError
@@ -705,7 +706,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "simulate":
             return _simulate(args)
         return _broker(args)
-    except (ConfigError, ServerError) as exc:
+    except (ConfigError, ServerError, SpoolVersionError) as exc:
         print(f"shian: {exc}", file=sys.stderr)
         return 2
 

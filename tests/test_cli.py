@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -125,6 +126,16 @@ def test_configuration_errors_name_the_key(
 def test_missing_config_file_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--config", str(tmp_path / "nope.toml")]) == 2
     assert "nope.toml: configuration file not found" in capsys.readouterr().err
+
+
+def test_a_spool_from_a_newer_shian_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spool = tmp_path / "spool-shian-gateway.sqlite"
+    with sqlite3.connect(spool) as db:
+        db.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT); INSERT INTO meta VALUES ('schema_version', '3');"
+        )
+    assert main(["deadletter", "list", "--data-dir", str(tmp_path)]) == 2
+    assert f"shian: {spool} is a version 3 spool; this Shian reads up to version 2" in capsys.readouterr().err
 
 
 def test_demo_shows_accepted_messages_and_a_dead_letter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

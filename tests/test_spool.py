@@ -230,3 +230,18 @@ def test_a_spool_from_a_newer_version_is_refused_by_name(tmp_path: Path) -> None
         )
     with pytest.raises(SpoolVersionError, match=r"s\.sqlite is a version 99 spool; this Shian reads up to version 2"):
         Spool(path)
+
+
+def test_a_version_1_spool_that_cannot_be_upgraded_is_left_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(_V1_RECORDS)
+        db.execute(
+            "INSERT INTO records VALUES (1, 'd1', 'm1', 'c1', 'cabinet', 'telemetry', 'cabinet.reading', 't', x'',"
+            " 'yesterday', 0, 0, 0)"
+        )
+    with pytest.raises(SpoolVersionError, match=r"s\.sqlite: upgrading this version 1 spool to version 2 failed"):
+        Spool(path)
+    with sqlite3.connect(path) as db:  # rolled back: still version 1, the record untouched
+        assert db.execute("SELECT value FROM meta").fetchone() == ("1",)
+        assert db.execute("SELECT device_ts FROM records").fetchone() == ("yesterday",)
