@@ -31,6 +31,7 @@ from gateway.runner import run_gateway
 from gateway.service import Gateway
 from gateway.spool import Spool
 from shian.clock import SystemClock
+from shian.config import GatewaySettings
 from shian.process import find_program
 from shian.tuning import tune_for_ingest
 from simulators.payloads import PayloadFactory
@@ -76,7 +77,15 @@ def _cpu_seconds(pid: int | None) -> float:
 
 
 def _gateway_options(broker: ManagedMosquitto) -> LinkOptions:
-    return LinkOptions(host=broker.host, port=broker.port, client_id="bench-gateway", session_expiry_s=3600)
+    # The receive maximum `shian run` asks for, from the gateway's default configuration.
+    receive_maximum = GatewaySettings().receive_maximum
+    return LinkOptions(
+        host=broker.host,
+        port=broker.port,
+        client_id="bench-gateway",
+        session_expiry_s=3600,
+        receive_maximum=receive_maximum,
+    )
 
 
 async def _gateway_session(broker: ManagedMosquitto, spool_path: Path, registry: Registry) -> Gateway:

@@ -28,6 +28,9 @@ class LinkOptions:
     will: LastWill | None = None
     #: Outgoing QoS 1 messages awaiting PUBACK (device clients); paho stalls past 65,535 and about 100 is fastest.
     max_inflight: int = 100
+    #: Incoming QoS 1 deliveries the broker may send before they are acknowledged (MQTT 5 receive maximum; the
+    #: service link): what the link holds in memory at most, each up to the broker's max_packet_size.
+    receive_maximum: int = 65_535
     #: TLS: the CA to trust (None: plain TCP), and a client certificate and key when the broker demands one.
     tls_ca: Path | None = None
     tls_cert: Path | None = None

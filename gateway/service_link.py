@@ -78,10 +78,8 @@ class ServiceLink:
     persistent session whatever was not acknowledged waits in the broker across a crash.
     """
 
-    def __init__(self, options: LinkOptions, *, receive_maximum: int = wire.MAX_PACKET_ID) -> None:
+    def __init__(self, options: LinkOptions) -> None:
         self.options = options
-        #: Unacknowledged deliveries the broker may send at once (it may allow fewer: max_inflight_messages).
-        self.receive_maximum = receive_maximum
         self._transport: asyncio.Transport | None = None
         self._error: BusError | None = None
         self._deliveries: collections.deque[Incoming] = collections.deque()
@@ -125,7 +123,7 @@ class ServiceLink:
                         keepalive_s=opts.keepalive_s,
                         clean_start=not opts.session_expiry_s,
                         session_expiry_s=opts.session_expiry_s or 0,
-                        receive_maximum=self.receive_maximum,
+                        receive_maximum=opts.receive_maximum,
                         username=opts.username,
                         password=opts.password,
                         will=opts.will,

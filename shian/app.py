@@ -138,6 +138,7 @@ def gateway_link_options(settings: Settings, address: BrokerAddress) -> LinkOpti
         password=settings.mqtt.password,
         keepalive_s=settings.mqtt.keepalive_s,
         session_expiry_s=settings.mqtt.session_expiry_s,
+        receive_maximum=settings.gateway.receive_maximum,
         tls_ca=settings.mqtt.tls_ca,
         tls_cert=settings.mqtt.tls_cert,
         tls_key=settings.mqtt.tls_key,

@@ -56,6 +56,10 @@ class GatewaySettings(BaseModel):
     skew_past_s: float = Field(default=86400.0, ge=0)
     #: Deliveries committed to the spool in one transaction at most.
     max_batch: int = Field(default=2000, ge=1, le=100_000)
+    #: Deliveries the broker may send before the gateway has acknowledged them (MQTT 5 receive maximum): what
+    #: the gateway holds in memory at most, each up to the broker's max_packet_size. Keep it at least twice
+    #: max_batch, so that a batch arrives while another commits; 4,096 and 8,192 drained as fast as 65,535.
+    receive_maximum: int = Field(default=8192, ge=1, le=65_535)
     #: Serve Prometheus metrics on this port (0: a free port, logged at start-up). Unset: no endpoint.
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_bind: str = "127.0.0.1"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from shian.app import BrokerAddress, gateway_link_options
 from shian.cli import build_parser, main
 from shian.config import ConfigError, load_settings
 
@@ -100,6 +101,14 @@ def test_config_file_then_environment(tmp_path: Path, monkeypatch: pytest.Monkey
     assert load_settings(config, log_level="error").log_level == "error"  # and a flag over both
 
 
+def test_the_gateways_receive_maximum_reaches_its_link(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "shian.toml"
+    config.write_text("")
+    assert gateway_link_options(load_settings(config), BrokerAddress("h", 1)).receive_maximum == 8192
+    monkeypatch.setenv("SHIAN_GATEWAY__RECEIVE_MAXIMUM", "4096")
+    assert gateway_link_options(load_settings(config), BrokerAddress("h", 1)).receive_maximum == 4096
+
+
 @pytest.mark.parametrize(
     ("text", "env", "message"),
     [
@@ -110,6 +119,7 @@ def test_config_file_then_environment(tmp_path: Path, monkeypatch: pytest.Monkey
         ("[mqtt\n", {}, r"shian\.toml: not valid TOML"),
         ("[storage]\nbackend = 'influxdb2'\nurl = 'http://x'\n", {}, r"storage .*needs storage\.org, storage\.bucket"),
         ("[storage]\nbackend = 'influxdb1'\n", {}, r"storage .*needs storage\.url"),
+        ("[gateway]\nreceive_maximum = 70000\n", {}, r"gateway\.receive_maximum .*less than or equal to 65535"),
     ],
 )
 def test_configuration_errors_name_the_key(

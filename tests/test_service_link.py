@@ -63,6 +63,23 @@ async def test_receive_hands_over_at_most_what_is_asked(mosquitto: ManagedMosqui
     assert [int(m.payload) for m in first + rest] == list(range(10))
 
 
+async def test_the_broker_sends_no_more_than_the_receive_maximum_unacknowledged(
+    mosquitto: ManagedMosquitto, uid: str
+) -> None:
+    """The receive maximum bounds what the link holds in memory: the rest waits in the broker until acks."""
+    async with ServiceLink(_options(mosquitto, f"svc-{uid}", receive_maximum=20)) as link:
+        await link.subscribe([f"t/{uid}"])
+        async with ServiceLink(_options(mosquitto, f"pub-{uid}")) as publisher:
+            for i in range(50):
+                await publisher.publish(f"t/{uid}", str(i).encode())
+        await link.sync()  # every publication has been routed by now: the broker sent what the window allows
+        held = await link.receive(100)
+        assert len(held) == 20
+        link.ack(held)
+        rest = await _take(link, 30)
+    assert [int(m.payload) for m in held + rest] == list(range(50))
+
+
 async def test_posts_beyond_the_brokers_receive_maximum_wait_their_turn(mosquitto: ManagedMosquitto, uid: str) -> None:
     """Mosquitto allows 1,000 QoS 1 messages in flight from a client (max_inflight_messages) and disconnects one
     that sends more; 5,000 posts must all arrive, and the connection stay up."""
