@@ -65,7 +65,6 @@ _U32_STRUCT = struct.Struct("!I")
 _PUBLISH = 3
 _PUBACK_BYTE = 0x40
 _PUBLISH_QOS1 = _PUBLISH << 4 | 0x02
-_PUBLISH_QOS1_RETAIN = _PUBLISH_QOS1 | 0x01
 #: Named tuples made straight from a tuple: their own constructors are Python functions, and one is made for
 #: every delivery.
 _new = tuple.__new__
@@ -166,9 +165,7 @@ def publish(topic: str, payload: bytes, *, qos: int, retain: bool, packet_id: in
 def publish_qos1(topic_field: bytes, payload: bytes, packet_id: int, *, retain: bool = False) -> bytes:
     """A QoS 1 PUBLISH of a topic already encoded (:func:`encode_string`): the gateway sends one receipt per
     record, to a few topics per device, and encoding each topic once saves a third of the work."""
-    length = len(topic_field) + 3 + len(payload)
-    first = _PUBLISH_QOS1_RETAIN if retain else _PUBLISH_QOS1
-    head = bytes((first, length)) if length < 0x80 else bytes((first,)) + encode_varint(length)  # receipts: short
+    head = _publish_head(_PUBLISH_QOS1 | retain, len(topic_field) + 3 + len(payload))
     # topic, packet id, an empty property block, the payload
     return b"".join((head, topic_field, packet_id.to_bytes(2, "big"), b"\x00", payload))
 

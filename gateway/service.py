@@ -216,7 +216,7 @@ class Gateway:
             msg_id=entry.msg_id,
             device_ts=device_time(entry.device_ts, entry.device_utc_offset_s).isoformat(),
             received_at=dt.datetime.fromtimestamp(entry.received_at, dt.UTC).isoformat(),
-            skew_s=round(entry.device_ts - entry.received_at, 3),
+            skew_s=round(entry.skew_s, 3),
         )
 
     def _dead_letter(self, bus: BusClient, incoming: Incoming, verdict: Rejected, received_at: dt.datetime) -> None:

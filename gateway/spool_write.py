@@ -76,6 +76,11 @@ class RecordRow(NamedTuple):
     received_at: float  # Unix seconds
     skew_flagged: int  # 0 or 1
 
+    @property
+    def skew_s(self) -> float:
+        """How far the device's clock is ahead of the gateway's (the spool's generated column of that name)."""
+        return self.device_ts - self.received_at
+
 
 _RECORD_COLUMNS = ", ".join(RecordRow._fields)  # the records table's columns are the row's fields
 _RECORD_WIDTH = len(RecordRow._fields)
