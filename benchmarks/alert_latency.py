@@ -19,18 +19,18 @@ from pathlib import Path
 from broker_config.managed import ManagedMosquitto
 from devices.registry import Registry
 from devices.topics import ALERTS_SUBSCRIPTION, Channel, DeviceKind, DeviceTopic
-from gateway.link_options import LinkOptions
-from gateway.mqtt_link import MqttLink
 from gateway.runner import run_gateway
 from gateway.service import Gateway
-from gateway.spool import Spool
+from mqtt.device_link import MqttLink
+from mqtt.link_options import LinkOptions
 from rules.alerts import RulesStore
 from rules.config import RulesConfig
 from rules.engine import RulesEngine
 from rules.notify import MqttAlerts
 from rules.runner import RulesRunner
-from shian.clock import SystemClock
+from runtime.clock import SystemClock
 from simulators.payloads import PayloadFactory
+from spool import Spool
 
 CANTEEN = "bench-c1"
 CABINETS = [f"bench-cab{i}" for i in range(20)]

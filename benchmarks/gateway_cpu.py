@@ -21,14 +21,14 @@ import time
 from pathlib import Path
 
 from benchmarks.gateway_throughput import CANTEEN, DEVICE, TOPIC, registry
-from gateway import mqtt_wire as wire
-from gateway.link_options import LinkOptions
 from gateway.service import Gateway
-from gateway.service_link import ServiceLink, _Protocol
-from gateway.spool import Spool
-from shian.clock import SystemClock
-from shian.tuning import tune_for_ingest
+from mqtt import wire
+from mqtt.link_options import LinkOptions
+from mqtt.service_link import ServiceLink, _Protocol
+from runtime.clock import SystemClock
+from runtime.tuning import tune_for_ingest
 from simulators.payloads import PayloadFactory
+from spool import Spool
 
 CHUNK_BYTES = 12_000
 

@@ -26,15 +26,15 @@ from pathlib import Path
 from broker_config.managed import ManagedMosquitto
 from devices.registry import Registry
 from devices.topics import Channel, DeviceKind, DeviceTopic
-from gateway.link_options import LinkOptions
 from gateway.runner import run_gateway
 from gateway.service import Gateway
-from gateway.spool import Spool
-from shian.clock import SystemClock
-from shian.config import GatewaySettings
-from shian.process import find_program
-from shian.tuning import tune_for_ingest
+from mqtt.link_options import LinkOptions
+from runtime.clock import SystemClock
+from runtime.process import find_program
+from runtime.tuning import tune_for_ingest
 from simulators.payloads import PayloadFactory
+from spool import Spool
+from wiring.settings import GatewaySettings
 
 #: Lines per mosquitto_pub run when queueing a round's records.
 PUBLISH_CHUNK = 50_000

@@ -17,10 +17,9 @@ import urllib.request
 from pathlib import Path
 
 from devices.registry import Registry
-from gateway.spool import Spool
-from gateway.spool_write import NewRecord
-from shian.clock import SystemClock
+from runtime.clock import SystemClock
 from simulators.payloads import PayloadFactory
+from spool import NewRecord, Spool
 from storage.drain import StorageDrain
 from storage.schema import points_for
 from storage.writers import InfluxV1Writer, to_line

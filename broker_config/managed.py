@@ -11,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 
 from broker_config.mosquitto_conf import DEFAULT_AUTOSAVE_CHANGES, DEV_MAX_PACKET_BYTES, MosquittoConfig, TlsFiles
-from shian.process import ManagedProcess, ServerError, find_program, free_port
+from runtime.process import ManagedProcess, ServerError, find_program, free_port
 
 # Mosquitto started as root drops to this user before it opens its persistence, password and ACL files.
 _DROP_USER = "mosquitto"

@@ -1,6 +1,6 @@
 """Generate Mosquitto 2.0 configuration files.
 
-Every setting here answers a trap measured on these machines (DESIGN.md section 7): the default
+Every setting here answers a trap measured on these machines (docs/broker-security.md): the default
 ``autosave_interval`` loses every queued message on ``kill -9``, the default ``max_queued_messages`` of 1000
 silently drops the rest of an outage's backlog, and a persistent session needs a finite expiry.
 """

@@ -11,11 +11,12 @@ from grafana_client.client import GrafanaClientError, GrafanaException, GrafanaU
 
 from dashboards.boards import BOARDS, DATASOURCE_UID
 from dashboards.build import FOLDER, board_json
+from runtime.errors import ShianError
 
 FOLDER_UID = "shian"
 
 
-class PushError(RuntimeError):
+class PushError(ShianError, RuntimeError):
     """Grafana refused; the message says what to fix."""
 
 

@@ -1,4 +1,4 @@
-"""Pydantic models for every payload of wire contract version 1 (DESIGN.md section 3).
+"""Pydantic models for every payload of wire contract version 1 (docs/contract.md).
 
 Models are strict: unknown fields are rejected, a string is never coerced into a number, timestamps must carry
 an offset and units live in the field names. The ``type`` field discriminates.

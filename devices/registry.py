@@ -26,6 +26,7 @@ from pydantic import (
 from devices.ids import CanteenId, DeviceId
 from devices.messages import Meal
 from devices.topics import DeviceKind
+from runtime.errors import ShianError
 
 Name = Annotated[str, Field(min_length=1, max_length=128)]
 Weekday = Annotated[int, Field(ge=1, le=7)]  # ISO weekday: 1 is Monday
@@ -220,7 +221,7 @@ def cross_check(registry: Registry) -> Iterator[tuple[Path_, str]]:
 # --- loading with line numbers ---------------------------------------------------------------------------
 
 
-class RegistryError(ValueError):
+class RegistryError(ShianError, ValueError):
     """Every problem of one registry file, each as ``file:line: problem``."""
 
     def __init__(self, problems: list[str]) -> None:

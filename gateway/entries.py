@@ -6,9 +6,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 from devices.messages import DeviceStatus
-from gateway.bus import Incoming
 from gateway.intake import Accepted, Rejected, Verdict
-from gateway.spool_write import NewDeadLetter, RecordRow, SpoolEntry, utc_offset_s
+from mqtt.bus import Incoming
+from spool import NewDeadLetter, RecordRow, SpoolEntry, utc_offset_s
 
 
 @dataclass(frozen=True, kw_only=True)

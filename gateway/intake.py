@@ -17,7 +17,7 @@ from devices.messages import DeviceMessage, MsgId
 from devices.reasons import Reason
 from devices.registry import Registry
 from devices.topics import ROOT, Channel, DeviceTopic, TopicError, parse_device_topic, receipt_topic
-from gateway.bus import Incoming
+from mqtt.bus import Incoming
 
 
 class Route(NamedTuple):

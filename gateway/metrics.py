@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from gateway.spool import Spool
 from gateway.stats import GatewayStats
+from spool import Spool
 
 
 class GatewayCollector(Collector):

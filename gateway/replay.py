@@ -7,11 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from devices.registry import Registry
-from gateway.bus import Incoming
 from gateway.entries import SkewLimits, spool_entry
 from gateway.intake import Rejected, classify
-from gateway.spool import Spool, StoredDeadLetter
-from gateway.spool_write import Outcome, RecordRow
+from mqtt.bus import Incoming
+from spool import Outcome, RecordRow, Spool, StoredDeadLetter
 
 
 @dataclass(frozen=True, slots=True)

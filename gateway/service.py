@@ -20,13 +20,12 @@ import structlog
 from devices.messages import DeadLetter, DeviceStatus, ReceiptStatus, receipt_payload
 from devices.registry import Registry
 from devices.topics import ROOT, deadletter_topic, receipt_topic
-from gateway.bus import BusClient, Incoming
 from gateway.entries import SkewLimits, spool_entry
 from gateway.intake import Accepted, Classifier, Ignored, Rejected, Verdict
-from gateway.spool import Spool
-from gateway.spool_write import CommitPlan, NewDeadLetter, Outcome, RecordRow, SpoolEntry, device_time, plan
 from gateway.stats import GatewayStats
-from shian.clock import Clock
+from mqtt.bus import BusClient, Incoming
+from runtime.clock import Clock
+from spool import CommitPlan, NewDeadLetter, Outcome, RecordRow, Spool, SpoolEntry, device_time, plan
 
 log = structlog.get_logger("shian.gateway")
 

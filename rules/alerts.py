@@ -1,4 +1,4 @@
-"""Alerts (DESIGN.md section 5) and the rules engine's durable state, in one SQLite file.
+"""Alerts (docs/contract.md, "Alerts") and the rules engine's durable state, in one SQLite file.
 
 One open alert per dedup key (a partial unique index makes two impossible); repeats update it. Every state
 change is appended to an audit log that is never rewritten. The engine's per-key state and its checkpoint in
@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from runtime.errors import ShianError
 
 Severity = Literal["info", "warning", "critical"]
 State = Literal["open", "acknowledged", "resolved"]
@@ -81,7 +83,7 @@ def alert_id_for(dedup_key: str, occurrence: int) -> str:
     return f"{hashlib.sha256(dedup_key.encode()).hexdigest()[:16]}-{occurrence}"
 
 
-class AlertError(ValueError):
+class AlertError(ShianError, ValueError):
     pass
 
 

@@ -1,4 +1,4 @@
-"""The rules' numbers (DESIGN.md section 4): defaults here, a YAML rules file over them, per-region overrides.
+"""The rules' numbers (docs/rules.md): defaults here, a YAML rules file over them, per-region overrides.
 
 Every threshold is configuration. The file is checked once at start-up; an error names the file, the key and
 the problem.
@@ -13,8 +13,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from runtime.errors import ShianError
 
-class RulesConfigError(ValueError):
+
+class RulesConfigError(ShianError, ValueError):
     pass
 
 

@@ -1,4 +1,5 @@
-"""Where alert changes go: the MQTT alerts topic (retained while open), the time-series store, webhooks.
+"""Where alert changes go: the MQTT alerts topic (retained while open) and webhooks (the time-series store's
+notifier is wired in ``wiring.stored_alerts``, since rules and storage are peers that never import each other).
 
 Notifiers are driven by the rules store's outbox: a change is marked published only after every notifier that
 must not lose it has taken it, so a crash publishes it again rather than never.
@@ -15,12 +16,10 @@ from typing import Literal, Protocol
 
 import structlog
 
-from devices.registry import Registry
 from devices.topics import alert_topic
-from gateway.bus import Publishing
+from mqtt.bus import Publishing
 from rules.alerts import Alert
-from storage.schema import alert_point
-from storage.writers import PointWriter
+from runtime.backoff import Backoff
 
 log = structlog.get_logger("shian.rules")
 
@@ -28,6 +27,10 @@ log = structlog.get_logger("shian.rules")
 class Notifier(Protocol):
     async def notify(self, alert: Alert) -> None:
         """Deliver one change; raise to have it retried later."""
+        ...
+
+    async def close(self) -> None:
+        """Let go of what the notifier holds (connections, files, background tasks)."""
         ...
 
 
@@ -50,27 +53,8 @@ class MqttAlerts:
         else:
             await self.bus.publish(topic, body, qos=1, retain=True)
 
-
-class StoredAlerts:
-    """Every change of an alert as a point of the ``alert`` measurement."""
-
-    def __init__(self, writer: PointWriter, registry: Registry) -> None:
-        self.writer = writer
-        self.registry = registry
-
-    async def notify(self, alert: Alert) -> None:
-        canteen = self.registry.canteen(alert.canteen_id)
-        point = alert_point(
-            alert_id=alert.alert_id,
-            canteen=alert.canteen_id,
-            district=canteen.district if canteen else "unknown",
-            rule=alert.rule,
-            severity=alert.severity,
-            state=alert.state,
-            message=alert.message,
-            at=alert.updated_at,
-        )
-        await asyncio.to_thread(self.writer.write, [point])
+    async def close(self) -> None:
+        self.bus = None  # the connection belongs to the rules link
 
 
 WebhookFormat = Literal["json", "wecom", "dingtalk"]
@@ -122,6 +106,7 @@ class Webhook:
     async def _deliver_forever(self) -> None:
         while True:
             alert = await self._queue.get()
+            retry = Backoff()
             for attempt in range(1, self.attempts + 1):
                 try:
                     await asyncio.to_thread(self._post, alert)
@@ -132,7 +117,7 @@ class Webhook:
                         self.failed += 1
                         log.error("webhook.failed", url=self.url, alert_id=alert.alert_id, error=str(exc))
                     else:
-                        await asyncio.sleep(min(0.5 * 2 ** (attempt - 1), 30.0))
+                        await asyncio.sleep(retry.next_delay())
 
     async def close(self) -> None:
         if self._task:

@@ -10,11 +10,11 @@ import structlog
 
 from devices.registry import Registry
 from devices.topics import ROOT
-from gateway.bus import BusClient, Incoming
-from gateway.spool import Spool
+from mqtt.bus import BusClient, Incoming
 from rules.alerts import AlertError
 from rules.engine import RulesEngine
 from rules.notify import Notifier
+from spool import Spool
 
 log = structlog.get_logger("shian.rules")
 
@@ -77,6 +77,13 @@ class RulesRunner:
             await asyncio.to_thread(self.engine.tick)
         await self.publish_pending()
         return len(records)
+
+    async def close(self) -> None:
+        """Close the notifiers, the spool reader and the rules store."""
+        for notifier in self.notifiers:
+            await notifier.close()
+        self.spool.close()
+        self.engine.store.close()
 
     async def publish_pending(self) -> None:
         for alert in self.engine.store.unpublished():

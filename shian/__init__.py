@@ -1,0 +1,1 @@
+"""shian: the ``shian`` command (``shian.cli``), one module per command group in ``shian.commands``."""

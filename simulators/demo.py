@@ -17,14 +17,19 @@ from pydantic import BaseModel
 
 from devices.registry import Canteen, DeviceEntry, Registry
 from devices.topics import Channel, DeviceKind, DeviceTopic
-from gateway.link_options import LastWill, LinkOptions
-from gateway.mqtt_link import MqttLink
-from shian.clock import Clock
+from mqtt.device_link import MqttLink
+from mqtt.link_options import LastWill, LinkOptions
+from runtime.clock import Clock
 from simulators.payloads import PayloadFactory
+from wiring.broker import BrokerAddress
+from wiring.loops import watch_operator_topics
+from wiring.platform import Platform
 
 log = structlog.get_logger("shian.demo")
 
 OFFLINE_TIMEOUT_S = 2.0
+#: The client id of the demo's view of the operator topics.
+WATCHER = "shian-demo-watch"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,3 +135,10 @@ async def run_demo_fleet(registry: Registry, options: DemoOptions, clock: Clock,
     async with asyncio.TaskGroup() as group:
         for device in canteen.devices:
             group.create_task(DemoDevice(canteen, device, options, clock, buggy=device.id == buggy, stop=stop).run())
+
+
+async def demo_devices(platform: Platform, address: BrokerAddress, stop: asyncio.Event) -> None:
+    """What ``shian demo`` adds to the platform: the operator's view of dead letters and alerts in the log, and
+    the demo fleet of the registry's first canteen, until ``stop`` is set."""
+    platform.add_helper(watch_operator_topics(LinkOptions(host=address.host, port=address.port, client_id=WATCHER)))
+    await run_demo_fleet(platform.registry, DemoOptions(host=address.host, port=address.port), platform.clock, stop)

@@ -17,9 +17,10 @@ from pydantic import BaseModel
 from devices.messages import Receipt
 from devices.registry import Canteen, DeviceEntry, Registry
 from devices.topics import Channel, DeviceKind, DeviceTopic
-from gateway.link_options import LastWill, LinkOptions
-from gateway.mqtt_link import MqttError, MqttLink
-from shian.clock import Clock
+from mqtt.device_link import MqttError, MqttLink
+from mqtt.link_options import LastWill, LinkOptions
+from runtime.backoff import Backoff
+from runtime.clock import Clock
 from simulators.outbox import Outbox
 from simulators.payloads import PayloadFactory
 
@@ -105,7 +106,7 @@ class FleetDevice:
         return str(DeviceTopic(self.canteen.id, self.entry.kind, self.entry.id, channel))
 
     async def run(self, stop: asyncio.Event) -> None:
-        backoff = 0.5
+        backoff = Backoff(cap_s=10.0)
         while not stop.is_set():
             will = LastWill(
                 self.topic(Channel.STATUS), self.factory.status("offline", self.clock.now()).model_dump_json().encode()
@@ -128,7 +129,7 @@ class FleetDevice:
                         retain=True,
                     )
                     self.stats.online += 1
-                    backoff = 0.5
+                    backoff.reset()
                     try:
                         await self._flush(link, everything=True)  # what the last connection left unconfirmed
                         receipts = asyncio.create_task(self._receipts(link))
@@ -141,8 +142,7 @@ class FleetDevice:
             except MqttError:
                 self.stats.disconnects += 1
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff)
-                backoff = min(backoff * 2, 10.0)
+                    await asyncio.wait_for(stop.wait(), backoff.next_delay())
 
     async def _receipts(self, link: MqttLink) -> None:
         async for incoming in link.messages():

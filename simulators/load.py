@@ -13,9 +13,9 @@ from pathlib import Path
 
 from devices.registry import Registry
 from devices.topics import Channel, DeviceKind, DeviceTopic
-from gateway.link_options import LinkOptions
-from gateway.mqtt_link import MqttLink
-from shian.process import find_program
+from mqtt.device_link import MqttLink
+from mqtt.link_options import LinkOptions
+from runtime.process import find_program
 from simulators.payloads import PayloadFactory
 
 

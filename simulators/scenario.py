@@ -21,18 +21,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from devices.messages import WireModel
 from devices.registry import Registry
 from devices.topics import ALERTS_SUBSCRIPTION, Channel, DeviceKind, DeviceTopic
-from gateway.link_options import LinkOptions
-from gateway.mqtt_link import MqttLink
 from gateway.runner import run_gateway
 from gateway.service import Gateway
-from gateway.spool import Spool
-from rules.alerts import RulesStore
+from mqtt.device_link import MqttLink
+from mqtt.link_options import LinkOptions
 from rules.config import RulesConfig
-from rules.engine import RulesEngine
-from rules.notify import MqttAlerts
 from rules.runner import RulesRunner
-from shian.clock import FakeClock
+from runtime.clock import FakeClock
+from runtime.errors import ShianError
 from simulators.payloads import PayloadFactory
+from wiring.broker import BrokerAddress, gateway_link_options
+from wiring.build import build_gateway, build_rules
+from wiring.settings import GatewaySettings, MqttSettings, Settings
 
 MessageKind = Literal[
     "detector.heartbeat",
@@ -58,7 +58,7 @@ SENDERS: dict[str, tuple[str, DeviceKind, Channel]] = {
 DISHES = ["米饭", "番茄炒蛋", "清炒白菜"]
 
 
-class ScenarioError(ValueError):
+class ScenarioError(ShianError, ValueError):
     pass
 
 
@@ -115,7 +115,9 @@ def load_scenario(path: Path) -> Scenario:
 
 
 @dataclass
-class Verdict:
+class ScenarioResult:
+    """What a scenario run found: each expectation met or not, in words."""
+
     scenario: str
     passed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
@@ -217,15 +219,23 @@ class ScenarioRun:
                 timeline.append((at, step))
         return sorted(timeline, key=lambda item: item[0])
 
-    async def run(self) -> Verdict:
-        s = self.scenario
-        spool_path = self.workdir / f"{self.canteen}.spool.sqlite"
-        gateway = Gateway(self.registry, self.clock, Spool(spool_path), canteens=[self.canteen])
-        options = LinkOptions(host=self.host, port=self.port, client_id=f"gw-{self.canteen}", session_expiry_s=600)
+    def settings(self) -> Settings:
+        """The platform's configuration for this run: its own gateway identity, owning only this canteen."""
+        return Settings(
+            data_dir=self.workdir,
+            mqtt=MqttSettings(host=self.host, port=self.port, session_expiry_s=600),
+            gateway=GatewaySettings(client_id=f"gw-{self.canteen}", canteens=[self.canteen]),
+        )
+
+    async def run(self) -> ScenarioResult:
+        """The gateway and the rules engine as the platform builds them, stepped by hand: each step's record is
+        applied before the clock moves on, so a deadline never races the message that meets it."""
+        settings = self.settings()
+        gateway = build_gateway(settings, self.registry, self.clock)
+        options = gateway_link_options(settings, BrokerAddress(self.host, self.port))
         gateway_task = asyncio.create_task(run_gateway(gateway, options))
         await asyncio.wait_for(gateway.subscribed.wait(), 10)
-        store = RulesStore(self.workdir / f"{self.canteen}.rules.sqlite")
-        engine = RulesEngine(self.registry, RulesConfig(), store, self.clock)
+        runner, alerts_topic = build_rules(settings, self.registry, self.clock, config=RulesConfig())
         links = {
             role: MqttLink(LinkOptions(host=self.host, port=self.port, client_id=device))
             for role, device in self.devices.items()
@@ -235,25 +245,12 @@ class ScenarioRun:
                 MqttLink(LinkOptions(host=self.host, port=self.port, client_id=f"rules-{self.canteen}")) as rules_link,
                 MqttLink(LinkOptions(host=self.host, port=self.port, client_id=f"watch-{self.canteen}")) as watch,
             ):
-                runner = RulesRunner(engine, Spool(spool_path), [MqttAlerts(rules_link)])
+                alerts_topic.bus = rules_link
                 await watch.subscribe([f"{ALERTS_SUBSCRIPTION[:-2]}/{self.canteen}/#"])
                 watcher = asyncio.create_task(self._watch(watch))
                 for link in links.values():
                     await link.__aenter__()
-                for at, step in self._schedule():
-                    self.clock.set(max(at, self.clock.now()))
-                    if step.send:
-                        role, model = self._message(step, self.clock.now())
-                        _, kind, channel = SENDERS.get(step.send, (role, DeviceKind(role), Channel.STATUS))
-                        topic = DeviceTopic(self.canteen, kind, self.devices[role], channel)
-                        await links[role].publish(str(topic), model.model_dump_json().encode(), qos=1)
-                        await self._settle(gateway, runner)
-                    await runner.step()
-                # walk the clock to the end, a minute at a time, so every timer gets its turn
-                end = self.local(s.end)
-                while self.clock.now() < end:
-                    self.clock.set(min(end, self.clock.now() + dt.timedelta(minutes=1)))
-                    await runner.step()
+                await self._play(links, gateway, runner)
                 await rules_link.sync()
                 await watch.sync()
                 await asyncio.sleep(0.1)
@@ -265,8 +262,24 @@ class ScenarioRun:
             gateway.request_stop()
             await asyncio.wait([gateway_task], timeout=10)
             gateway.spool.close()
-            store.close()
+            await runner.close()
         return self.judge()
+
+    async def _play(self, links: dict[str, MqttLink], gateway: Gateway, runner: RulesRunner) -> None:
+        """Every step at its time, then the clock walked to the end a minute at a time, so every timer fires."""
+        for at, step in self._schedule():
+            self.clock.set(max(at, self.clock.now()))
+            if step.send:
+                role, model = self._message(step, self.clock.now())
+                _, kind, channel = SENDERS.get(step.send, (role, DeviceKind(role), Channel.STATUS))
+                topic = DeviceTopic(self.canteen, kind, self.devices[role], channel)
+                await links[role].publish(str(topic), model.model_dump_json().encode(), qos=1)
+                await self._settle(gateway, runner)
+            await runner.step()
+        end = self.local(self.scenario.end)
+        while self.clock.now() < end:
+            self.clock.set(min(end, self.clock.now() + dt.timedelta(minutes=1)))
+            await runner.step()
 
     async def _settle(self, gateway: Gateway, runner: RulesRunner) -> None:
         """Until the gateway has stored what was sent (the spool's last record has grown)."""
@@ -282,10 +295,10 @@ class ScenarioRun:
             if incoming.payload:
                 self.versions.append(json.loads(incoming.payload))
 
-    def judge(self) -> Verdict:
+    def judge(self) -> ScenarioResult:
         """Each expectation against every published version of every alert: a warning that became critical
         satisfies both "warning by 11:11" and "critical by 11:31"."""
-        verdict = Verdict(self.scenario.name)
+        result = ScenarioResult(self.scenario.name)
         seen = sorted({v["rule"] for v in self.versions})
         for want in self.scenario.expect:
             matching = [
@@ -300,24 +313,24 @@ class ScenarioRun:
             what = want.rule + (f" ({want.severity})" if want.severity else "") + (f" by {want.by}" if want.by else "")
             if not alerts or (want.count is not None and len(alerts) != want.count):
                 count = f" x{want.count}" if want.count else ""
-                verdict.failed.append(
+                result.failed.append(
                     f"expected {what}{count}: found {len(alerts) or 'none'}; alerts raised: {', '.join(seen) or 'none'}"
                 )
             else:
-                verdict.passed.append(f"raised {what}")
+                result.passed.append(f"raised {what}")
         for rule in self.scenario.expect_not:
             raised = [v for v in self.versions if v["rule"] == rule]
             if raised:
-                verdict.failed.append(f"expected no {rule}: raised — {raised[0]['message']}")
+                result.failed.append(f"expected no {rule}: raised — {raised[0]['message']}")
             else:
-                verdict.passed.append(f"no {rule}")
-        return verdict
+                result.passed.append(f"no {rule}")
+        return result
 
 
-async def run_scenarios(paths: list[Path], host: str, port: int, workdir: Path) -> list[Verdict]:
-    verdicts = []
+async def run_scenarios(paths: list[Path], host: str, port: int, workdir: Path) -> list[ScenarioResult]:
+    results = []
     for n, path in enumerate(paths):
         scenario = load_scenario(path)
         run_id = f"{path.stem[:40]}-{n}-{dt.datetime.now(dt.UTC):%H%M%S%f}"
-        verdicts.append(await ScenarioRun(scenario, host, port, workdir, run_id.replace(".", "-")).run())
-    return verdicts
+        results.append(await ScenarioRun(scenario, host, port, workdir, run_id.replace(".", "-")).run())
+    return results

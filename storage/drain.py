@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 import structlog
 
 from devices.registry import Registry
-from gateway.spool import Spool, SpoolRecord
-from shian.clock import Clock
+from runtime import backoff
+from runtime.clock import Clock
+from spool import Spool, SpoolRecord
 from storage.schema import StoragePoint, points_for
 from storage.writers import PermanentWriteError, PointWriter, TransientWriteError, to_line
 
@@ -27,8 +28,6 @@ log = structlog.get_logger("shian.storage")
 
 CONSUMER = "storage"
 DISK_CHECK_EVERY_S = 10.0
-BACKOFF_START_S = 0.5
-BACKOFF_CAP_S = 30.0
 
 
 @dataclass
@@ -67,7 +66,7 @@ class StorageDrain:
         batch_size: int = 5000,
         poll_s: float = 0.2,
         disk_warn_bytes: int = 1024**3,
-        backoff_start_s: float = BACKOFF_START_S,
+        backoff_start_s: float = backoff.START_S,
         on_backlog_disk: Callable[[bool, int], None] | None = None,
     ) -> None:
         self.spool = spool
@@ -93,15 +92,15 @@ class StorageDrain:
         log.info("storage.stopped", **self.stats.snapshot())
 
     async def _follow(self, stop: asyncio.Event) -> None:
-        backoff = self.backoff_start_s
+        retry = backoff.Backoff(start_s=self.backoff_start_s)
         while True:
             try:
                 written = await asyncio.to_thread(self.drain_once)
-                backoff = self.backoff_start_s
+                retry.reset()
             except TransientWriteError as exc:
                 self.stats.retries += 1
                 self.stats.last_error = str(exc)
-                wait = min(max(exc.retry_after_s or 0.0, backoff), BACKOFF_CAP_S)
+                wait = retry.next_delay(at_least_s=exc.retry_after_s or 0.0)
                 log.warning(
                     "storage.write_retry",
                     writer=self.writer.name,
@@ -109,7 +108,6 @@ class StorageDrain:
                     retry_in_s=wait,
                     backlog=self.stats.backlog,
                 )
-                backoff = min(backoff * 2, BACKOFF_CAP_S)
                 if await _wait(stop, wait):
                     return
                 continue

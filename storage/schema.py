@@ -1,4 +1,4 @@
-"""The time-series schema (DESIGN.md section 6): the one place for measurement, tag and field names, and the
+"""The time-series schema (docs/storage.md): the one place for measurement, tag and field names, and the
 mapping from each stored record to its points.
 
 Rules of the schema: free text goes in fields, never tags; every number is a float (an int once written as
@@ -12,7 +12,6 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from devices.decode import decode
 from devices.messages import (
     AiViolation,
     CabinetReading,
@@ -23,8 +22,7 @@ from devices.messages import (
     SampleRetained,
     TestResult,
 )
-from devices.topics import Channel, DeviceKind
-from gateway.spool import SpoolRecord
+from spool import SpoolRecord, hydrate
 
 FieldValue = float | bool | str
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -39,7 +37,7 @@ class Measurement(StrEnum):
     DEVICE_STATUS = "device_status"
     ALERT = "alert"
     GATEWAY = "gateway"
-    #: Not in DESIGN.md's list: the detector heartbeat (incubator temperature, reagent lot) needs a home too.
+    #: The detector heartbeat (incubator temperature, reagent lot).
     DETECTOR = "detector"
 
 
@@ -61,7 +59,7 @@ class Tag(StrEnum):
     INSTANCE = "instance"
 
 
-#: Tag keys of each measurement, as DESIGN.md section 6 lists them.
+#: Tag keys of each measurement (docs/storage.md).
 TAGS: dict[Measurement, tuple[Tag, ...]] = {
     Measurement.RAPID_TEST: (Tag.CANTEEN, Tag.DISTRICT, Tag.DEVICE, Tag.ITEM_CODE, Tag.METHOD_STD, Tag.RESULT),
     Measurement.SAMPLE_RETENTION: (Tag.CANTEEN, Tag.DISTRICT, Tag.CABINET, Tag.MEAL, Tag.ACTION),
@@ -214,7 +212,7 @@ def _num(value: float | None) -> float | None:
 
 def points_for(record: SpoolRecord, district: str) -> list[StoragePoint]:
     """The points of one stored record. ``district`` comes from the registry (it is not on the wire)."""
-    message = decode(record.payload, DeviceKind(record.kind), Channel(record.channel))
+    message = hydrate(record)
     base = {Tag.CANTEEN: record.canteen_id, Tag.DISTRICT: district}
     time_ns = point_time_ns(message.ts, record.seq)
     common: dict[F, FieldValue | None] = {F.RECEIVED_AT: record.received_at.isoformat(), F.SKEW_S: record.skew_s}

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from broker_config.managed import ManagedMosquitto
-from gateway.bus import BusClient
-from gateway.link_options import LinkOptions
-from gateway.memory_bus import MemoryBroker
-from gateway.service_link import ServiceLink
+from mqtt.bus import BusClient
+from mqtt.link_options import LinkOptions
+from mqtt.memory_bus import MemoryBroker
+from mqtt.service_link import ServiceLink
 from tests.servers import InfluxDB1, VictoriaMetrics
 
 # CI explores the same examples every run, so that a landing never depends on luck; a developer's runs explore

@@ -16,12 +16,12 @@ import yaml
 
 from broker_config.managed import ManagedMosquitto
 from devices.registry import Registry
-from gateway.link_options import LinkOptions
-from gateway.mqtt_link import MqttError, MqttLink
 from gateway.runner import run_gateway
 from gateway.service import Gateway
-from gateway.spool import Spool
-from shian.clock import Clock, SystemClock
+from mqtt.device_link import MqttError, MqttLink
+from mqtt.link_options import LinkOptions
+from runtime.clock import Clock, SystemClock
+from spool import Spool
 from tests.helpers import eventually
 
 

@@ -13,7 +13,7 @@ from devices.topics import Channel, DeviceKind
 from rules.alerts import Alert, RulesStore
 from rules.config import RulesConfig
 from rules.engine import RulesEngine
-from shian.clock import FakeClock
+from runtime.clock import FakeClock
 from simulators.payloads import PayloadFactory
 from tests.storage_helpers import new_record, spool_record
 

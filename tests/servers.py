@@ -8,7 +8,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from shian.process import ManagedProcess, ServerError, find_program, free_port
+from runtime.process import ManagedProcess, ServerError, find_program, free_port
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:

@@ -12,8 +12,7 @@ from typing import Any
 from devices.messages import DeviceStatus, WireModel
 from devices.topics import Channel, DeviceKind
 from gateway.entries import status_msg_id
-from gateway.spool import Spool, SpoolRecord
-from gateway.spool_write import NewRecord
+from spool import NewRecord, Spool, SpoolRecord
 from tests.helpers import NOW
 from tests.servers import InfluxDB1, http_get
 

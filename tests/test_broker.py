@@ -7,10 +7,10 @@ from pathlib import Path
 
 from broker_config.managed import ManagedMosquitto
 from broker_config.mosquitto_conf import MosquittoConfig
-from gateway.bus import Incoming
-from gateway.link_options import LinkOptions
-from gateway.mqtt_link import MqttLink
-from gateway.service_link import ServiceLink
+from mqtt.bus import Incoming
+from mqtt.device_link import MqttLink
+from mqtt.link_options import LinkOptions
+from mqtt.service_link import ServiceLink
 from tests.helpers import eventually
 
 

@@ -23,14 +23,14 @@ from broker_config.provision import PRODUCTION_MAX_PACKET_BYTES, check_password,
 from devices.messages import WireModel
 from devices.registry import Registry
 from devices.topics import Channel, DeviceKind, DeviceTopic, alert_ack_topic, alert_topic
-from gateway.bus import Incoming
-from gateway.link_options import LinkOptions
-from gateway.mqtt_link import MqttError, MqttLink
 from gateway.service import Gateway
-from gateway.service_link import ServiceLink
-from gateway.spool import Spool
-from shian.clock import SystemClock
+from mqtt.bus import Incoming
+from mqtt.device_link import MqttError, MqttLink
+from mqtt.link_options import LinkOptions
+from mqtt.service_link import ServiceLink
+from runtime.clock import SystemClock
 from simulators.payloads import PayloadFactory
+from spool import Spool
 from tests.helpers import NOW, eventually
 
 KINDS = (DeviceKind.DETECTOR, DeviceKind.CABINET, DeviceKind.CAMERA)

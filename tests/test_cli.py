@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from shian.app import BrokerAddress, gateway_link_options
 from shian.cli import build_parser, main
-from shian.config import ConfigError, load_settings
+from wiring.broker import BrokerAddress, gateway_link_options
+from wiring.settings import ConfigError, load_settings
 
 COMMANDS = [
     [],
@@ -80,7 +80,7 @@ def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_registry_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    good = Path(__file__).resolve().parent.parent / "simulators" / "data" / "demo-registry.yaml"
+    good = Path(__file__).resolve().parent.parent / "wiring" / "demo-registry.yaml"
     bad = tmp_path / "bad.yaml"
     bad.write_text("region: r\ncanteens:\n  - id: c1\n    name: n\n    district: d\n    type: school\n")
     assert main(["registry", "check", str(good)]) == 0

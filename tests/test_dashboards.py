@@ -23,9 +23,9 @@ from dashboards.build import board_json, rendered, stale
 from dashboards.push import FOLDER_UID, PushError, push
 from devices.registry import Registry
 from devices.topics import Channel, DeviceKind
-from gateway.spool import Spool
-from shian.clock import FakeClock
+from runtime.clock import FakeClock
 from simulators.payloads import PayloadFactory
+from spool import Spool
 from storage.drain import StorageDrain
 from storage.schema import alert_point, gateway_point
 from storage.writers import InfluxV1Writer

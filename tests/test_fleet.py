@@ -9,10 +9,10 @@ from pathlib import Path
 
 from broker_config.managed import ManagedMosquitto
 from devices.registry import Registry
-from gateway.spool import Spool
 from simulators.city import generate_city
 from simulators.fleet import Behaviour, FleetStats, run_fleet
 from simulators.simclock import SimClock
+from spool import Spool
 from tests.gateway_harness import gateway_in_process
 from tests.helpers import eventually
 

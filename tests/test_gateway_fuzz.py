@@ -14,9 +14,9 @@ from broker_config.managed import ManagedMosquitto
 from devices.decode import DecodeError, decode, decode_carefully
 from devices.registry import Registry
 from devices.topics import Channel, DeviceKind, parse_device_topic
-from gateway.bus import Incoming
 from gateway.intake import Accepted, Classifier, Rejected, classify
-from gateway.spool import Spool
+from mqtt.bus import Incoming
+from spool import Spool
 from tests.conftest import FUZZ_SEED
 from tests.gateway_harness import gateway_in_process, publish_all
 from tests.helpers import eventually, make_registry, records_for

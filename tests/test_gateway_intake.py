@@ -17,10 +17,10 @@ import pytest
 from devices.messages import MAX_PAYLOAD_BYTES, DeadLetter, Receipt
 from devices.registry import Registry
 from devices.topics import DEADLETTER_SUBSCRIPTION, Channel, DeviceKind
-from gateway.bus import BusClient
 from gateway.service import Gateway
-from gateway.spool import Spool
-from shian.clock import FakeClock
+from mqtt.bus import BusClient
+from runtime.clock import FakeClock
+from spool import Spool
 from tests.conftest import BusFactory
 from tests.helpers import NOW, device_topic, eventually, make_registry, one_of_each
 

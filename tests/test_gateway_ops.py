@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from devices.registry import Registry
-from gateway.memory_bus import MemoryBroker
 from gateway.metrics import serve_metrics
 from gateway.service import Gateway
-from gateway.spool import Spool
+from mqtt.memory_bus import MemoryBroker
+from runtime.clock import FakeClock
 from shian.cli import main
-from shian.clock import FakeClock
+from spool import Spool
 from tests.gateway_harness import write_registry
 from tests.helpers import NOW, eventually, make_registry, records_for
 

@@ -13,9 +13,9 @@ import pytest
 from broker_config.managed import ManagedMosquitto
 from devices.messages import Receipt
 from devices.topics import Channel, DeviceKind
-from gateway.link_options import LinkOptions
-from gateway.mqtt_link import MqttLink
-from gateway.spool import Spool
+from mqtt.device_link import MqttLink
+from mqtt.link_options import LinkOptions
+from spool import Spool
 from tests.gateway_harness import (
     GatewayProcess,
     gateway_in_process,

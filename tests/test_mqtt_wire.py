@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway import mqtt_wire as wire
-from gateway.bus import Incoming
-from gateway.link_options import LastWill
+from mqtt import wire
+from mqtt.bus import Incoming
+from mqtt.link_options import LastWill
 
 topics = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=80)
 deliveries = st.builds(

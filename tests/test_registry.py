@@ -9,7 +9,7 @@ import pytest
 
 from devices.registry import RegistryError, load_registry, parse_registry
 from devices.topics import DeviceKind
-from shian.config import BUNDLED_REGISTRY
+from wiring.settings import BUNDLED_REGISTRY
 
 GOOD = """\
 region: test

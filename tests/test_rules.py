@@ -1,4 +1,4 @@
-"""Every rule of DESIGN.md section 4 at its boundaries, with a fake clock."""
+"""Every rule of docs/rules.md at its boundaries, with a fake clock."""
 
 from __future__ import annotations
 

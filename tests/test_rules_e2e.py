@@ -18,20 +18,22 @@ import pytest
 from broker_config.managed import ManagedMosquitto
 from devices.registry import Registry
 from devices.topics import ALERTS_SUBSCRIPTION, Channel, DeviceKind, DeviceTopic, alert_ack_topic
-from gateway.link_options import LinkOptions
-from gateway.mqtt_link import MqttLink
-from gateway.service_link import ServiceLink
-from gateway.spool import Spool
-from rules.alerts import RulesStore
+from gateway.runner import run_gateway
+from gateway.service import Gateway
+from mqtt.device_link import MqttLink
+from mqtt.link_options import LinkOptions
+from mqtt.service_link import ServiceLink
 from rules.config import RulesConfig
-from rules.engine import RulesEngine
-from rules.notify import MqttAlerts, StoredAlerts, Webhook, webhook_body
+from rules.notify import Webhook, webhook_body
 from rules.runner import RulesRunner
-from shian.clock import FakeClock
+from runtime.clock import FakeClock
 from simulators.payloads import PayloadFactory
 from storage.local import LocalStore
-from tests.gateway_harness import gateway_in_process
+from tests.helpers import eventually
 from tests.rules_helpers import MORNING
+from wiring.broker import BrokerAddress, gateway_link_options
+from wiring.build import build_gateway, build_rules
+from wiring.settings import GatewaySettings, MqttSettings, Settings
 
 
 def _registry(uid: str) -> Registry:
@@ -61,37 +63,49 @@ def _registry(uid: str) -> Registry:
 
 
 class Rig:
-    """A gateway and a rules engine (on a fake clock) on the real broker, and an observer of the alerts topic."""
+    """A gateway and a rules engine (on a fake clock), made by the platform's builder, on the real broker, and an
+    observer of the alerts topic."""
 
     def __init__(self, broker: ManagedMosquitto, tmp: Path, uid: str, clock: FakeClock) -> None:
         self.broker, self.tmp, self.uid, self.clock = broker, tmp, uid, clock
         self.registry = _registry(uid)
-        self.spool_path = tmp / "spool.sqlite"
+        self.settings = Settings(
+            data_dir=tmp,
+            mqtt=MqttSettings(host=broker.host, port=broker.port, session_expiry_s=3600),
+            gateway=GatewaySettings(client_id=f"gw-{uid}"),
+        )
         self.seen: list[dict[str, Any]] = []
 
     def options(self, client_id: str, **kw: Any) -> LinkOptions:
         return LinkOptions(host=self.broker.host, port=self.broker.port, client_id=f"{client_id}-{self.uid}", **kw)
 
     @contextlib.asynccontextmanager
+    async def gateway(self) -> AsyncIterator[Gateway]:
+        """The gateway as the platform runs it, reconnects and all; drained and stopped on exit."""
+        gateway = build_gateway(self.settings, self.registry, self.clock)
+        address = BrokerAddress(self.broker.host, self.broker.port)
+        task = asyncio.create_task(run_gateway(gateway, gateway_link_options(self.settings, address)))
+        try:
+            await eventually(gateway.subscribed.is_set, what="gateway subscribed")
+            yield gateway
+        finally:
+            gateway.request_stop()
+            await asyncio.wait([task], timeout=15)
+            gateway.spool.close()
+
+    @contextlib.asynccontextmanager
     async def rules(self, extra_notifiers: list[Any] | None = None) -> AsyncIterator[RulesRunner]:
-        store = RulesStore(self.tmp / "rules.sqlite")
-        engine = RulesEngine(self.registry, RulesConfig(), store, self.clock)
+        runner, alerts_topic = build_rules(self.settings, self.registry, self.clock, config=RulesConfig())
+        runner.notifiers += extra_notifiers or []
         async with ServiceLink(self.options("rules", session_expiry_s=3600)) as link:
-            local = LocalStore(self.tmp / "store.sqlite")
-            runner = RulesRunner(
-                engine,
-                Spool(self.spool_path),
-                [MqttAlerts(link), StoredAlerts(local, self.registry), *(extra_notifiers or [])],
-            )
+            alerts_topic.bus = link
             acks = asyncio.create_task(runner.take_acknowledgements(link))
             try:
                 yield runner
             finally:
                 acks.cancel()
                 await asyncio.gather(acks, return_exceptions=True)
-                runner.spool.close()
-                local.close()
-                store.close()
+                await runner.close()
 
     @contextlib.asynccontextmanager
     async def observe(self) -> AsyncIterator[None]:
@@ -131,7 +145,7 @@ async def _until(runner: RulesRunner, condition: Any, what: str) -> None:
 async def test_a_failed_test_reaches_the_alerts_topic_and_the_store(rig: Rig) -> None:
     failed = PayloadFactory(f"det0-{rig.uid}").test_result(MORNING, fail_rate=1.0)
     async with (
-        gateway_in_process(rig.broker, rig.registry, rig.spool_path, f"gw-{rig.uid}", clock=rig.clock),
+        rig.gateway(),
         rig.observe(),
         rig.rules() as runner,
     ):
@@ -167,7 +181,7 @@ async def test_missing_lunch_sample_fires_once_across_a_restart(rig: Rig) -> Non
 async def test_acknowledgement_from_the_school_is_applied_and_from_another_refused(rig: Rig) -> None:
     failed = PayloadFactory(f"det0-{rig.uid}").test_result(MORNING, fail_rate=1.0)
     async with (
-        gateway_in_process(rig.broker, rig.registry, rig.spool_path, f"gw-{rig.uid}", clock=rig.clock),
+        rig.gateway(),
         rig.observe(),
         rig.rules() as runner,
     ):
@@ -226,7 +240,7 @@ async def test_webhooks_in_three_formats_and_a_dead_one_blocks_nothing(rig: Rig)
     failed = PayloadFactory(f"det0-{rig.uid}").test_result(MORNING, fail_rate=1.0)
     try:
         async with (
-            gateway_in_process(rig.broker, rig.registry, rig.spool_path, f"gw-{rig.uid}", clock=rig.clock),
+            rig.gateway(),
             rig.observe(),
             rig.rules(hooks) as runner,
         ):
@@ -282,7 +296,7 @@ async def test_an_alert_is_retained_while_open_and_cleared_when_resolved(rig: Ri
 
     failed = PayloadFactory(f"det0-{rig.uid}").test_result(MORNING, fail_rate=1.0)
     async with (
-        gateway_in_process(rig.broker, rig.registry, rig.spool_path, f"gw-{rig.uid}", clock=rig.clock),
+        rig.gateway(),
         rig.observe(),
         rig.rules() as runner,
     ):

@@ -12,13 +12,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from broker_config.managed import ManagedMosquitto
-from gateway import mqtt_wire as wire
-from gateway import service_link
-from gateway.bus import BusError, Incoming
-from gateway.link_options import LinkOptions
-from gateway.mqtt_link import MqttLink
-from gateway.service_link import ServiceLink
-from shian.process import free_port
+from mqtt import service_link, wire
+from mqtt.bus import BusError, Incoming
+from mqtt.device_link import MqttLink
+from mqtt.link_options import LinkOptions
+from mqtt.service_link import ServiceLink
+from runtime.process import free_port
 
 
 def _options(broker: ManagedMosquitto, client_id: str, **kw: object) -> LinkOptions:

@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.spool import Spool, SpoolVersionError
-from gateway.spool_write import Entry, NewDeadLetter, NewRecord, Outcome
+from spool import Entry, NewDeadLetter, NewRecord, Outcome, Spool, SpoolVersionError
 
 T0 = dt.datetime(2026, 11, 25, 3, 30, tzinfo=dt.UTC)
 

@@ -16,11 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from devices.topics import Channel, DeviceKind
-from gateway.spool import Spool
-from gateway.spool_write import NewRecord
-from shian.clock import FakeClock
-from shian.process import free_port
+from runtime.clock import FakeClock
+from runtime.process import free_port
 from simulators.payloads import PayloadFactory
+from spool import NewRecord, Spool
 from storage.drain import CONSUMER, StorageDrain
 from storage.local import LocalStore
 from storage.schema import Measurement, points_for
@@ -311,9 +310,9 @@ def test_the_backlog_disk_alarm_is_raised_and_cleared(scripted: ScriptedInflux, 
 
 
 def test_the_platform_turns_the_disk_alarm_into_an_alert(tmp_path: Path) -> None:
-    from shian.app import Platform
-    from shian.clock import FakeClock as Clock
-    from shian.config import Settings
+    from runtime.clock import FakeClock as Clock
+    from wiring.platform import Platform
+    from wiring.settings import Settings
 
     settings = Settings(data_dir=tmp_path)
     platform = Platform(settings, make_registry("disk"), Clock(NOW))

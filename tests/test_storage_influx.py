@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from devices.messages import WireModel
 from devices.topics import Channel, DeviceKind
-from gateway.spool import Spool
-from shian.clock import FakeClock
+from runtime.clock import FakeClock
 from simulators.payloads import PayloadFactory
+from spool import Spool
 from storage.drain import CONSUMER, StorageDrain
 from storage.schema import points_for
 from storage.writers import InfluxV1Writer, InfluxV2Writer

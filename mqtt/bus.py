@@ -1,7 +1,7 @@
 """The narrow interface between the platform's services and a message bus: subscribe, receive in batches,
 acknowledge once safe, publish.
 
-``gateway.service_link`` implements it over a real MQTT broker and ``gateway.memory_bus`` in memory, so the same
+``mqtt.service_link`` implements it over a real MQTT broker and ``mqtt.memory_bus`` in memory, so the same
 component tests run on both.
 """
 

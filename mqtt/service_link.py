@@ -18,9 +18,9 @@ from types import TracebackType
 
 import structlog
 
-from gateway import mqtt_wire as wire
-from gateway.bus import BusError, Incoming
-from gateway.link_options import LinkOptions
+from mqtt import wire
+from mqtt.bus import BusError, Incoming
+from mqtt.link_options import LinkOptions
 
 log = structlog.get_logger("shian.link")
 
@@ -72,7 +72,7 @@ class _Protocol(asyncio.Protocol):
 
 
 class ServiceLink:
-    """An MQTT 5 connection implementing :class:`gateway.bus.BusClient`. Use it as an async context manager.
+    """An MQTT 5 connection implementing :class:`mqtt.bus.BusClient`. Use it as an async context manager.
 
     Deliveries queue here until :meth:`receive` takes them and are acknowledged only by :meth:`ack`, so with a
     persistent session whatever was not acknowledged waits in the broker across a crash.

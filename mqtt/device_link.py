@@ -1,6 +1,6 @@
 """The device-side MQTT 5 client (aiomqtt over paho-mqtt): simulated devices, the load generator and tools.
 
-The platform's own services (the gateway and the rules engine) use :mod:`gateway.service_link` instead: they
+The platform's own services (the gateway and the rules engine) use :mod:`mqtt.service_link` instead: they
 acknowledge deliveries only once they are safe, in batches, which paho makes slow (docs/gateway.md).
 """
 
@@ -15,8 +15,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from gateway.bus import Incoming
-from gateway.link_options import LinkOptions
+from mqtt.bus import Incoming
+from mqtt.link_options import LinkOptions
 
 MqttError = aiomqtt.MqttError
 

@@ -13,14 +13,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-import simulators
 from devices.ids import CanteenId, check_id
+from runtime.errors import ShianError
 
-BUNDLED_REGISTRY = Path(simulators.__file__).resolve().parent / "data" / "demo-registry.yaml"
+#: The one-canteen registry of ``shian demo`` and of ``shian run`` on its embedded defaults.
+BUNDLED_REGISTRY = Path(__file__).resolve().parent / "demo-registry.yaml"
 CONFIG_ENV = "SHIAN_CONFIG"
 
 
-class ConfigError(ValueError):
+class ConfigError(ShianError, ValueError):
     """The configuration cannot be used; the message says which key and why."""
 
 
@@ -47,7 +48,7 @@ class GatewaySettings(BaseModel):
 
     #: MQTT client id; also the name of its persistent session. Two gateways need two ids.
     client_id: str = "shian-gateway"
-    #: The canteens this gateway owns (DESIGN.md section 8). Empty: all of them.
+    #: The canteens this gateway owns: gateways partition the canteens between them (docs/gateway.md). Empty: all.
     canteens: list[CanteenId] = Field(default_factory=list)
     #: A (device, msg_id) seen within this window is a duplicate: the longest a device may buffer offline.
     dedup_window_days: float = Field(default=7.0, gt=0)

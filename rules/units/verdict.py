@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from devices.messages import TestResult
+from devices.messages import TestResult, TestVerdict
 from rules.config import RulesConfig
 
-Verdict = Literal["pass", "fail", "suspect", "invalid"]
 
-
-def platform_verdict(test: TestResult, config: RulesConfig) -> Verdict | None:
+def platform_verdict(test: TestResult, config: RulesConfig) -> TestVerdict | None:
     """The verdict from the value and method standard; None where only the device can judge (a colour card,
     a qualitative strip)."""
     if test.control_delta_a is not None and test.control_delta_a < config.control_delta_a_min:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from paho.mqtt.client import topic_matches_sub
 
-from gateway.bus import Incoming
+from mqtt.bus import Incoming
 
 
 @dataclass

@@ -17,8 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
+from runtime.errors import ShianError
 
-class ServerError(RuntimeError):
+
+class ServerError(ShianError, RuntimeError):
     """A managed server could not be found, started or reached."""
 
 

@@ -99,7 +99,7 @@ class NewDeadLetter:
 
 #: What the gateway makes of one delivery: ``None`` for deliveries that are not device input.
 SpoolEntry = RecordRow | NewDeadLetter | None
-#: What :meth:`gateway.spool.Spool.commit` takes: the same, or a record with its times as datetimes.
+#: What :meth:`spool.store.Spool.commit` takes: the same, or a record with its times as datetimes.
 Entry = NewRecord | SpoolEntry
 
 

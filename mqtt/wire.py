@@ -1,7 +1,7 @@
 """MQTT 5 packets as bytes: the subset the platform's own connection speaks (OASIS MQTT 5.0, chapters 2-3).
 
 Pure: no I/O. Encoders return whole packets; :class:`PacketReader` splits a byte stream into packets and turns
-PUBLISH packets straight into :class:`gateway.bus.Incoming`, the hot path of the gateway, so a delivery costs
+PUBLISH packets straight into :class:`mqtt.bus.Incoming`, the hot path of the gateway, so a delivery costs
 one slice of the buffer and one small object.
 """
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import NamedTuple
 
-from gateway.bus import Incoming
-from gateway.link_options import LastWill
+from mqtt.bus import Incoming
+from mqtt.link_options import LastWill
 
 PROTOCOL_LEVEL = 5
 MAX_PACKET_ID = 0xFFFF

@@ -1,4 +1,4 @@
-"""The gateway's durable, ordered log (SQLite in WAL mode, fsync on every commit).
+"""The spool: the platform's durable, ordered log (SQLite in WAL mode, fsync on every commit).
 
 Everything the gateway acknowledges is here first: accepted records in arrival order, and dead letters with
 their reason. Consumers (the storage writer, the rules engine) read records from their own checkpoints, so a
@@ -12,102 +12,11 @@ import datetime as dt
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.spool_write import (
-    CommitPlan,
-    Entry,
-    NewRecord,
-    Outcome,
-    device_time,
-    plan,
-    record_row,
-    utc_offset_s,
-    write,
-)
-
-SCHEMA_VERSION = 2
-
-_RECORDS_TABLE = """
-CREATE TABLE IF NOT EXISTS records (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    device_id TEXT NOT NULL,
-    msg_id TEXT NOT NULL,
-    canteen_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    type TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    device_ts REAL NOT NULL,                -- the device's ts, Unix seconds
-    device_utc_offset_s INTEGER NOT NULL,   -- the offset the device wrote it with
-    received_at REAL NOT NULL,              -- gateway clock, Unix seconds
-    skew_s REAL GENERATED ALWAYS AS (device_ts - received_at) VIRTUAL,
-    skew_flagged INTEGER NOT NULL           -- outside the configured clock-skew limits
-);
-"""
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-{_RECORDS_TABLE}
-CREATE TABLE IF NOT EXISTS seen (
-    device_id TEXT NOT NULL,
-    msg_id TEXT NOT NULL,
-    received_at REAL NOT NULL,
-    PRIMARY KEY (device_id, msg_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS seen_by_age ON seen (received_at);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    reason TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    topic TEXT NOT NULL,
-    client_id TEXT,
-    payload BLOB NOT NULL,
-    received_at REAL NOT NULL,
-    replayed_at REAL,                 -- set when a replay stored it; it then stays for the record
-    replay_note TEXT
-);
-CREATE INDEX IF NOT EXISTS dead_letters_by_reason ON dead_letters (reason, id);
-CREATE TABLE IF NOT EXISTS checkpoints (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS consumer_rejects (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    consumer TEXT NOT NULL,           -- who could not take the record: 'storage', 'rules'
-    seq INTEGER NOT NULL,             -- the record
-    detail TEXT NOT NULL,             -- the downstream server's own message
-    item TEXT NOT NULL,               -- what was refused (for storage: the line protocol)
-    at REAL NOT NULL
-);
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class SpoolRecord:
-    seq: int
-    device_id: str
-    msg_id: str
-    canteen_id: str
-    kind: str
-    channel: str
-    type: str
-    payload: bytes
-    device_ts: dt.datetime
-    received_at: dt.datetime
-    skew_s: float
-    skew_flagged: bool
-
-
-@dataclass(frozen=True, slots=True)
-class StoredDeadLetter:
-    id: int
-    reason: str
-    detail: str
-    topic: str
-    client_id: str | None
-    payload: bytes
-    received_at: dt.datetime
-    replayed_at: dt.datetime | None
-    replay_note: str | None
+from spool.records import SpoolRecord, StoredDeadLetter
+from spool.schema import upgrade
+from spool.write import CommitPlan, Entry, NewRecord, Outcome, device_time, plan, record_row, write
 
 
 def _epoch(instant: dt.datetime) -> float:
@@ -116,69 +25,6 @@ def _epoch(instant: dt.datetime) -> float:
 
 def _instant(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, dt.UTC)
-
-
-class SpoolVersionError(RuntimeError):
-    """The spool file was written by a newer Shian than this one, or could not be upgraded."""
-
-
-def _upgrade(db: sqlite3.Connection, path: Path) -> None:
-    """Create the schema, or bring a spool written by an earlier version up to this one, in one transaction
-    (several processes open the same spool: whichever comes first upgrades it, the others then find it done)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        version = int(row[0]) if row else SCHEMA_VERSION
-        if version > SCHEMA_VERSION:
-            raise SpoolVersionError(
-                f"{path} is a version {version} spool; this Shian reads up to version {SCHEMA_VERSION}. Upgrade Shian."
-            )
-        if version == 1:
-            try:
-                _records_v1_to_v2(db)
-            except sqlite3.Error as exc:
-                raise SpoolVersionError(f"{path}: upgrading this version 1 spool to version 2 failed: {exc}") from exc
-        for statement in _statements(_SCHEMA):
-            db.execute(statement)
-        if row is None or version != SCHEMA_VERSION:
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-
-
-def _records_v1_to_v2(db: sqlite3.Connection) -> None:
-    """Version 1 kept the device's ts as RFC 3339 text, the topic and skew_s as columns; version 2 keeps the
-    instant and its offset, no topic (the grammar rebuilds it from the ids), and computes skew_s. Record
-    numbers (seq) and their AUTOINCREMENT high-water mark carry over, so consumers' checkpoints stay valid."""
-    db.create_function("shian_epoch", 1, lambda text: dt.datetime.fromisoformat(text).timestamp(), deterministic=True)
-    db.create_function(
-        "shian_offset", 1, lambda text: utc_offset_s(dt.datetime.fromisoformat(text)), deterministic=True
-    )
-    db.execute("ALTER TABLE records RENAME TO records_v1")
-    db.execute(_RECORDS_TABLE)
-    columns = "seq, device_id, msg_id, canteen_id, kind, channel, type, payload"
-    db.execute(
-        f"INSERT INTO records ({columns}, device_ts, device_utc_offset_s, received_at, skew_flagged)"
-        f" SELECT {columns}, shian_epoch(device_ts), shian_offset(device_ts), received_at, skew_flagged"
-        " FROM records_v1 ORDER BY seq"
-    )
-    # Renaming carried the high-water mark to 'records_v1'; give it back (pruned records' numbers stay unused).
-    db.execute("DELETE FROM sqlite_sequence WHERE name = 'records'")
-    db.execute("UPDATE sqlite_sequence SET name = 'records' WHERE name = 'records_v1'")
-    db.execute("DROP TABLE records_v1")
-
-
-def _statements(script: str) -> Iterator[str]:
-    """The statements of an SQL script, one by one (``executescript`` would commit the transaction first)."""
-    statement = ""
-    for line in script.splitlines(keepends=True):
-        statement += line
-        if sqlite3.complete_statement(statement):
-            yield statement
-            statement = ""
 
 
 class Spool:
@@ -193,7 +39,7 @@ class Spool:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # fsync the WAL on every commit: an ack means on disk
         try:
-            _upgrade(self._db, path)
+            upgrade(self._db, path)
         except BaseException:
             self._db.close()
             raise
@@ -211,7 +57,7 @@ class Spool:
         return self.commit_plan(plan([record_row(e) if isinstance(e, NewRecord) else e for e in batch]))
 
     def commit_plan(self, planned: CommitPlan) -> list[Outcome]:
-        """:meth:`commit` for a batch already planned (:func:`gateway.spool_write.plan`), in one transaction
+        """:meth:`commit` for a batch already planned (:func:`spool.write.plan`), in one transaction
         ending with an fsync."""
         with self._lock:
             return write(self._db.cursor(), planned)

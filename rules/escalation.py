@@ -1,0 +1,29 @@
+"""Unacknowledged critical alerts go up: school -> district -> city, after the configured delays."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+import structlog
+
+from rules.alerts import ESCALATION_LEVELS, RulesStore
+from rules.config import RulesConfig
+
+log = structlog.get_logger("shian.rules")
+
+
+def escalate(store: RulesStore, config: RulesConfig, now: dt.datetime) -> None:
+    delays = config.escalate_after
+    for alert in store.alerts(state="open"):
+        if alert.severity != "critical":
+            continue
+        age = now - alert.opened_at
+        target: Literal["district", "city"] | None = None
+        if len(delays) > 1 and age >= delays[1]:
+            target = "city"
+        elif delays and age >= delays[0]:
+            target = "district"
+        if target and ESCALATION_LEVELS.index(target) > ESCALATION_LEVELS.index(alert.escalation):
+            store.escalate(alert.alert_id, target, now)
+            log.warning("alert.escalated", alert_id=alert.alert_id, to=target)

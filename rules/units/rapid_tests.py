@@ -1,0 +1,165 @@
+"""Rapid tests: a failed, suspect or void run, a device verdict the platform disagrees with, a failed sample
+not retested in time, and a school day with no test by the coverage deadline."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from devices.messages import TestResult
+from devices.registry import Canteen
+from rules.alerts import Severity
+from rules.effects import Effect, Raise, Resolve
+from rules.state import Table
+from rules.units.base import Observation, RuleContext, RuleUnit
+from rules.units.verdict import platform_verdict
+
+
+@dataclass
+class Followup:
+    """A failed sample waiting for its retest."""
+
+    deadline: dt.datetime
+    device: str
+    msg_id: str
+
+
+class TestsUnit(RuleUnit):
+    def __init__(self, context: RuleContext) -> None:
+        super().__init__(context)
+        #: canteen -> the last local day it tested on
+        self.tested_on = Table[dt.date]("tested_on", dt.date)
+        #: "canteen|sample_no" -> the failed sample's retest deadline
+        self.followups = Table[Followup]("followups", Followup)
+        #: "canteen|date" whose coverage deadline has been checked
+        self.coverage_checked = Table[bool]("coverage_checked", bool)
+
+    def on_record(self, seen: Observation) -> list[Effect]:
+        test = seen.message
+        if not isinstance(test, TestResult):
+            return []
+        record, cfg = seen.record, self.config
+        canteen = record.canteen_id
+        self.tested_on.put(canteen, self.context.local_date(test.ts))
+        verdict = platform_verdict(test, cfg)
+        evidence = {
+            **seen.evidence,
+            "sample_no": test.sample_no,
+            "value": test.value,
+            "result": test.result,
+            "platform_verdict": verdict,
+        }
+        params: dict[str, Any] = {
+            "sample_no": test.sample_no,
+            "sample_name": test.sample_name,
+            "batch_no": test.batch_no,
+            "supplier": test.supplier,
+            "item_code": test.item_code,
+            "method_std": test.method_std,
+            "value": test.value if test.value is not None else test.result,
+        }
+        effects: list[Effect] = []
+
+        def alert(rule: str, severity: Severity, key: str, **values: Any) -> None:
+            effects.append(
+                Raise(
+                    rule,
+                    severity,
+                    key,
+                    canteen,
+                    test.ts,
+                    evidence,
+                    device=record.device_id,
+                    subject=test.sample_no,
+                    params=values,
+                )
+            )
+
+        if test.retest_of:
+            self.followups.drop(f"{canteen}|{test.retest_of}")
+            effects.append(Resolve("test.followup_missing", f"{canteen}|{test.retest_of}", "retested", test.ts))
+        sample_key = f"{canteen}|{test.sample_no}"
+        if verdict == "invalid":
+            alert(
+                "test.invalid_control",
+                "warning",
+                sample_key,
+                device=record.device_id,
+                control_delta_a=test.control_delta_a,
+                minimum=cfg.control_delta_a_min,
+            )
+            return effects  # a void run proves nothing either way
+        failed = test.result == "fail" or verdict == "fail"
+        if failed:
+            alert("test.failed", "critical", f"{sample_key}|{test.item_code}", **params)
+            if not test.retest_of:
+                deadline = test.ts + cfg.followup_within
+                self.followups.put(sample_key, Followup(deadline, record.device_id, record.msg_id))
+        if verdict is not None and verdict != test.result:
+            alert(
+                "test.verdict_mismatch",
+                "warning",
+                sample_key,
+                device_result=test.result,
+                platform_result=verdict,
+                **params,
+            )
+        if verdict == "suspect" and not failed:
+            alert("test.suspect", "warning", sample_key, **params)
+        return effects
+
+    def on_tick(self, now: dt.datetime, since: dt.datetime) -> list[Effect]:
+        effects = self._overdue_retests(now)
+        for canteen in self.context.registry.canteens:
+            effects += self._coverage(canteen, now, since)
+        return effects
+
+    def _overdue_retests(self, now: dt.datetime) -> list[Effect]:
+        effects: list[Effect] = []
+        hours = round(self.config.followup_within.total_seconds() / 3600, 2)
+        for key, followup in self.followups.items():
+            if now < followup.deadline:
+                continue
+            canteen_id, sample_no = key.split("|", 1)
+            effects.append(
+                Raise(
+                    "test.followup_missing",
+                    "critical",
+                    key,
+                    canteen_id,
+                    now,
+                    {"msg_id": followup.msg_id},
+                    device=followup.device,
+                    subject=sample_no,
+                    params={"sample_no": sample_no, "hours": hours},
+                )
+            )
+            self.followups.drop(key)
+        return effects
+
+    def _coverage(self, canteen: Canteen, now: dt.datetime, since: dt.datetime) -> list[Effect]:
+        if canteen.testing_tier == "none":
+            return []
+        effects: list[Effect] = []
+        deadline_time = self.config.coverage_deadline
+        for day in self.context.days(now, since):
+            deadline = self.context.at_local(day, deadline_time)
+            key = f"{canteen.id}|{day.isoformat()}"
+            if now < deadline or deadline < since or key in self.coverage_checked:
+                continue
+            self.coverage_checked.put(key, True)
+            if self.context.school_day(canteen, day) and self.tested_on.get(canteen.id) != day:
+                effects.append(
+                    Raise(
+                        "test.coverage_missing",
+                        "warning",
+                        key,
+                        canteen.id,
+                        now,
+                        {"date": day.isoformat()},
+                        subject=day.isoformat(),
+                        params={"date": day.isoformat(), "deadline": deadline_time.strftime("%H:%M")},
+                    )
+                )
+        return effects

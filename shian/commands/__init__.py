@@ -1,0 +1,18 @@
+"""One module per command group, each with ``add(commands)``, which adds its parsers and sets the ``handler``
+that :func:`shian.cli.main` calls. :data:`COMMANDS` is the table, in the order ``shian --help`` lists them."""
+
+from types import ModuleType
+
+from shian.commands import alerts, broker, dashboards, deadletter, platform, query, registry, scenario, simulate
+
+COMMANDS: tuple[ModuleType, ...] = (
+    platform,
+    registry,
+    deadletter,
+    query,
+    broker,
+    dashboards,
+    alerts,
+    scenario,
+    simulate,
+)

@@ -1,0 +1,58 @@
+"""What every command shares: the common flags, the settings they select, and small argument types."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from runtime.errors import ShianError
+from wiring.settings import Settings, load_settings
+
+#: What a command module's ``add`` receives: the ``shian`` parser's sub-parsers.
+Commands = Any  # argparse's _SubParsersAction is private
+Handler = Callable[[argparse.Namespace], int]
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    """--config, --registry, --data-dir and the logging flags: every command that reads the platform's state."""
+    parser.add_argument("--config", type=Path, metavar="FILE", help="TOML configuration file (default: $SHIAN_CONFIG)")
+    parser.add_argument("--registry", type=Path, metavar="FILE", help="canteen registry YAML (default: bundled demo)")
+    parser.add_argument(
+        "--data-dir", type=Path, metavar="DIR", help="where the managed broker, the spool and the stores keep files"
+    )
+    parser.add_argument(
+        "--log-format", choices=["auto", "console", "json"], help="auto: console on a terminal, JSON otherwise"
+    )
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The configuration file and environment, with the common flags over them."""
+    return load_settings(
+        args.config,
+        registry=args.registry,
+        data_dir=args.data_dir,
+        log_format=args.log_format,
+        log_level=args.log_level,
+    )
+
+
+def date_argument(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-25") from None
+
+
+class CommandError(ShianError):
+    """A command cannot do what it was asked (a store that is not there, flags that do not go together)."""
+
+
+def answer_no(message: str) -> int:
+    """The command ran and the answer is no (nothing by that id, an alert not in that state): exit status 1."""
+    print(f"shian: {message}", file=sys.stderr)
+    return 1

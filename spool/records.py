@@ -1,0 +1,54 @@
+"""What consumers read from the spool: records and dead letters, and the typed message a record holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import TypeAdapter
+
+from devices.messages import MODELS_BY_TYPE, DeviceMessage
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolRecord:
+    seq: int
+    device_id: str
+    msg_id: str
+    canteen_id: str
+    kind: str
+    channel: str
+    type: str
+    payload: bytes
+    device_ts: dt.datetime
+    received_at: dt.datetime
+    skew_s: float
+    skew_flagged: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDeadLetter:
+    id: int
+    reason: str
+    detail: str
+    topic: str
+    client_id: str | None
+    payload: bytes
+    received_at: dt.datetime
+    replayed_at: dt.datetime | None
+    replay_note: str | None
+
+
+
+#: type -> the pydantic-core validator of exactly that model. The spool holds only payloads the gateway
+#: accepted, so a record's ``type`` column names its model: no union to discriminate, no error analysis.
+_HYDRATORS: dict[str, Callable[[bytes], DeviceMessage]] = {
+    name: TypeAdapter(model).validator.validate_json for name, model in MODELS_BY_TYPE.items()
+}
+
+
+def hydrate(record: SpoolRecord) -> DeviceMessage:
+    """The typed message of a stored record: the one way storage and rules turn a record back into the message
+    the gateway validated (one JSON parse into the model its ``type`` names)."""
+    return _HYDRATORS[record.type](record.payload)

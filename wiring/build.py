@@ -1,0 +1,96 @@
+"""The one builder: each part of the platform made from :class:`~wiring.settings.Settings`, and the files it
+keeps in the data directory. ``Platform``, the scenario runner, the commands and the end-to-end tests all make
+their parts here, so there is one answer to "how is the gateway (or the rules engine) set up"."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from devices.registry import Registry
+from gateway.entries import SkewLimits
+from gateway.service import Gateway
+from rules.alerts import RulesStore
+from rules.config import RulesConfig, load_rules
+from rules.engine import RulesEngine
+from rules.notify import MqttAlerts, Notifier, Webhook
+from rules.runner import RulesRunner
+from runtime.clock import Clock
+from spool import Spool
+from storage.drain import StorageDrain
+from storage.local import LocalStore
+from storage.writers import InfluxV1Writer, InfluxV2Writer, PointWriter
+from wiring.settings import ConfigError, Settings
+from wiring.stored_alerts import StoredAlerts
+
+
+def spool_path(settings: Settings) -> Path:
+    """One spool per gateway identity: two gateways in one data directory never share state."""
+    return settings.data_dir / f"spool-{settings.gateway.client_id}.sqlite"
+
+
+def rules_store_path(settings: Settings) -> Path:
+    return settings.data_dir / f"rules-{settings.gateway.client_id}.sqlite"
+
+
+def local_store_path(settings: Settings) -> Path:
+    return settings.storage.local_path or settings.data_dir / "store.sqlite"
+
+
+def skew_limits(settings: Settings) -> SkewLimits:
+    g = settings.gateway
+    return SkewLimits(future=dt.timedelta(seconds=g.skew_future_s), past=dt.timedelta(seconds=g.skew_past_s))
+
+
+def build_gateway(settings: Settings, registry: Registry, clock: Clock) -> Gateway:
+    g = settings.gateway
+    spool = Spool(spool_path(settings), dedup_window=dt.timedelta(days=g.dedup_window_days))
+    return Gateway(registry, clock, spool, canteens=g.canteens, skew=skew_limits(settings), max_batch=g.max_batch)
+
+
+def build_writer(settings: Settings) -> PointWriter:
+    """The store the configuration names: the embedded SQLite one unless an InfluxDB is configured."""
+    st = settings.storage
+    # StorageSettings has checked that the chosen backend has what it needs; _given only narrows the types.
+    if st.backend == "influxdb1":
+        return InfluxV1Writer(
+            _given(st.url),
+            st.database,
+            retention_policy=st.retention_policy,
+            username=st.username,
+            password=st.password,
+        )
+    if st.backend == "influxdb2":
+        return InfluxV2Writer(_given(st.url), org=_given(st.org), bucket=_given(st.bucket), token=_given(st.token))
+    return LocalStore(local_store_path(settings), retention=dt.timedelta(days=st.local_retention_days))
+
+
+def _given(value: str | None) -> str:
+    if value is None:
+        raise ConfigError("storage settings are incomplete")
+    return value
+
+
+def build_drain(settings: Settings, registry: Registry, clock: Clock) -> StorageDrain:
+    return StorageDrain(
+        Spool(spool_path(settings)),
+        registry,
+        build_writer(settings),
+        clock,
+        batch_size=settings.storage.batch_size,
+        disk_warn_bytes=int(settings.storage.backlog_disk_warn_mb * 1024 * 1024),
+    )
+
+
+def build_rules(
+    settings: Settings, registry: Registry, clock: Clock, *, config: RulesConfig | None = None
+) -> tuple[RulesRunner, MqttAlerts]:
+    """The rules engine over its store, following the spool, with every configured notifier: the alerts topic
+    (returned too: the rules link gives it its connection), the time-series store and the webhooks.
+    ``config``: thresholds given directly instead of from the rules file."""
+    config = config or load_rules(settings.rules.file, registry.region)
+    engine = RulesEngine(registry, config, RulesStore(rules_store_path(settings)), clock)
+    alerts_topic = MqttAlerts(None)
+    notifiers: list[Notifier] = [alerts_topic, StoredAlerts(build_writer(settings), registry)]
+    notifiers += [Webhook(hook.url, hook.format) for hook in settings.rules.webhooks]
+    return RulesRunner(engine, Spool(spool_path(settings)), notifiers, tick_s=settings.rules.tick_s), alerts_topic

@@ -1,0 +1,104 @@
+"""The platform's background loops besides its three services: health figures, the rules engine's own
+connection, spool pruning, and the operator's view of dead letters and alerts."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+
+import structlog
+
+from devices.messages import DeadLetter
+from devices.topics import ALERTS_SUBSCRIPTION, DEADLETTER_SUBSCRIPTION
+from gateway.stats import GatewayStats
+from mqtt.bus import BusError
+from mqtt.device_link import MqttLink
+from mqtt.link_options import LinkOptions
+from mqtt.service_link import ServiceLink
+from rules.notify import MqttAlerts
+from rules.runner import RulesRunner
+from runtime.backoff import Backoff
+from runtime.clock import Clock
+from spool import Spool
+from storage.drain import StorageDrain
+from storage.schema import gateway_point
+from storage.writers import WriteError
+
+log = structlog.get_logger("shian")
+
+STATS_EVERY_S = 5.0
+PRUNE_EVERY_S = 600.0
+
+
+async def report_stats(instance: str, stats: GatewayStats, drain: StorageDrain) -> None:
+    """Every few seconds: the counters in the log, and a `gateway` point for the platform-health board."""
+    while True:
+        await asyncio.sleep(STATS_EVERY_S)
+        log.info("gateway.stats", **stats.snapshot())
+        log.info("storage.stats", **drain.stats.snapshot())
+        point = gateway_point(
+            instance,
+            dt.datetime.now(dt.UTC),
+            received=stats.received,
+            stored=stats.stored,
+            duplicates=stats.duplicates,
+            rejected_by_reason=dict(stats.rejected),
+            spool_backlog=drain.stats.backlog,
+            write_lag_s=drain.stats.oldest_unwritten_age_s,
+        )
+        try:
+            await asyncio.to_thread(drain.writer.write, [point])
+        except WriteError as exc:  # a health sample is not a record: skip it, the next one comes soon
+            log.warning("storage.health_point_skipped", error=str(exc))
+
+
+async def rules_link(runner: RulesRunner, alerts_topic: MqttAlerts, options: LinkOptions) -> None:
+    """The rules engine's own connection: publishes alerts, takes acknowledgements; reconnects."""
+    backoff = Backoff()
+    while True:
+        try:
+            async with ServiceLink(options) as link:
+                alerts_topic.bus = link
+                backoff.reset()
+                await runner.take_acknowledgements(link)
+        except BusError as exc:
+            alerts_topic.bus = None
+            delay = backoff.next_delay()
+            log.warning("rules.disconnected", error=str(exc), retry_in_s=delay)
+            await asyncio.sleep(delay)
+
+
+async def prune_spool(spool: Spool, clock: Clock) -> None:
+    """Forget dedup keys past the window and records every consumer has passed, every few minutes."""
+    while True:
+        await asyncio.sleep(PRUNE_EVERY_S)
+        keys, records = await asyncio.to_thread(spool.prune, clock.now())
+        log.info("spool.pruned", dedup_keys=keys, records=records)
+
+
+async def watch_operator_topics(options: LinkOptions) -> None:
+    """What an operator and a supervisor would see, in the log: dead letters and alerts as they arrive."""
+    async with MqttLink(options) as link:
+        await link.subscribe([DEADLETTER_SUBSCRIPTION, ALERTS_SUBSCRIPTION])
+        async for incoming in link.messages():
+            if not incoming.payload:
+                continue  # a cleared retained alert
+            if incoming.topic.startswith(DEADLETTER_SUBSCRIPTION[:-1]):
+                letter = DeadLetter.model_validate_json(incoming.payload, strict=False)
+                log.warning(
+                    "deadletter.received",
+                    reason=letter.reason,
+                    detail=letter.detail,
+                    client_id=letter.client_id,
+                    topic=letter.topic,
+                )
+            else:
+                alert = json.loads(incoming.payload)
+                log.warning(
+                    "alert.received",
+                    rule=alert.get("rule"),
+                    severity=alert.get("severity"),
+                    state=alert.get("state"),
+                    message=alert.get("message"),
+                )

@@ -1,0 +1,177 @@
+"""The running platform: gateway, storage drain and rules engine made by the builder (``wiring.build``), the
+loops around them, and the order in which everything starts and stops. Devices (the demo's, a simulated city)
+are attached by whoever runs the platform, so that this layer knows nothing of simulators."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from devices.registry import Registry, load_registry
+from gateway.metrics import serve_metrics
+from gateway.runner import run_gateway
+from mqtt.link_options import LinkOptions
+from rules.config import RulesConfig
+from runtime.clock import Clock, SystemClock
+from runtime.tuning import tune_for_ingest
+from wiring import loops
+from wiring.broker import BrokerAddress, broker_for, gateway_link_options
+from wiring.build import build_drain, build_gateway, build_rules
+from wiring.settings import Settings
+
+log = structlog.get_logger("shian")
+
+DRAIN_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 5.0
+
+#: Runs devices against the platform until the event is set (see :func:`run_platform`).
+Devices = Callable[["Platform", BrokerAddress, asyncio.Event], Awaitable[None]]
+
+
+class Platform:
+    """The running parts and the order in which they start and stop."""
+
+    def __init__(
+        self, settings: Settings, registry: Registry, clock: Clock, *, rules_config: RulesConfig | None = None
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.clock = clock
+        self.gateway = build_gateway(settings, registry, clock)
+        self.drain = build_drain(settings, registry, clock)
+        self.rules, self.alerts_topic = build_rules(settings, registry, clock, config=rules_config)
+        self.rules.wake = self.gateway.committed
+        self.drain.on_backlog_disk = self._backlog_disk
+        self.drain_stop, self.rules_stop, self.devices_stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        self.core: list[asyncio.Task[None]] = []  # gateway, storage drain, rules: must never end by themselves
+        self.helpers: list[asyncio.Task[Any]] = []  # run until cancelled
+        self.devices: list[asyncio.Task[None]] = []
+        self.devices_stop_timeout_s = STOP_TIMEOUT_S
+
+    def _backlog_disk(self, high: bool, backlog_bytes: int) -> None:
+        """The storage drain's disk alarm, raised and resolved as a platform alert through the rules engine."""
+        engine, now = self.rules.engine, self.clock.now()
+        if high:
+            megabytes = round(backlog_bytes / 2**20, 1)
+            threshold = self.settings.storage.backlog_disk_warn_mb
+            evidence = {"backlog_bytes": backlog_bytes}
+            engine.report("storage.backlog_disk", "warning", now, evidence, megabytes=megabytes, threshold=threshold)
+        else:
+            engine.clear("storage.backlog_disk", "the backlog drained", now, by="storage")
+
+    def serve_metrics(self) -> None:
+        g = self.settings.gateway
+        if g.metrics_port is not None:
+            port = serve_metrics(
+                self.gateway.stats, self.gateway.spool, g.client_id, port=g.metrics_port, bind=g.metrics_bind
+            )
+            log.info("metrics.serving", url=f"http://{g.metrics_bind}:{port}/metrics")
+
+    def link_options(self, address: BrokerAddress, role: str | None = None) -> LinkOptions:
+        """The gateway's connection options; with ``role``, those of another client of the platform's own."""
+        options = gateway_link_options(self.settings, address)
+        if role is None:
+            return options
+        return dataclasses.replace(options, client_id=f"{options.client_id}-{role}")
+
+    def start(self, address: BrokerAddress) -> None:
+        self.core = [
+            asyncio.create_task(run_gateway(self.gateway, self.link_options(address))),
+            asyncio.create_task(self.drain.run(self.drain_stop)),
+            asyncio.create_task(self.rules.run(self.rules_stop)),
+        ]
+        self.helpers = [
+            asyncio.create_task(loops.report_stats(self.settings.gateway.client_id, self.gateway.stats, self.drain)),
+            asyncio.create_task(loops.rules_link(self.rules, self.alerts_topic, self.link_options(address, "rules"))),
+            asyncio.create_task(loops.prune_spool(self.gateway.spool, self.clock)),
+        ]
+
+    async def gateway_ready(self, timeout_s: float = 30.0) -> None:
+        """Once the gateway has subscribed (or has failed, which :meth:`wait` then reports)."""
+        await _first([self.core[0], asyncio.create_task(self.gateway.subscribed.wait())], timeout_s=timeout_s)
+
+    def attach(self, devices: Awaitable[None]) -> None:
+        """Devices that run until :attr:`devices_stop` is set; they are stopped first, so the gateway drains
+        what they sent last."""
+        self.devices.append(asyncio.ensure_future(devices))
+
+    def add_helper(self, helper: Awaitable[Any]) -> None:
+        """A loop that runs until the platform closes."""
+        self.helpers.append(asyncio.ensure_future(helper))
+
+    async def wait(self, stop: asyncio.Event, duration_s: float | None) -> None:
+        waiter = asyncio.create_task(stop.wait())
+        done = await _first([*self.core, waiter, *self.helpers, *self.devices], timeout_s=duration_s)
+        waiter.cancel()
+        for task in done - {waiter}:
+            task.result()  # a part that ended by itself failed: say so rather than end quietly
+            raise RuntimeError(f"{task.get_coro()} ended by itself")
+
+    async def shutdown(self) -> None:
+        """Devices first, so that the gateway drains what they sent last; then storage and rules take the
+        last records. Stopping is cooperative (events, not only cancel): on Python 3.11 asyncio.wait_for,
+        used inside aiomqtt, can swallow a cancellation."""
+        gateway_task, drain_task, rules_task = self.core
+        self.devices_stop.set()
+        if self.devices:
+            await asyncio.wait(self.devices, timeout=self.devices_stop_timeout_s)
+        self.gateway.request_stop()
+        await asyncio.wait([gateway_task], timeout=DRAIN_TIMEOUT_S)
+        self.drain_stop.set()
+        self.rules_stop.set()
+        await asyncio.wait([drain_task, rules_task], timeout=DRAIN_TIMEOUT_S)
+        await self.rules.step()
+
+    async def close(self) -> None:
+        self.devices_stop.set()
+        self.drain_stop.set()
+        self.rules_stop.set()
+        leftovers = [task for task in [*self.core, *self.helpers, *self.devices] if not task.done()]
+        for task in leftovers:
+            task.cancel()
+        if leftovers:
+            await asyncio.wait(leftovers, timeout=STOP_TIMEOUT_S)
+        self.gateway.spool.close()
+        self.drain.spool.close()
+        self.drain.writer.close()
+        await self.rules.close()
+        log.info("gateway.stats", final=True, **self.gateway.stats.snapshot())
+        log.info("storage.stats", final=True, **self.drain.stats.snapshot())
+
+
+async def run_platform(
+    settings: Settings,
+    *,
+    devices: Devices | None = None,
+    duration_s: float | None = None,
+    stop: asyncio.Event | None = None,
+    registry: Registry | None = None,
+    clock: Clock | None = None,
+) -> Platform:
+    """Run until ``stop`` is set (Ctrl-C, SIGTERM) or ``duration_s`` passes; the gateway drains first, then
+    everything else stops, the managed broker last. ``devices`` runs once the gateway listens (so their first
+    messages are not missed), until the platform tells it to stop. Returns the stopped platform, for its
+    counters."""
+    platform = Platform(settings, registry or load_registry(settings.registry), clock or SystemClock())
+    tune_for_ingest()
+    platform.serve_metrics()
+    async with broker_for(settings) as address:
+        platform.start(address)
+        try:
+            if devices is not None:
+                await platform.gateway_ready()
+                platform.attach(devices(platform, address, platform.devices_stop))
+            await platform.wait(stop or asyncio.Event(), duration_s)
+            await platform.shutdown()
+        finally:
+            await platform.close()
+    return platform
+
+
+async def _first(tasks: list[asyncio.Task[Any]], timeout_s: float | None) -> set[asyncio.Task[Any]]:
+    done, _ = await asyncio.wait(tasks, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    return done
