@@ -8,10 +8,9 @@ import pwd
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from broker_config.mosquitto_conf import DEFAULT_AUTOSAVE_CHANGES, DEV_MAX_PACKET_BYTES, MosquittoConfig, TlsFiles
-from runtime.process import ManagedProcess, ServerError, find_program, free_port
+from runtime.process import ManagedProcess, Server, ServerError, find_program, free_port
 
 # Mosquitto started as root drops to this user before it opens its persistence, password and ACL files.
 _DROP_USER = "mosquitto"
@@ -45,7 +44,7 @@ class SecureOptions:
     max_packet_bytes: int = DEV_MAX_PACKET_BYTES
 
 
-class ManagedMosquitto:
+class ManagedMosquitto(Server):
     """A Mosquitto child process on a free loopback port, with persistence under ``workdir``.
 
     ``restart()`` keeps the port and the persistence, so tests can kill the broker and bring it back.
@@ -135,12 +134,3 @@ class ManagedMosquitto:
     def restart(self, timeout: float = 15.0) -> None:
         self.stop()
         self.process.start(timeout)
-
-    def __enter__(self) -> ManagedMosquitto:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

@@ -6,7 +6,8 @@ template variables ``$district`` and ``$canteen`` (regex variables: ``/^$canteen
 
 from __future__ import annotations
 
-from storage.schema import F, Measurement, Tag
+from storage.schema import FieldName as F
+from storage.schema import Measurement, Tag
 
 M = Measurement
 AREA = f'"{Tag.DISTRICT}" =~ /^$district$/'

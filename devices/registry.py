@@ -61,6 +61,8 @@ class SchoolCalendar(RegistryModel):
 
 
 class MealSchedule(RegistryModel):
+    """One meal: its service window, the weekdays it is served, and the dishes to keep samples of."""
+
     meal: Meal
     start: dt.time
     end: dt.time
@@ -78,6 +80,8 @@ PasswordHash = Annotated[str, Field(pattern=r"^\$[67]\$[0-9]+\$[A-Za-z0-9+/=]+\$
 
 
 class DeviceEntry(RegistryModel):
+    """One device of a canteen: its id (also its MQTT username), kind and heartbeat interval."""
+
     id: DeviceId
     kind: DeviceKind
     heartbeat_s: float = Field(default=60.0, gt=0)
@@ -115,6 +119,8 @@ TestingTier = Literal["lab", "strips", "none"]
 
 
 class Canteen(RegistryModel):
+    """One canteen (or meal supplier): where it is, how it tests, when it serves, which devices it has."""
+
     id: CanteenId
     name: Name
     district: Name
@@ -135,6 +141,8 @@ Path_ = tuple[str | int, ...]
 
 
 class Registry(RegistryModel):
+    """The region's canteens, their devices, calendars and supervisor accounts."""
+
     version: Literal[1] = 1
     region: Name
     timezone: str = "Asia/Shanghai"

@@ -1,4 +1,4 @@
-"""Turn a verdict on a delivery into what the spool keeps: a record, a dead letter, or nothing."""
+"""Turn a decision on a delivery into what the spool keeps: a record, a dead letter, or nothing."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from devices.messages import DeviceStatus
-from gateway.intake import Accepted, Rejected, Verdict
+from gateway.intake import Accepted, Decision, Rejected
 from mqtt.bus import Incoming
 from spool import NewDeadLetter, RecordRow, SpoolEntry, utc_offset_s
 
@@ -39,10 +39,10 @@ def status_msg_id(message: DeviceStatus) -> str:
     return f"status:{message.state}:{message.ts.isoformat()}"
 
 
-def spool_entry(incoming: Incoming, verdict: Verdict, window: SkewWindow) -> SpoolEntry:
+def spool_entry(incoming: Incoming, decision: Decision, window: SkewWindow) -> SpoolEntry:
     # isinstance rather than match: this runs for every delivery, and a class pattern costs more.
-    if isinstance(verdict, Accepted):
-        route, message = verdict
+    if isinstance(decision, Accepted):
+        route, message = decision
         ts = message.ts
         device_epoch = ts.timestamp()
         if isinstance(message, DeviceStatus):
@@ -66,12 +66,12 @@ def spool_entry(incoming: Incoming, verdict: Verdict, window: SkewWindow) -> Spo
                 int(skewed),
             ),
         )
-    if isinstance(verdict, Rejected):
+    if isinstance(decision, Rejected):
         return NewDeadLetter(
-            reason=verdict.reason,
-            detail=verdict.detail,
+            reason=decision.reason,
+            detail=decision.detail,
             topic=incoming.topic,
-            client_id=verdict.device_id,
+            client_id=decision.device_id,
             payload=incoming.payload,
             received_at=window.received_at,
         )

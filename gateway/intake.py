@@ -1,6 +1,6 @@
 """Decide what one delivery is: an accepted device message, a rejection with its reason, or not ours.
 
-Pure: no I/O, no clock. The gateway acts on the verdict.
+Pure: no I/O, no clock. The gateway acts on the decision.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class Ignored:
     why: str
 
 
-Verdict = Accepted | Rejected | Ignored
+Decision = Accepted | Rejected | Ignored
 
 _PLATFORM_TREES = tuple(f"{ROOT}/{word}/" for word in sorted(RESERVED_CANTEEN_IDS))
 
@@ -140,7 +140,7 @@ class Classifier:
         self._max_topics = topics
         self._topics: dict[str, _TopicCheck] = {}
 
-    def __call__(self, incoming: Incoming) -> Verdict:
+    def __call__(self, incoming: Incoming) -> Decision:
         check = self._topics.get(incoming.topic)
         if check is None:
             if len(self._topics) >= self._max_topics:
@@ -162,6 +162,6 @@ class Classifier:
         return tuple.__new__(Accepted, (route, message))  # a named tuple's own constructor is a Python function
 
 
-def classify(incoming: Incoming, registry: Registry) -> Verdict:
+def classify(incoming: Incoming, registry: Registry) -> Decision:
     """Decide what one delivery is. Pure; :class:`Classifier` is the same with a memory of topics."""
     return Classifier(registry)(incoming)

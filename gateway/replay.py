@@ -28,15 +28,15 @@ def replay(
     results = []
     for letter in letters:
         incoming = Incoming(letter.topic, letter.payload, qos=1, retain=False, mid=0)
-        verdict = classify(incoming, registry)
-        entry = spool_entry(incoming, verdict, skew.window(letter.received_at))
+        decision = classify(incoming, registry)
+        entry = spool_entry(incoming, decision, skew.window(letter.received_at))
         if isinstance(entry, RecordRow):
             (outcome,) = spool.commit([entry])
             note = f"replayed: {outcome}"
             spool.mark_replayed(letter.id, now, note, stored=True)
             results.append(ReplayResult(letter, outcome, note))
         else:
-            why = f"{verdict.reason}: {verdict.detail}" if isinstance(verdict, Rejected) else "not device input"
+            why = f"{decision.reason}: {decision.detail}" if isinstance(decision, Rejected) else "not device input"
             note = f"refused again: {why}"
             spool.mark_replayed(letter.id, now, note, stored=False)
             results.append(ReplayResult(letter, None, note))

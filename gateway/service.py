@@ -21,7 +21,7 @@ from devices.messages import DeadLetter, DeviceStatus, ReceiptStatus, receipt_pa
 from devices.registry import Registry
 from devices.topics import ROOT, deadletter_topic, receipt_topic
 from gateway.entries import SkewLimits, spool_entry
-from gateway.intake import Accepted, Classifier, Ignored, Rejected, Verdict
+from gateway.intake import Accepted, Classifier, Decision, Ignored, Rejected
 from gateway.stats import GatewayStats
 from mqtt.bus import BusClient, Incoming
 from runtime.clock import Clock
@@ -32,6 +32,8 @@ log = structlog.get_logger("shian.gateway")
 DEFAULT_SKEW = SkewLimits()
 
 
+#: Deliveries committed to the spool in one transaction at most, unless configured otherwise.
+MAX_BATCH = 2000
 #: Receipts and notices awaiting the broker's PUBACK beyond which intake waits.
 POSTS_HIGH_WATER = 20_000
 #: Deliveries validated between two yields to the event loop.
@@ -43,7 +45,7 @@ DRAIN_TIMEOUT_S = 10.0
 @dataclass(frozen=True, slots=True)
 class _Batch:
     deliveries: list[Incoming]
-    verdicts: list[Verdict]
+    decisions: list[Decision]
     entries: list[SpoolEntry]
     plan: CommitPlan
     taken: float  # monotonic, for the acknowledgement latency
@@ -60,7 +62,7 @@ class Gateway:
         *,
         canteens: Iterable[str] = (),
         skew: SkewLimits = DEFAULT_SKEW,
-        max_batch: int = 2000,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self.registry = registry
         self.classify = Classifier(registry)
@@ -134,16 +136,16 @@ class Gateway:
         the time)."""
         received_at = self.clock.now()
         classify, window = self.classify, self.skew.window(received_at)
-        verdicts: list[Verdict] = []
+        decisions: list[Decision] = []
         entries: list[SpoolEntry] = []
         for start in range(0, len(deliveries), PREPARE_SLICE):
             if start:
                 await asyncio.sleep(0)
             chunk = deliveries[start : start + PREPARE_SLICE]
-            chunk_verdicts = [classify(incoming) for incoming in chunk]
-            entries += [spool_entry(d, v, window) for d, v in zip(chunk, chunk_verdicts, strict=True)]
-            verdicts += chunk_verdicts
-        return _Batch(deliveries, verdicts, entries, plan(entries), time.monotonic())
+            chunk_decisions = [classify(incoming) for incoming in chunk]
+            entries += [spool_entry(d, v, window) for d, v in zip(chunk, chunk_decisions, strict=True)]
+            decisions += chunk_decisions
+        return _Batch(deliveries, decisions, entries, plan(entries), time.monotonic())
 
     async def _store(self, bus: BusClient, handoff: asyncio.Queue[_Batch | None]) -> None:
         """Commit batches one after the other; acknowledge each as soon as it is committed, and answer it while
@@ -174,13 +176,13 @@ class Gateway:
         stats, post, stored_outcome = self.stats, bus.post, Outcome.STORED
         accepted = stats.accepted
         stored = duplicates = 0
-        for incoming, verdict, entry, outcome in zip(
-            batch.deliveries, batch.verdicts, batch.entries, outcomes, strict=True
+        for incoming, decision, entry, outcome in zip(
+            batch.deliveries, batch.decisions, batch.entries, outcomes, strict=True
         ):
-            if type(verdict) is not Accepted:
-                self._answer_other(bus, incoming, verdict, entry)
+            if type(decision) is not Accepted:
+                self._answer_other(bus, incoming, decision, entry)
                 continue
-            route, message = verdict
+            route, message = decision
             accepted[message.type] += 1
             if outcome is stored_outcome:
                 stored += 1
@@ -196,16 +198,16 @@ class Gateway:
         stats.stored += stored
         stats.duplicates += duplicates
 
-    def _answer_other(self, bus: BusClient, incoming: Incoming, verdict: Verdict, entry: SpoolEntry) -> None:
-        if isinstance(verdict, Rejected):
-            self.stats.rejected[verdict.reason] += 1
+    def _answer_other(self, bus: BusClient, incoming: Incoming, decision: Decision, entry: SpoolEntry) -> None:
+        if isinstance(decision, Rejected):
+            self.stats.rejected[decision.reason] += 1
             if isinstance(entry, NewDeadLetter):
                 try:
-                    self._dead_letter(bus, incoming, verdict, entry.received_at)
+                    self._dead_letter(bus, incoming, decision, entry.received_at)
                 except ValueError as exc:  # a notice that cannot be built must never stop the gateway
                     log.error("gateway.answer_failed", topic=incoming.topic, error=str(exc))
-        elif isinstance(verdict, Ignored):
-            self.stats.ignored[verdict.why] += 1
+        elif isinstance(decision, Ignored):
+            self.stats.ignored[decision.why] += 1
 
     def _clock_skew(self, entry: RecordRow) -> None:
         self.stats.clock_skew += 1
@@ -218,23 +220,23 @@ class Gateway:
             skew_s=round(entry.skew_s, 3),
         )
 
-    def _dead_letter(self, bus: BusClient, incoming: Incoming, verdict: Rejected, received_at: dt.datetime) -> None:
+    def _dead_letter(self, bus: BusClient, incoming: Incoming, decision: Rejected, received_at: dt.datetime) -> None:
         log.warning(
             "message.rejected",
-            reason=str(verdict.reason),
-            detail=verdict.detail,
+            reason=str(decision.reason),
+            detail=decision.detail,
             topic=incoming.topic,
-            client_id=verdict.device_id,
+            client_id=decision.device_id,
         )
         letter = DeadLetter(
-            reason=verdict.reason,
-            detail=verdict.detail,
+            reason=decision.reason,
+            detail=decision.detail,
             topic=incoming.topic,
-            client_id=verdict.device_id,
+            client_id=decision.device_id,
             payload_b64=base64.b64encode(incoming.payload).decode("ascii"),
             received_at=received_at,
         )
-        bus.post(deadletter_topic(verdict.reason), letter.model_dump_json().encode())
-        if verdict.reply_to is not None and verdict.msg_id is not None:
-            reason = f"{verdict.reason}: {verdict.detail}"
-            bus.post(receipt_topic(verdict.reply_to), receipt_payload(verdict.msg_id, "rejected", reason))
+        bus.post(deadletter_topic(decision.reason), letter.model_dump_json().encode())
+        if decision.reply_to is not None and decision.msg_id is not None:
+            reason = f"{decision.reason}: {decision.detail}"
+            bus.post(receipt_topic(decision.reply_to), receipt_payload(decision.msg_id, "rejected", reason))

@@ -12,6 +12,8 @@ ACK_LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 @dataclass
 class LatencyHistogram:
+    """Acknowledgement latency in fixed buckets, cheap enough to observe once per batch."""
+
     buckets: tuple[float, ...] = ACK_LATENCY_BUCKETS_S
     counts: list[int] = field(default_factory=lambda: [0] * (len(ACK_LATENCY_BUCKETS_S) + 1))
     total: float = 0.0
@@ -43,6 +45,8 @@ class LatencyHistogram:
 
 @dataclass
 class GatewayStats:
+    """What the gateway has done since it started: counters by type and reason, and acknowledgement latency."""
+
     received: int = 0
     accepted: Counter[str] = field(default_factory=Counter)  # valid, by message type (stored or duplicate)
     stored: int = 0

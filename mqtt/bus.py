@@ -28,12 +28,16 @@ class Incoming(NamedTuple):
 
 
 class Publishing(Protocol):
+    """Anything that can publish (the alerts notifier needs no more)."""
+
     async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         """Publish and, for QoS 1, return once the broker has acknowledged it."""
         ...
 
 
 class BusClient(Publishing, Protocol):
+    """A connection to the bus: implemented by :class:`mqtt.service_link.ServiceLink` and the in-memory bus."""
+
     async def subscribe(self, filters: Sequence[str], qos: int = 1) -> None: ...
 
     async def receive(self, max_count: int) -> list[Incoming]:

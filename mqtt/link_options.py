@@ -9,6 +9,8 @@ from pathlib import Path
 
 @dataclass(frozen=True, slots=True)
 class LastWill:
+    """What the broker publishes for a client that disconnects without saying goodbye."""
+
     topic: str
     payload: bytes
     qos: int = 1
@@ -17,6 +19,8 @@ class LastWill:
 
 @dataclass(frozen=True, kw_only=True)
 class LinkOptions:
+    """How to reach the broker and who to be there."""
+
     host: str
     port: int
     client_id: str

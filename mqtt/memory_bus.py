@@ -17,6 +17,8 @@ from mqtt.bus import Incoming
 
 @dataclass
 class MemoryBroker:
+    """An in-memory broker: topic filters, QoS 1 redelivery of what was not acknowledged, no network."""
+
     retained: dict[str, bytes] = field(default_factory=dict)
     clients: list[MemoryClient] = field(default_factory=list)
     published: list[tuple[str, bytes, bool]] = field(default_factory=list)
@@ -41,6 +43,8 @@ class MemoryBroker:
 
 
 class MemoryClient:
+    """A :class:`~mqtt.bus.BusClient` of the in-memory broker."""
+
     def __init__(self, broker: MemoryBroker, client_id: str) -> None:
         self.broker = broker
         self.client_id = client_id

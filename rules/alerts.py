@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from runtime.errors import ShianError
+from runtime.sqlite import open_database
 
 Severity = Literal["info", "warning", "critical"]
 State = Literal["open", "acknowledged", "resolved"]
@@ -57,6 +57,8 @@ CREATE TABLE IF NOT EXISTS engine_meta (key TEXT PRIMARY KEY, value TEXT NOT NUL
 
 
 class Alert(BaseModel):
+    """An alert as it is stored and published (docs/contract.md, "Alerts")."""
+
     model_config = ConfigDict(extra="forbid")
 
     alert_id: str
@@ -84,6 +86,8 @@ def alert_id_for(dedup_key: str, occurrence: int) -> str:
 
 
 class AlertError(ShianError, ValueError):
+    """An operator's change an alert does not allow (no such alert, already resolved, not open)."""
+
     pass
 
 
@@ -94,10 +98,7 @@ class RulesStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_database(path)
         self._db.executescript(_SCHEMA)
         self._lock = threading.RLock()
         self._depth = 0

@@ -17,10 +17,14 @@ from runtime.errors import ShianError
 
 
 class RulesConfigError(ShianError, ValueError):
+    """A rules file that cannot be used; the message names the file, the region and the key."""
+
     pass
 
 
 class RulesConfig(BaseModel):
+    """Every threshold of every rule, with its default (docs/rules.md)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: Inhibition rate (%) at or above which an enzyme-inhibition test is positive, by method standard.

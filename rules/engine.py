@@ -30,6 +30,8 @@ PLATFORM = "platform"
 
 
 class RulesEngine:
+    """Applies records and ticks to the rule units; one transaction per :meth:`process` or :meth:`tick`."""
+
     def __init__(
         self,
         registry: Registry,
@@ -71,9 +73,7 @@ class RulesEngine:
             self._timers(self.clock.now())
             self._save_state()
 
-    def report(
-        self, rule: str, severity: Severity, at: dt.datetime, evidence: dict[str, Any], **params: Any
-    ) -> None:
+    def report(self, rule: str, severity: Severity, at: dt.datetime, evidence: dict[str, Any], **params: Any) -> None:
         """Raise (or update) an alert about the platform itself, e.g. a storage backlog filling the disk."""
         with self.store.transaction():
             self._apply([Raise(rule, severity, PLATFORM, PLATFORM, at, evidence, params=params)])

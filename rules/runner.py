@@ -38,6 +38,8 @@ def may_acknowledge(registry: Registry, canteen_id: str, username: str) -> bool:
 
 
 class RulesRunner:
+    """Keeps the engine fed from the spool (woken by the gateway's commits), ticking, and its outbox published."""
+
     def __init__(
         self,
         engine: RulesEngine,

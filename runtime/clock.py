@@ -7,12 +7,16 @@ from typing import Protocol
 
 
 class Clock(Protocol):
+    """Where logic gets the time: the system's in production, a fake one in tests, a fast one in simulations."""
+
     def now(self) -> dt.datetime:
         """The current instant, timezone-aware."""
         ...
 
 
 class SystemClock:
+    """The real time, in UTC."""
+
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC)
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from runtime.errors import ShianError
 
@@ -50,7 +51,26 @@ def port_accepts(host: str, port: int, timeout: float = 0.2) -> bool:
         return False
 
 
-class ManagedProcess:
+class Server:
+    """Something started and stopped, and a ``with`` block that does both."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class ManagedProcess(Server):
     """A child server process that listens on ``host:port``; its output goes to ``log_path``."""
 
     def __init__(self, name: str, argv: Sequence[str], host: str, port: int, log_path: Path) -> None:
@@ -117,12 +137,3 @@ class ManagedProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
-
-    def __enter__(self) -> ManagedProcess:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

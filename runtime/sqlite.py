@@ -10,17 +10,15 @@ from pathlib import Path
 BUSY_TIMEOUT_S = 30.0
 
 
-def open_database(path: Path, *, durable: bool) -> sqlite3.Connection:
+def open_database(path: Path) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit: ``BEGIN IMMEDIATE``), usable from the threads
-    that ``asyncio.to_thread`` picks, with the write-ahead log so that readers never block the writer.
-    ``durable``: fsync the log on every commit, for files whose commit is a promise (an acknowledgement, an
-    alert); without it a crash may lose the last commits, never corrupt the file."""
+    that ``asyncio.to_thread`` picks, with the write-ahead log so that readers never block the writer, and an
+    fsync of the log on every commit: a commit here is a promise (an acknowledgement, an alert, a checkpoint)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
     try:
         db.execute("PRAGMA journal_mode=WAL")
-        if durable:
-            db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA synchronous=FULL")
     except sqlite3.Error:
         db.close()
         raise

@@ -6,14 +6,13 @@ own checkpoint, through this package's API only: :class:`Spool` to read and adva
 stored record back into its typed message.
 """
 
-from spool.records import SpoolRecord, StoredDeadLetter, hydrate
+from spool.records import NewRecord, SpoolRecord, StoredDeadLetter, hydrate
 from spool.schema import SCHEMA_VERSION, SpoolVersionError
 from spool.store import Spool
 from spool.write import (
     CommitPlan,
     Entry,
     NewDeadLetter,
-    NewRecord,
     Outcome,
     RecordRow,
     SpoolEntry,

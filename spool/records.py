@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import TypeAdapter
 
@@ -12,8 +12,10 @@ from devices.messages import MODELS_BY_TYPE, DeviceMessage
 
 
 @dataclass(frozen=True, slots=True)
-class SpoolRecord:
-    seq: int
+class NewRecord:
+    """A record with its times as datetimes: what a caller hands :meth:`spool.Spool.commit` (the gateway makes
+    the stored row, :class:`spool.RecordRow`, directly)."""
+
     device_id: str
     msg_id: str
     canteen_id: str
@@ -22,13 +24,26 @@ class SpoolRecord:
     type: str
     payload: bytes
     device_ts: dt.datetime
-    received_at: dt.datetime
-    skew_s: float
-    skew_flagged: bool
+    received_at: dt.datetime  # the gateway's clock
+    skew_flagged: bool = False  # ts outside the gateway's clock-skew limits
+
+    @property
+    def skew_s(self) -> float:
+        """How far the device's clock is ahead of the gateway's."""
+        return (self.device_ts - self.received_at).total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolRecord(NewRecord):
+    """A stored record as consumers read it: the record, and its place in the log."""
+
+    seq: int = field(kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
 class StoredDeadLetter:
+    """A refused message as the spool keeps it, with the result of its last replay."""
+
     id: int
     reason: str
     detail: str
@@ -38,7 +53,6 @@ class StoredDeadLetter:
     received_at: dt.datetime
     replayed_at: dt.datetime | None
     replay_note: str | None
-
 
 
 #: type -> the pydantic-core validator of exactly that model. The spool holds only payloads the gateway

@@ -9,14 +9,14 @@ most once within the dedup window.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from spool.records import SpoolRecord, StoredDeadLetter
+from runtime.sqlite import open_database
+from spool.records import NewRecord, SpoolRecord, StoredDeadLetter
 from spool.schema import upgrade
-from spool.write import CommitPlan, Entry, NewRecord, Outcome, device_time, plan, record_row, write
+from spool.write import CommitPlan, Entry, Outcome, device_time, plan, record_row, write
 
 
 def _epoch(instant: dt.datetime) -> float:
@@ -33,11 +33,8 @@ class Spool:
     def __init__(self, path: Path, *, dedup_window: dt.timedelta = dt.timedelta(days=7)) -> None:
         self.path = path
         self.dedup_window = dedup_window
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._db = open_database(path)
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # fsync the WAL on every commit: an ack means on disk
         try:
             upgrade(self._db, path)
         except BaseException:
@@ -83,7 +80,7 @@ class Spool:
     def read(self, after_seq: int, limit: int = 1000) -> list[SpoolRecord]:
         rows = self._db.execute(
             "SELECT seq, device_id, msg_id, canteen_id, kind, channel, type, payload, device_ts,"
-            " device_utc_offset_s, received_at, skew_s, skew_flagged FROM records WHERE seq > ? ORDER BY seq LIMIT ?",
+            " device_utc_offset_s, received_at, skew_flagged FROM records WHERE seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit),
         ).fetchall()
         return [
@@ -98,8 +95,7 @@ class Spool:
                 payload=bytes(row[7]),
                 device_ts=device_time(row[8], row[9]),
                 received_at=_instant(row[10]),
-                skew_s=row[11],
-                skew_flagged=bool(row[12]),
+                skew_flagged=bool(row[11]),
             )
             for row in rows
         ]

@@ -19,6 +19,8 @@ from enum import StrEnum
 from itertools import chain
 from typing import NamedTuple
 
+from spool.records import NewRecord
+
 _INSERT_LETTER = (
     "INSERT INTO dead_letters (reason, detail, topic, client_id, payload, received_at) VALUES (?, ?, ?, ?, ?, ?)"
 )
@@ -38,21 +40,6 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     DEAD_LETTERED = "dead_lettered"
     SKIPPED = "skipped"
-
-
-class NewRecord(NamedTuple):
-    """A record to store, with its times as datetimes (the gateway makes :class:`RecordRow` directly)."""
-
-    device_id: str
-    msg_id: str
-    canteen_id: str
-    kind: str
-    channel: str
-    type: str
-    payload: bytes
-    device_ts: dt.datetime
-    received_at: dt.datetime
-    skew_flagged: bool = False
 
 
 class RecordRow(NamedTuple):

@@ -32,6 +32,8 @@ DISK_CHECK_EVERY_S = 10.0
 
 @dataclass
 class StorageStats:
+    """The drain's counters, logged every few seconds and written as the ``gateway`` measurement's lag."""
+
     written_points: int = 0
     written_records: int = 0
     rejected: int = 0
@@ -56,6 +58,8 @@ class StorageStats:
 
 
 class StorageDrain:
+    """Follows the spool from the ``storage`` checkpoint into a :class:`~storage.writers.PointWriter`."""
+
     def __init__(
         self,
         spool: Spool,

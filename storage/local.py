@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from storage.schema import F, Measurement, StoragePoint, Tag
+from runtime.sqlite import open_database
+from storage.schema import FieldName, Measurement, StoragePoint, Tag, epoch_ns
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
@@ -31,15 +31,15 @@ CREATE INDEX IF NOT EXISTS points_by_time ON points (measurement, time_ns);
 
 
 class LocalStore:
+    """The embedded time-series store (SQLite): points by measurement, tags and time, kept for ``retention``."""
+
     name = "local"
 
     def __init__(self, path: Path, *, retention: dt.timedelta = dt.timedelta(days=90)) -> None:
         self.path = path
         self.retention = retention
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._db = open_database(path)
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
 
     def write(self, points: Sequence[StoragePoint]) -> None:
@@ -78,9 +78,9 @@ class LocalStore:
         end = start + dt.timedelta(days=1)
         rows = self._db.execute(
             "SELECT json_extract(tags, '$.canteen'), json_extract(tags, '$.district'), COUNT(*),"
-            f" SUM(json_extract(fields, '$.{F.PASSED}')) FROM points"
+            f" SUM(json_extract(fields, '$.{FieldName.PASSED}')) FROM points"
             " WHERE measurement = ? AND time_ns >= ? AND time_ns < ? GROUP BY 1, 2 ORDER BY 1",
-            (Measurement.RAPID_TEST.value, _ns(start), _ns(end)),
+            (Measurement.RAPID_TEST.value, epoch_ns(start), epoch_ns(end)),
         ).fetchall()
         return [TestsOfCanteen(r[0], r[1], int(r[2]), int(r[3] or 0)) for r in rows]
 
@@ -88,7 +88,7 @@ class LocalStore:
         """The newest cabinet reading of every cabinet."""
         rows = self._db.execute(
             "SELECT json_extract(tags, '$.canteen'), json_extract(tags, '$.device'), MAX(time_ns),"
-            f" json_extract(fields, '$.{F.TEMP_C}'), json_extract(fields, '$.{F.DOOR_OPEN}')"
+            f" json_extract(fields, '$.{FieldName.TEMP_C}'), json_extract(fields, '$.{FieldName.DOOR_OPEN}')"
             " FROM points WHERE measurement = ? GROUP BY series ORDER BY 1, 2",
             (Measurement.CABINET.value,),
         ).fetchall()
@@ -130,10 +130,6 @@ class LatestReading:
     at: dt.datetime
     temp_c: float
     door_open: bool
-
-
-def _ns(instant: dt.datetime) -> int:
-    return int(instant.timestamp()) * 1_000_000_000
 
 
 def _instant(ns: int) -> dt.datetime:

@@ -29,6 +29,8 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class Measurement(StrEnum):
+    """Measurement names: the one place they are spelled."""
+
     RAPID_TEST = "rapid_test"
     SAMPLE_RETENTION = "sample_retention"
     CABINET = "cabinet"
@@ -42,6 +44,8 @@ class Measurement(StrEnum):
 
 
 class Tag(StrEnum):
+    """Tag keys: indexed, low-cardinality values only (never free text)."""
+
     CANTEEN = "canteen"
     DISTRICT = "district"
     DEVICE = "device"
@@ -73,7 +77,7 @@ TAGS: dict[Measurement, tuple[Tag, ...]] = {
 }
 
 
-class F(StrEnum):
+class FieldName(StrEnum):
     """Field names. Units live in the names, as on the wire."""
 
     MSG_ID = "msg_id"
@@ -128,12 +132,18 @@ class F(StrEnum):
     MESSAGE = "message"
 
 
+#: A point's fields before the ones without a value are dropped.
+Fields = dict[FieldName, FieldValue | None]
+
+
 #: Per-reason reject counters of the gateway measurement are fields named ``rejected_{reason}``.
 REJECTED_PREFIX = "rejected_"
 
 
 @dataclass(frozen=True, slots=True)
 class StoragePoint:
+    """One point: measurement, tags, fields and time in nanoseconds."""
+
     measurement: Measurement
     tags: dict[str, str]
     fields: dict[str, FieldValue]
@@ -143,7 +153,7 @@ class StoragePoint:
         return ",".join([self.measurement, *(f"{k}={v}" for k, v in sorted(self.tags.items()))])
 
 
-def _ns(instant: dt.datetime) -> int:
+def epoch_ns(instant: dt.datetime) -> int:
     """Nanoseconds since the epoch, in integer arithmetic (no float rounding)."""
     return (instant - _EPOCH) // dt.timedelta(microseconds=1) * 1000
 
@@ -161,15 +171,15 @@ def gateway_point(
 ) -> StoragePoint:
     """One sample of the platform's health: the gateway's counters and the storage drain's backlog."""
     fields: dict[str, FieldValue] = {
-        F.RECEIVED: float(received),
-        F.STORED: float(stored),
-        F.DUPLICATES: float(duplicates),
-        F.REJECTED: float(sum(rejected_by_reason.values())),
-        F.SPOOL_BACKLOG: float(spool_backlog),
-        F.WRITE_LAG_S: float(write_lag_s),
+        FieldName.RECEIVED: float(received),
+        FieldName.STORED: float(stored),
+        FieldName.DUPLICATES: float(duplicates),
+        FieldName.REJECTED: float(sum(rejected_by_reason.values())),
+        FieldName.SPOOL_BACKLOG: float(spool_backlog),
+        FieldName.WRITE_LAG_S: float(write_lag_s),
         **{f"{REJECTED_PREFIX}{reason}": float(n) for reason, n in rejected_by_reason.items()},
     }
-    return StoragePoint(Measurement.GATEWAY, {Tag.INSTANCE: instance}, fields, _ns(at))
+    return StoragePoint(Measurement.GATEWAY, {Tag.INSTANCE: instance}, fields, epoch_ns(at))
 
 
 def alert_point(
@@ -187,8 +197,8 @@ def alert_point(
     return StoragePoint(
         Measurement.ALERT,
         {Tag.CANTEEN: canteen, Tag.DISTRICT: district, Tag.RULE: rule, Tag.SEVERITY: severity, Tag.STATE: state},
-        {F.ALERT_ID: alert_id, F.MESSAGE: message, F.COUNT: 1.0},
-        _ns(at),
+        {FieldName.ALERT_ID: alert_id, FieldName.MESSAGE: message, FieldName.COUNT: 1.0},
+        epoch_ns(at),
     )
 
 
@@ -202,7 +212,7 @@ def point_time_ns(ts: dt.datetime, seq: int) -> int:
     return ms * 1_000_000 + seq % 1_000_000
 
 
-def _drop_none(fields: dict[F, FieldValue | None]) -> dict[str, FieldValue]:
+def _drop_none(fields: Fields) -> dict[str, FieldValue]:
     return {str(k): v for k, v in fields.items() if v is not None}
 
 
@@ -215,9 +225,9 @@ def points_for(record: SpoolRecord, district: str) -> list[StoragePoint]:
     message = hydrate(record)
     base = {Tag.CANTEEN: record.canteen_id, Tag.DISTRICT: district}
     time_ns = point_time_ns(message.ts, record.seq)
-    common: dict[F, FieldValue | None] = {F.RECEIVED_AT: record.received_at.isoformat(), F.SKEW_S: record.skew_s}
+    common: Fields = {FieldName.RECEIVED_AT: record.received_at.isoformat(), FieldName.SKEW_S: record.skew_s}
 
-    def point(measurement: Measurement, tags: dict[Tag, str], fields: dict[F, FieldValue | None]) -> StoragePoint:
+    def point(measurement: Measurement, tags: dict[Tag, str], fields: Fields) -> StoragePoint:
         return StoragePoint(
             measurement, {str(k): v for k, v in {**base, **tags}.items()}, _drop_none({**fields, **common}), time_ns
         )
@@ -235,20 +245,20 @@ def points_for(record: SpoolRecord, district: str) -> list[StoragePoint]:
                         Tag.RESULT: message.result,
                     },
                     {
-                        F.MSG_ID: message.msg_id,
-                        F.VALUE: _num(message.value),
-                        F.PASSED: 1.0 if message.result == "pass" else 0.0,
-                        F.SAMPLE_NO: message.sample_no,
-                        F.SAMPLE_NAME: message.sample_name,
-                        F.FOOD_CATEGORY: message.food_category,
-                        F.SUPPLIER: message.supplier,
-                        F.BATCH_NO: message.batch_no,
-                        F.METHOD: message.method,
-                        F.UNIT: message.unit,
-                        F.OPERATOR: message.operator,
-                        F.REVIEWER: message.reviewer,
-                        F.RETEST_OF: message.retest_of,
-                        F.CONTROL_DELTA_A: _num(message.control_delta_a),
+                        FieldName.MSG_ID: message.msg_id,
+                        FieldName.VALUE: _num(message.value),
+                        FieldName.PASSED: 1.0 if message.result == "pass" else 0.0,
+                        FieldName.SAMPLE_NO: message.sample_no,
+                        FieldName.SAMPLE_NAME: message.sample_name,
+                        FieldName.FOOD_CATEGORY: message.food_category,
+                        FieldName.SUPPLIER: message.supplier,
+                        FieldName.BATCH_NO: message.batch_no,
+                        FieldName.METHOD: message.method,
+                        FieldName.UNIT: message.unit,
+                        FieldName.OPERATOR: message.operator,
+                        FieldName.REVIEWER: message.reviewer,
+                        FieldName.RETEST_OF: message.retest_of,
+                        FieldName.CONTROL_DELTA_A: _num(message.control_delta_a),
                     },
                 )
             ]
@@ -258,11 +268,11 @@ def points_for(record: SpoolRecord, district: str) -> list[StoragePoint]:
                     Measurement.DETECTOR,
                     device,
                     {
-                        F.MSG_ID: message.msg_id,
-                        F.STATE: message.state,
-                        F.INCUBATOR_C: float(message.incubator_c),
-                        F.REAGENT_LOT: message.reagent_lot,
-                        F.REAGENT_EXPIRES: message.reagent_expires.isoformat(),
+                        FieldName.MSG_ID: message.msg_id,
+                        FieldName.STATE: message.state,
+                        FieldName.INCUBATOR_C: float(message.incubator_c),
+                        FieldName.REAGENT_LOT: message.reagent_lot,
+                        FieldName.REAGENT_EXPIRES: message.reagent_expires.isoformat(),
                     },
                 )
             ]
@@ -272,11 +282,11 @@ def points_for(record: SpoolRecord, district: str) -> list[StoragePoint]:
                     Measurement.CABINET,
                     device,
                     {
-                        F.MSG_ID: message.msg_id,
-                        F.TEMP_C: float(message.temp_c),
-                        F.DOOR_OPEN: message.door_open,
-                        F.POWER_OK: message.power_ok,
-                        F.SAMPLES_HELD: float(message.samples_held),
+                        FieldName.MSG_ID: message.msg_id,
+                        FieldName.TEMP_C: float(message.temp_c),
+                        FieldName.DOOR_OPEN: message.door_open,
+                        FieldName.POWER_OK: message.power_ok,
+                        FieldName.SAMPLES_HELD: float(message.samples_held),
                     },
                 )
             ]
@@ -286,14 +296,14 @@ def points_for(record: SpoolRecord, district: str) -> list[StoragePoint]:
                     Measurement.SAMPLE_RETENTION,
                     {Tag.CABINET: record.device_id, Tag.MEAL: message.meal, Tag.ACTION: "retained"},
                     {
-                        F.MSG_ID: message.msg_id,
-                        F.SAMPLE_ID: message.sample_id,
-                        F.SLOT: message.slot,
-                        F.MEAL_DATE: message.meal_date.isoformat(),
-                        F.DISH_NAME: message.dish_name,
-                        F.WEIGHT_G: float(message.weight_g),
-                        F.OPERATOR: message.operator,
-                        F.COUNT: 1.0,
+                        FieldName.MSG_ID: message.msg_id,
+                        FieldName.SAMPLE_ID: message.sample_id,
+                        FieldName.SLOT: message.slot,
+                        FieldName.MEAL_DATE: message.meal_date.isoformat(),
+                        FieldName.DISH_NAME: message.dish_name,
+                        FieldName.WEIGHT_G: float(message.weight_g),
+                        FieldName.OPERATOR: message.operator,
+                        FieldName.COUNT: 1.0,
                     },
                 )
             ]
@@ -303,11 +313,11 @@ def points_for(record: SpoolRecord, district: str) -> list[StoragePoint]:
                     Measurement.SAMPLE_RETENTION,
                     {Tag.CABINET: record.device_id, Tag.ACTION: "disposed"},
                     {
-                        F.MSG_ID: message.msg_id,
-                        F.SAMPLE_ID: message.sample_id,
-                        F.OPERATOR: message.operator,
-                        F.REASON: message.reason,
-                        F.COUNT: 1.0,
+                        FieldName.MSG_ID: message.msg_id,
+                        FieldName.SAMPLE_ID: message.sample_id,
+                        FieldName.OPERATOR: message.operator,
+                        FieldName.REASON: message.reason,
+                        FieldName.COUNT: 1.0,
                     },
                 )
             ]
@@ -317,11 +327,11 @@ def points_for(record: SpoolRecord, district: str) -> list[StoragePoint]:
                     Measurement.CAMERA,
                     device,
                     {
-                        F.MSG_ID: message.msg_id,
-                        F.FPS: float(message.fps),
-                        F.BITRATE_KBPS: float(message.bitrate_kbps),
-                        F.RECORDING_OK: message.recording_ok,
-                        F.RETENTION_DAYS: float(message.retention_days),
+                        FieldName.MSG_ID: message.msg_id,
+                        FieldName.FPS: float(message.fps),
+                        FieldName.BITRATE_KBPS: float(message.bitrate_kbps),
+                        FieldName.RECORDING_OK: message.recording_ok,
+                        FieldName.RETENTION_DAYS: float(message.retention_days),
                     },
                 )
             ]
@@ -331,12 +341,12 @@ def points_for(record: SpoolRecord, district: str) -> list[StoragePoint]:
                     Measurement.CAMERA_VIOLATION,
                     {**device, Tag.VIOLATION: message.violation},
                     {
-                        F.MSG_ID: message.msg_id,
-                        F.CONFIDENCE: float(message.confidence),
-                        F.AREA: message.area,
-                        F.SNAPSHOT_URL: message.snapshot_url,
-                        F.CLIP_URL: message.clip_url,
-                        F.COUNT: 1.0,
+                        FieldName.MSG_ID: message.msg_id,
+                        FieldName.CONFIDENCE: float(message.confidence),
+                        FieldName.AREA: message.area,
+                        FieldName.SNAPSHOT_URL: message.snapshot_url,
+                        FieldName.CLIP_URL: message.clip_url,
+                        FieldName.COUNT: 1.0,
                     },
                 )
             ]
@@ -345,7 +355,7 @@ def points_for(record: SpoolRecord, district: str) -> list[StoragePoint]:
                 point(
                     Measurement.DEVICE_STATUS,
                     {**device, Tag.KIND: record.kind},
-                    {F.STATE: message.state, F.ONLINE: 1.0 if message.state == "online" else 0.0},
+                    {FieldName.STATE: message.state, FieldName.ONLINE: 1.0 if message.state == "online" else 0.0},
                 )
             ]
     raise TypeError(f"no storage mapping for {type(message).__name__}")

@@ -25,10 +25,14 @@ from storage.schema import StoragePoint
 
 
 class WriteError(Exception):
+    """A write did not happen."""
+
     pass
 
 
 class TransientWriteError(WriteError):
+    """Try again later: the server is away, overloaded or asked us to wait (``retry_after_s``)."""
+
     def __init__(self, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
@@ -39,6 +43,8 @@ class PermanentWriteError(WriteError):
 
 
 class PointWriter(Protocol):
+    """A time-series store the drain can write to."""
+
     name: str
 
     def write(self, points: Sequence[StoragePoint]) -> None: ...

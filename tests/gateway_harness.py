@@ -17,7 +17,7 @@ import yaml
 from broker_config.managed import ManagedMosquitto
 from devices.registry import Registry
 from gateway.runner import run_gateway
-from gateway.service import Gateway
+from gateway.service import MAX_BATCH, Gateway
 from mqtt.device_link import MqttError, MqttLink
 from mqtt.link_options import LinkOptions
 from runtime.clock import Clock, SystemClock
@@ -41,7 +41,7 @@ async def gateway_in_process(
     spool_path: Path,
     client_id: str,
     canteens: Iterable[str] = (),
-    max_batch: int = 2000,
+    max_batch: int = MAX_BATCH,
     clock: Clock | None = None,
 ) -> AsyncIterator[Gateway]:
     """A gateway with reconnects, as `shian run` runs it; drained and stopped on exit. ``clock``: the time the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 from pathlib import Path
@@ -82,7 +83,7 @@ class Harness:
             model, kind, channel, canteen="c1", device=device, received_at=received_at or self.clock.now()
         )
         if skew_flagged:
-            record = record._replace(skew_flagged=True)
+            record = dataclasses.replace(record, skew_flagged=True)
         self.engine.process([spool_record(record, next(self.seq))])
 
     def at(self, when: dt.datetime) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import urllib.parse
@@ -37,20 +38,8 @@ def new_record(
 
 def spool_record(record: NewRecord, seq: int) -> SpoolRecord:
     """What the spool would hand a consumer for ``record`` stored as ``seq``."""
-    return SpoolRecord(
-        seq=seq,
-        device_id=record.device_id,
-        msg_id=record.msg_id,
-        canteen_id=record.canteen_id,
-        kind=record.kind,
-        channel=record.channel,
-        type=record.type,
-        payload=record.payload,
-        device_ts=record.device_ts,
-        received_at=record.received_at,
-        skew_s=(record.device_ts - record.received_at).total_seconds(),
-        skew_flagged=record.skew_flagged,
-    )
+    fields = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+    return SpoolRecord(**fields, seq=seq)
 
 
 def fill_spool(path: Path, records: Sequence[NewRecord]) -> Spool:

@@ -120,6 +120,7 @@ def test_the_gateways_receive_maximum_reaches_its_link(tmp_path: Path, monkeypat
         ("[storage]\nbackend = 'influxdb2'\nurl = 'http://x'\n", {}, r"storage .*needs storage\.org, storage\.bucket"),
         ("[storage]\nbackend = 'influxdb1'\n", {}, r"storage .*needs storage\.url"),
         ("[gateway]\nreceive_maximum = 70000\n", {}, r"gateway\.receive_maximum .*less than or equal to 65535"),
+        ("[gateway]\nreceive_maximum = 3000\n", {}, r"gateway .*receive_maximum \(3000\) must be at least twice"),
     ],
 )
 def test_configuration_errors_name_the_key(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sqlite3
 import tempfile
@@ -80,7 +81,7 @@ def test_records_are_pruned_only_behind_every_consumer(tmp_path: Path) -> None:
 def test_skew_is_kept_with_both_times(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.sqlite")
     ahead = dt.datetime(2026, 11, 25, 11, 40, tzinfo=dt.timezone(dt.timedelta(hours=8)))  # T0 + 10 min
-    spool.commit([_record("a")._replace(device_ts=ahead, skew_flagged=True)])
+    spool.commit([dataclasses.replace(_record("a"), device_ts=ahead, skew_flagged=True)])
     (record,) = spool.all_records()
     assert record.device_ts == ahead
     assert record.device_ts.utcoffset() == dt.timedelta(hours=8)  # as the device wrote it
@@ -152,7 +153,7 @@ def test_a_device_time_comes_back_as_written(instant: dt.datetime, offset_min: i
     written = instant.replace(tzinfo=dt.timezone(dt.timedelta(minutes=offset_min)))
     with tempfile.TemporaryDirectory() as tmp:
         spool = Spool(Path(tmp) / "s.sqlite")
-        spool.commit([_record("a")._replace(device_ts=written)])
+        spool.commit([dataclasses.replace(_record("a"), device_ts=written)])
         (record,) = spool.all_records()
         spool.close()
     assert record.device_ts == written
@@ -165,7 +166,7 @@ def test_payloads_are_stored_as_blobs(tmp_path: Path) -> None:
     """bytes reach SQLite through the adapter spool_write registers; they must still land as the same BLOB."""
     spool = Spool(tmp_path / "s.sqlite")
     payload = '{"sample_name":"青菜"}'.encode()
-    spool.commit([_record("a")._replace(payload=payload)])
+    spool.commit([dataclasses.replace(_record("a"), payload=payload)])
     with sqlite3.connect(tmp_path / "s.sqlite") as db:
         assert db.execute("SELECT typeof(payload), payload FROM records").fetchone() == ("blob", payload)
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from devices.ids import CanteenId, check_id
+from gateway.service import MAX_BATCH
 from runtime.errors import ShianError
 
 #: The one-canteen registry of ``shian demo`` and of ``shian run`` on its embedded defaults.
@@ -26,6 +27,8 @@ class ConfigError(ShianError, ValueError):
 
 
 class MqttSettings(BaseModel):
+    """``[mqtt]``: the broker to use, or none for a managed one."""
+
     model_config = ConfigDict(extra="forbid")
 
     #: Broker host. Unset: Shian starts and manages its own Mosquitto on loopback.
@@ -44,6 +47,8 @@ class MqttSettings(BaseModel):
 
 
 class GatewaySettings(BaseModel):
+    """``[gateway]``: its identity, its partition of canteens, and the limits of its intake."""
+
     model_config = ConfigDict(extra="forbid")
 
     #: MQTT client id; also the name of its persistent session. Two gateways need two ids.
@@ -56,7 +61,7 @@ class GatewaySettings(BaseModel):
     skew_future_s: float = Field(default=300.0, ge=0)
     skew_past_s: float = Field(default=86400.0, ge=0)
     #: Deliveries committed to the spool in one transaction at most.
-    max_batch: int = Field(default=2000, ge=1, le=100_000)
+    max_batch: int = Field(default=MAX_BATCH, ge=1, le=100_000)
     #: Deliveries the broker may send before the gateway has acknowledged them (MQTT 5 receive maximum): what
     #: the gateway holds in memory at most, each up to the broker's max_packet_size. Keep it at least twice
     #: max_batch, so that a batch arrives while another commits; 4,096 and 8,192 drained as fast as 65,535.
@@ -70,8 +75,19 @@ class GatewaySettings(BaseModel):
     def _client_id(cls, value: str) -> str:
         return check_id(value, "gateway client id")
 
+    @model_validator(mode="after")
+    def _window_holds_two_batches(self) -> GatewaySettings:
+        if self.receive_maximum < 2 * self.max_batch:
+            raise ValueError(
+                f"receive_maximum ({self.receive_maximum}) must be at least twice max_batch ({self.max_batch}), "
+                "so that the next batch arrives while one commits"
+            )
+        return self
+
 
 class StorageSettings(BaseModel):
+    """``[storage]``: the time-series store the drain writes to."""
+
     model_config = ConfigDict(extra="forbid")
 
     #: local: the embedded SQLite store; influxdb1: the v1 /write API; influxdb2: /api/v2/write.
@@ -105,6 +121,8 @@ class StorageSettings(BaseModel):
 
 
 class WebhookSettings(BaseModel):
+    """One ``[[rules.webhooks]]`` entry: where to post alert changes, and in which format."""
+
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(pattern=r"^https?://")
@@ -113,6 +131,8 @@ class WebhookSettings(BaseModel):
 
 
 class RulesSettings(BaseModel):
+    """``[rules]``: the rules file, the timer tick, the webhooks."""
+
     model_config = ConfigDict(extra="forbid")
 
     #: The rules file (YAML: ``defaults`` and per-region overrides). Unset: the built-in defaults.
@@ -123,6 +143,8 @@ class RulesSettings(BaseModel):
 
 
 class Settings(BaseSettings):
+    """The whole configuration: a TOML file, then ``SHIAN_*`` environment variables, then flags."""
+
     model_config = SettingsConfigDict(env_prefix="SHIAN_", env_nested_delimiter="__", extra="forbid")
 
     #: The canteen registry (YAML). Default: the bundled one-canteen demo registry.

@@ -25,6 +25,8 @@ class Cabinet:
 
 
 class CabinetUnit(RuleUnit):
+    """``cabinet.*``: temperature out of range, door open."""
+
     def __init__(self, context: RuleContext) -> None:
         super().__init__(context)
         #: device id -> its state

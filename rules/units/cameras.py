@@ -9,6 +9,8 @@ from rules.units.base import Observation, RuleUnit
 
 
 class CamerasUnit(RuleUnit):
+    """``camera.violation``."""
+
     def on_record(self, seen: Observation) -> list[Effect]:
         event = seen.message
         if not isinstance(event, AiViolation) or event.confidence < self.config.camera_confidence_min:

@@ -7,6 +7,8 @@ from rules.units.base import Observation, RuleUnit
 
 
 class ClockUnit(RuleUnit):
+    """``device.clock_skew``."""
+
     def on_record(self, seen: Observation) -> list[Effect]:
         record = seen.record
         if not record.skew_flagged:

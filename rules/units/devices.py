@@ -19,6 +19,8 @@ Offline = Literal["status", "silent"]
 
 
 class DevicesUnit(RuleUnit):
+    """``device.offline``, from a status message or from silence."""
+
     def __init__(self, context: RuleContext) -> None:
         super().__init__(context)
         #: device id -> when the gateway last received anything from it

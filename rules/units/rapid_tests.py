@@ -26,6 +26,8 @@ class Followup:
 
 
 class TestsUnit(RuleUnit):
+    """``test.*``: failed, suspect, void and mismatched tests, overdue retests, missing coverage."""
+
     def __init__(self, context: RuleContext) -> None:
         super().__init__(context)
         #: canteen -> the last local day it tested on

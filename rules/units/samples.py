@@ -17,6 +17,8 @@ log = structlog.get_logger("shian.rules")
 
 
 class SamplesUnit(RuleUnit):
+    """``sample.*``: missing, underweight and early-disposed samples."""
+
     def __init__(self, context: RuleContext) -> None:
         super().__init__(context)
         #: "canteen|meal date|meal" -> the sample ids kept for it

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rules.alerts import AlertError, RulesStore
+from rules.alerts import Alert, AlertError, RulesStore
 from runtime.clock import SystemClock
 from shian.commands.common import CommandError, Commands, add_common, answer_no, settings_from
 from wiring.build import rules_store_path
@@ -76,18 +77,19 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _ack(args: argparse.Namespace) -> int:
-    with _store(args) as store:
-        try:
-            print(store.acknowledge(args.alert_id, args.by, args.note, SystemClock().now()).state)
-        except AlertError as exc:
-            return answer_no(str(exc))
-    return 0
+    return _change(args, lambda store, now: store.acknowledge(args.alert_id, args.by, args.note, now))
 
 
 def _resolve(args: argparse.Namespace) -> int:
+    return _change(args, lambda store, now: store.resolve(args.alert_id, args.by, args.why, now))
+
+
+def _change(args: argparse.Namespace, change: Callable[[RulesStore, dt.datetime], Alert]) -> int:
+    """Apply an operator's change and print the alert's new state; an alert not in a state that allows it
+    is an answer, not a failure (exit 1)."""
     with _store(args) as store:
         try:
-            print(store.resolve(args.alert_id, args.by, args.why, SystemClock().now()).state)
+            print(change(store, SystemClock().now()).state)
         except AlertError as exc:
             return answer_no(str(exc))
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import signal
 
 import structlog
@@ -11,37 +12,33 @@ import structlog
 from runtime.logs import configure_logging
 from shian.commands.common import Commands, add_common, settings_from
 
+#: (command, short help, description, whether simulated devices run too)
+_COMMANDS = (
+    (
+        "run",
+        "run the platform: broker (managed unless mqtt.host is set), gateway, storage and rules",
+        "Run the gateway, the storage drain and the rules engine against the configured broker. With no "
+        "mqtt.host configured, start a managed Mosquitto on loopback first and stop it on exit. The first "
+        "Ctrl-C (or SIGTERM) drains the gateway and stops everything; a second one does not wait for the drain.",
+        False,
+    ),
+    (
+        "demo",
+        "run the platform with simulated devices of one canteen, one of them buggy",
+        "Everything 'run' does, plus simulated devices of the registry's first canteen: a detector, a sample "
+        "cabinet and cameras, one of which sends malformed messages so that the dead-letter path shows. Dead "
+        "letters and alerts are logged as they arrive. Stop with Ctrl-C.",
+        True,
+    ),
+)
+
 
 def add(commands: Commands) -> None:
-    run = commands.add_parser(
-        "run",
-        help="run the platform: broker (managed unless mqtt.host is set), gateway, storage and rules",
-        description="Run the gateway, the storage drain and the rules engine against the configured broker. With "
-        "no mqtt.host configured, start a managed Mosquitto on loopback first and stop it on exit. The first "
-        "Ctrl-C (or SIGTERM) drains the gateway and stops everything; a second one does not wait for the drain.",
-    )
-    add_common(run)
-    run.add_argument("--duration", type=float, metavar="SECONDS", help="stop by itself after this long")
-    run.set_defaults(handler=_run)
-
-    demo = commands.add_parser(
-        "demo",
-        help="run the platform with simulated devices of one canteen, one of them buggy",
-        description="Everything 'run' does, plus simulated devices of the registry's first canteen: a detector, "
-        "a sample cabinet and cameras, one of which sends malformed messages so that the dead-letter path shows. "
-        "Dead letters and alerts are logged as they arrive. Stop with Ctrl-C.",
-    )
-    add_common(demo)
-    demo.add_argument("--duration", type=float, metavar="SECONDS", help="stop by itself after this long")
-    demo.set_defaults(handler=_demo)
-
-
-def _run(args: argparse.Namespace) -> int:
-    return _serve(args, demo=False)
-
-
-def _demo(args: argparse.Namespace) -> int:
-    return _serve(args, demo=True)
+    for name, summary, description, demo in _COMMANDS:
+        parser = commands.add_parser(name, help=summary, description=description)
+        add_common(parser)
+        parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop by itself after this long")
+        parser.set_defaults(handler=functools.partial(_serve, demo=demo))
 
 
 def _serve(args: argparse.Namespace, *, demo: bool) -> int:
