@@ -6,7 +6,9 @@ an offset and units live in the field names. The ``type`` field discriminates.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 from typing import Annotated, Any, Literal, get_args
 
 import pydantic_core
@@ -16,6 +18,11 @@ from pydantic_core import core_schema
 from devices.topics import Channel, DeviceKind
 
 MAX_PAYLOAD_BYTES = 64 * 1024
+#: How much of a refused payload its dead-letter notice carries; with base64 and the rest, a notice stays far
+#: below the production broker's maximum packet size (65 KiB) whatever a device sends.
+DEADLETTER_PAYLOAD_BYTES = 16 * 1024
+#: How much of a refusal's explanation a notice or receipt carries.
+DETAIL_CHARS = 1000
 
 # RFC 3339 date-time. The offset is optional here so that a missing one is reported as a naive timestamp.
 RFC3339_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?$"
@@ -257,5 +264,23 @@ class DeadLetter(WireModel):
     topic: str
     #: The device the topic names: the broker's ACL ties a device's topics to its username and client id.
     client_id: str | None
+    #: The payload, base64, cut to its first DEADLETTER_PAYLOAD_BYTES bytes when ``truncated``: a notice must
+    #: fit the broker's maximum packet size. The spool keeps the whole payload (``shian deadletter show``).
     payload_b64: str
     received_at: AwareDatetime
+    truncated: bool = False
+    #: The whole payload's size and SHA-256, so the notice still identifies it when cut.
+    payload_size: Annotated[int, Field(ge=0)] = 0
+    payload_sha256: str = ""
+
+    @classmethod
+    def of(cls, payload: bytes, **fields: Any) -> DeadLetter:
+        """The notice for a refused ``payload``: whole when it is small enough, cut otherwise."""
+        kept = payload[:DEADLETTER_PAYLOAD_BYTES]
+        return cls(
+            payload_b64=base64.b64encode(kept).decode("ascii"),
+            truncated=len(kept) < len(payload),
+            payload_size=len(payload),
+            payload_sha256=hashlib.sha256(payload).hexdigest(),
+            **fields,
+        )

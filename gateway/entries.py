@@ -49,7 +49,7 @@ def spool_entry(incoming: Incoming, decision: Decision, window: SkewWindow) -> S
             msg_id, skewed = status_msg_id(message), False  # a last will's ts is stale by nature: never a skew
         else:
             msg_id, skewed = message.msg_id, not window.earliest <= device_epoch <= window.latest  # outside: flag
-        # tuple.__new__: a named tuple's own constructor is a Python function of twelve arguments
+        # tuple.__new__: a named tuple's own constructor is a Python function of thirteen arguments
         return tuple.__new__(
             RecordRow,
             (
@@ -64,6 +64,7 @@ def spool_entry(incoming: Incoming, decision: Decision, window: SkewWindow) -> S
                 utc_offset_s(ts),
                 window.received_epoch,
                 int(skewed),
+                0,  # msg_id_reused: the commit decides
             ),
         )
     if isinstance(decision, Rejected):

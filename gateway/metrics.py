@@ -50,6 +50,13 @@ class GatewayCollector(Collector):
         skew = CounterMetricFamily("shian_gateway_clock_skew", "Records flagged for clock skew", labels=["instance"])
         skew.add_metric(labels, s.clock_skew)
         yield skew
+        reused = CounterMetricFamily(
+            "shian_gateway_msg_id_reused",
+            "Records stored under a msg_id used before for other content",
+            labels=["instance"],
+        )
+        reused.add_metric(labels, s.msg_id_reused)
+        yield reused
         latency = HistogramMetricFamily(
             "shian_gateway_ack_latency_seconds", "From arrival to broker acknowledgement", labels=["instance"]
         )

@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
 
 from gateway.service import Gateway
-from mqtt.bus import BusError
 from mqtt.link_options import LinkOptions
+from mqtt.reconnect import serve_connected
 from mqtt.service_link import ServiceLink
-from runtime.backoff import Backoff
 
 log = structlog.get_logger("shian.gateway")
 
 
 async def run_gateway(gateway: Gateway, options: LinkOptions) -> None:
-    """Serve until :meth:`Gateway.request_stop` (returns after draining) or cancellation.
+    """Serve until :meth:`Gateway.request_stop` (returns after draining) or cancellation, reconnecting whenever
+    the link fails; a broker that refuses the gateway for good (:class:`mqtt.bus.BrokerRefusal`) ends it.
 
     ``options`` should ask for a persistent session, so that whatever the gateway has not acknowledged waits in
     the broker across disconnects.
     """
-    backoff = Backoff()
-    while True:
-        try:
-            async with ServiceLink(options) as link:
-                log.info("gateway.connected", host=options.host, port=options.port, client_id=options.client_id)
-                backoff = Backoff()
-                await gateway.serve(link)
-                log.info("gateway.drained", **gateway.stats.snapshot())
-                return
-        except BusError as exc:
-            delay = backoff.next_delay()
-            log.warning("gateway.disconnected", error=str(exc), retry_in_s=delay)
-            await asyncio.sleep(delay)
+
+    async def serve(link: ServiceLink) -> None:
+        await gateway.serve(link)
+        log.info("gateway.drained", **gateway.stats.snapshot())
+
+    await serve_connected(options, serve, name="gateway")

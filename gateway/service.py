@@ -8,7 +8,6 @@ then published on the dead-letter topic; receipts tell devices what became of th
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import datetime as dt
 import time
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from devices.messages import DeadLetter, DeviceStatus, ReceiptStatus, receipt_payload
+from devices.messages import DETAIL_CHARS, DeadLetter, DeviceStatus, ReceiptStatus, receipt_payload
 from devices.registry import Registry
 from devices.topics import ROOT, deadletter_topic, receipt_topic
 from gateway.entries import SkewLimits, spool_entry
@@ -34,6 +33,8 @@ DEFAULT_SKEW = SkewLimits()
 
 #: Deliveries committed to the spool in one transaction at most, unless configured otherwise.
 MAX_BATCH = 2000
+#: The reason a receipt gives for a record stored under a msg_id its device had used for other content.
+MSG_ID_REUSED = "msg_id_reused"
 #: Receipts and notices awaiting the broker's PUBACK beyond which intake waits.
 POSTS_HIGH_WATER = 20_000
 #: Deliveries validated between two yields to the event loop.
@@ -184,19 +185,28 @@ class Gateway:
                 continue
             route, message = decision
             accepted[message.type] += 1
+            reason = None
             if outcome is stored_outcome:
                 stored += 1
                 status: ReceiptStatus = "stored"
                 if isinstance(entry, RecordRow) and entry.skew_flagged:
                     self._clock_skew(entry)
+            elif outcome is Outcome.REUSED and isinstance(entry, RecordRow):  # rare: stored, and the device told
+                stored += 1
+                status, reason = "stored", self._reused(entry)
             else:
                 duplicates += 1
                 status = "duplicate"
             if incoming.qos and not isinstance(message, DeviceStatus):
-                post(route.receipt_topic, receipt_payload(message.msg_id, status))
+                post(route.receipt_topic, receipt_payload(message.msg_id, status, reason))
         stats.received += len(outcomes)
         stats.stored += stored
         stats.duplicates += duplicates
+
+    def _reused(self, entry: RecordRow) -> str:
+        self.stats.msg_id_reused += 1
+        log.warning("device.msg_id_reused", device=entry.device_id, msg_id=entry.msg_id)
+        return f"{MSG_ID_REUSED}: msg_id {entry.msg_id!r} was used before for other content; stored as another record"
 
     def _answer_other(self, bus: BusClient, incoming: Incoming, decision: Decision, entry: SpoolEntry) -> None:
         if isinstance(decision, Rejected):
@@ -228,15 +238,15 @@ class Gateway:
             topic=incoming.topic,
             client_id=decision.device_id,
         )
-        letter = DeadLetter(
+        letter = DeadLetter.of(
+            incoming.payload,
             reason=decision.reason,
-            detail=decision.detail,
+            detail=decision.detail[:DETAIL_CHARS],
             topic=incoming.topic,
             client_id=decision.device_id,
-            payload_b64=base64.b64encode(incoming.payload).decode("ascii"),
             received_at=received_at,
         )
         bus.post(deadletter_topic(decision.reason), letter.model_dump_json().encode())
         if decision.reply_to is not None and decision.msg_id is not None:
-            reason = f"{decision.reason}: {decision.detail}"
+            reason = f"{decision.reason}: {decision.detail[:DETAIL_CHARS]}"
             bus.post(receipt_topic(decision.reply_to), receipt_payload(decision.msg_id, "rejected", reason))

@@ -54,6 +54,8 @@ class GatewayStats:
     rejected: Counter[str] = field(default_factory=Counter)  # dead-lettered, by reason
     ignored: Counter[str] = field(default_factory=Counter)  # not device input, by why
     clock_skew: int = 0
+    #: Records stored although their device had used the msg_id before, for other content.
+    msg_id_reused: int = 0
     batches: int = 0
     ack_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
@@ -68,6 +70,7 @@ class GatewayStats:
             "rejected_by_reason": dict(self.rejected),
             "ignored": sum(self.ignored.values()),
             "clock_skew": self.clock_skew,
+            "msg_id_reused": self.msg_id_reused,
             "batches": self.batches,
             "ack_latency_p99_le_s": self.ack_latency.quantile(0.99),
         }

@@ -10,9 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
+from runtime.errors import ShianError
+
 
 class BusError(ConnectionError):
     """The connection to the bus failed or dropped; whoever serves on it reconnects."""
+
+
+class BrokerRefusal(BusError, ShianError):
+    """The broker refused us for a reason that trying again will not change (bad credentials, a banned client,
+    QoS 1 not granted): whoever serves on the link stops and says why, instead of reconnecting forever."""
 
 
 class Incoming(NamedTuple):

@@ -35,6 +35,9 @@ class LinkOptions:
     #: Incoming QoS 1 deliveries the broker may send before they are acknowledged (MQTT 5 receive maximum; the
     #: service link): what the link holds in memory at most, each up to the broker's max_packet_size.
     receive_maximum: int = 65_535
+    #: The largest packet the service link accepts, announced to the broker (which then never sends a larger
+    #: one): above the broker's own limit (1 MiB managed, 65 KiB in production), far below what would hurt.
+    maximum_packet_size: int = 4 * 1024 * 1024
     #: TLS: the CA to trust (None: plain TCP), and a client certificate and key when the broker demands one.
     tls_ca: Path | None = None
     tls_cert: Path | None = None

@@ -18,52 +18,32 @@ from types import TracebackType
 
 import structlog
 
-from mqtt import wire
-from mqtt.bus import BusError, Incoming
+from mqtt import wire, wire_reader
+from mqtt.bus import BrokerRefusal, BusError, Incoming
 from mqtt.link_options import LinkOptions
+from mqtt.reasons import describe, refusal
 
 log = structlog.get_logger("shian.link")
 
-#: CONNACK and DISCONNECT reason codes worth a name in an error message (MQTT 5.0 section 3.2.2.2).
-REASONS = {
-    0x80: "unspecified error",
-    0x81: "malformed packet",
-    0x82: "protocol error",
-    0x84: "unsupported protocol version",
-    0x85: "client identifier not valid",
-    0x86: "bad user name or password",
-    0x87: "not authorized",
-    0x88: "server unavailable",
-    0x89: "server busy",
-    0x8A: "banned",
-    0x8B: "server shutting down",
-    0x8E: "session taken over",
-    0x8D: "keep alive timeout",
-    0x95: "packet too large",
-    0x97: "quota exceeded",
-    0x9C: "use another server",
-    0x9F: "connection rate exceeded",
-}
+#: Deliveries the link holds before it stops reading from the broker (QoS 1 deliveries are bounded by the
+#: receive maximum already; this bounds QoS 0 ones, which the broker then queues or drops for us).
+PAUSE_AT_LEAST = 1024
 
 
 #: Encoded topics kept for publishing; a fleet's receipt topics, with room to spare.
 TOPICS_REMEMBERED = 65_536
 
 
-def _reason(code: int) -> str:
-    return f"{REASONS.get(code, 'error')} (0x{code:02x})"
-
-
 class _Protocol(asyncio.Protocol):
     def __init__(self, link: ServiceLink) -> None:
         self.link = link
-        self.reader = wire.PacketReader()
+        self.reader = wire_reader.PacketReader(link.options.maximum_packet_size)
 
     def data_received(self, data: bytes) -> None:
         try:
             packets, pubacks = self.reader.feed(data)
         except wire.ProtocolError as exc:
-            self.link._fail(BusError(f"the broker sent a malformed packet: {exc}"))
+            self.link._protocol_error(exc)
             return
         self.link._dispatch(packets, pubacks)
 
@@ -99,7 +79,21 @@ class ServiceLink:
         self._acks_unconfirmed = False
         self._last_heard = 0.0
         self._keepalive: asyncio.Task[None] | None = None
+        self._max_packet_size = wire.MAX_VARINT + 5  # the broker's, once it has said
+        self._retain_available = True
+        self._pause_at = max(options.receive_maximum, PAUSE_AT_LEAST)
+        self._reading_paused = False
+        self._flushing = 0
+        #: Posts that failed: refused by the broker, over its maximum packet size, or lost with the connection.
         self.posts_failed = 0
+        #: Publications the link refused to send because they exceed the broker's maximum packet size.
+        self.oversized = 0
+        #: QoS 0 deliveries dropped because the link already held twice its limit (reading had been paused).
+        self.qos0_dropped = 0
+        #: How often the link stopped reading from the broker because its consumer was behind.
+        self.reading_pauses = 0
+        #: Whether the broker still had this client's persistent session (known after connecting).
+        self.session_present = False
 
     # --- connection -----------------------------------------------------------------------------------------
 
@@ -124,6 +118,7 @@ class ServiceLink:
                         clean_start=not opts.session_expiry_s,
                         session_expiry_s=opts.session_expiry_s or 0,
                         receive_maximum=opts.receive_maximum,
+                        maximum_packet_size=opts.maximum_packet_size,
                         username=opts.username,
                         password=opts.password,
                         will=opts.will,
@@ -133,18 +128,31 @@ class ServiceLink:
         except BusError:  # the broker answered, and not with a CONNACK we can use
             self._close()
             raise
-        except (OSError, TimeoutError) as exc:
+        except TimeoutError as exc:
             self._close()
-            raise BusError(f"cannot connect to {opts.host}:{opts.port}: {exc or 'timed out'}") from exc
-        if connack.reason_code >= 0x80:
+            raise BusError(
+                f"cannot connect to {opts.host}:{opts.port}: no CONNACK within {opts.connect_timeout_s:g} s"
+            ) from exc
+        except OSError as exc:
             self._close()
-            raise BusError(f"the broker refused the connection: {_reason(connack.reason_code)}")
-        self._send_window = connack.receive_maximum
+            raise BusError(f"cannot connect to {opts.host}:{opts.port}: {exc}") from exc
+        self._accept(connack)
         keepalive = connack.properties.get(wire.Prop.SERVER_KEEP_ALIVE, opts.keepalive_s)
         self._last_heard = loop.time()
+        self.session_present = connack.session_present
         if isinstance(keepalive, int) and keepalive > 0:
             self._keepalive = asyncio.create_task(self._keep_alive(keepalive))
         return self
+
+    def _accept(self, connack: wire.Connack) -> None:
+        """Take the broker's limits, or refuse a connection this client cannot work with."""
+        error = refusal(connack, self.options)
+        if error is not None:
+            self._close()
+            raise error
+        self._send_window = connack.receive_maximum
+        self._max_packet_size = connack.maximum_packet_size
+        self._retain_available = connack.retain_available
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -207,12 +215,18 @@ class ServiceLink:
 
     def _dispatch(self, packets: list[wire.Packet], pubacks: list[int]) -> None:
         self._last_heard = asyncio.get_running_loop().time()
-        deliver, in_flight = self._deliveries.append, self._in_flight
+        deliveries, in_flight = self._deliveries, self._in_flight
+        deliver = deliveries.append
         for packet in packets:
             if type(packet) is Incoming:
+                if not packet.qos and len(deliveries) >= 2 * self._pause_at:
+                    self.qos0_dropped += 1  # at most once, and the consumer is far behind: dropped, counted
+                    continue
                 deliver(packet)
             else:
                 self._control(packet)
+        if len(deliveries) > self._pause_at and not self._reading_paused and not self._flushing:
+            self._pause_reading()
         settled = 0
         for puback in pubacks:  # one per receipt: the usual case is settled right here
             if (packet_id := puback & 0xFFFF) in in_flight:
@@ -237,18 +251,18 @@ class ServiceLink:
                 self._connack.set_result(packet)
         elif isinstance(packet, wire.Disconnect):
             reason = f": {packet.reason_string}" if packet.reason_string else ""
-            self._fail(BusError(f"the broker disconnected us, {_reason(packet.reason_code)}{reason}"))
+            self._fail(BusError(f"the broker disconnected us, {describe(packet.reason_code)}{reason}"))
 
     def _published(self, future: asyncio.Future[None] | None, code: int) -> int:
         """Settle one publication the broker answered with ``code``; returns 1 for a post, 0 for a publish."""
         if future is None:
             if code >= 0x80:
                 self.posts_failed += 1
-                log.warning("link.post_refused", reason=_reason(code))
+                log.warning("link.post_refused", reason=describe(code))
             return 1
         if not future.done():
             if code >= 0x80:
-                future.set_exception(BusError(f"the broker refused the publication: {_reason(code)}"))
+                future.set_exception(BusError(f"the broker refused the publication: {describe(code)}"))
             else:
                 future.set_result(None)
         return 0
@@ -261,7 +275,10 @@ class ServiceLink:
         self._check()
         take = min(max_count, len(self._deliveries))
         popleft = self._deliveries.popleft
-        return [popleft() for _ in range(take)]
+        taken = [popleft() for _ in range(take)]
+        if self._reading_paused and len(self._deliveries) <= self._pause_at // 2:
+            self._resume_reading()
+        return taken
 
     def ack(self, messages: Sequence[Incoming]) -> None:
         """Acknowledge in one write; lost if the connection is gone (the broker then delivers them again)."""
@@ -283,6 +300,8 @@ class ServiceLink:
         self._acks_unconfirmed = False
 
     async def subscribe(self, filters: Sequence[str], qos: int = 1) -> None:
+        if qos not in (0, 1):
+            raise ValueError(f"the service link subscribes at QoS 0 or 1, not {qos}: it never answers QoS 2")
         # noLocal: never receive our own publications (the gateway's receipts and dead letters).
         # retainHandling=1: retained messages only for a new subscription, not on every reconnect of a
         # persistent session.
@@ -293,6 +312,12 @@ class ServiceLink:
         refused = [f for f, code in zip(filters, suback.reason_codes, strict=False) if code >= 0x80]
         if refused:
             raise BusError(f"the broker refused the subscription to {', '.join(refused)}")
+        lower = [f for f, code in zip(filters, suback.reason_codes, strict=False) if code < qos]
+        if lower:
+            raise BrokerRefusal(
+                f"the broker granted {', '.join(lower)} at QoS 0 only; Shian acknowledges a message only once it is "
+                "stored, which needs QoS 1 (check the broker's max_qos)"
+            )
 
     async def _request(self, build: collections.abc.Callable[[int], bytes]) -> wire.Ack:
         self._check()
@@ -300,15 +325,29 @@ class ServiceLink:
         future: asyncio.Future[wire.Ack] = asyncio.get_running_loop().create_future()
         self._requests[packet_id] = future
         self._send(build(packet_id))
-        async with asyncio.timeout(self.options.connect_timeout_s * 3):
-            return await future
+        timeout_s = self.options.connect_timeout_s * 3
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await future
+        except TimeoutError:
+            # A dead path (a half-open connection, a hung broker): the link is over, whoever serves reconnects.
+            self._fail(BusError(f"no answer from the broker within {timeout_s:g} s"))
+            if self._transport is not None:
+                self._transport.abort()
+            raise BusError(str(self._error)) from None
 
     # --- outgoing -------------------------------------------------------------------------------------------
 
     async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         self._check()
+        if retain and not self._retain_available:
+            raise BusError(f"the broker does not keep retained messages (retain_available 0): not publishing {topic}")
         if qos == 0:
-            self._send(wire.publish(topic, payload, qos=0, retain=retain))
+            packet = wire.publish(topic, payload, qos=0, retain=retain)
+            if len(packet) > self._max_packet_size:
+                self.oversized += 1
+                raise BusError(self._too_large(topic, len(packet)))
+            self._send(packet)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._outbox.append((topic, payload, retain, future))
@@ -329,9 +368,34 @@ class ServiceLink:
         return self._posts_pending
 
     async def flush(self, at_most: int = 0) -> None:
-        while self._error is None and self._posts_pending > at_most:
-            self._post_settled.clear()
-            await self._post_settled.wait()
+        # The PUBACKs awaited here arrive on the read side: a link that paused reading reads again meanwhile.
+        self._flushing += 1
+        if self._reading_paused:
+            self._resume_reading()
+        try:
+            while self._error is None and self._posts_pending > at_most:
+                self._post_settled.clear()
+                await self._post_settled.wait()
+        finally:
+            self._flushing -= 1
+
+    def _pause_reading(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+            self._reading_paused = True
+            self.reading_pauses += 1
+
+    def _resume_reading(self) -> None:
+        self._reading_paused = False
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    def _protocol_error(self, exc: wire.ProtocolError) -> None:
+        """The broker sent what MQTT 5 forbids: say so (DISCONNECT 0x81) and close (MQTT 5.0 section 4.13)."""
+        self._fail(BusError(f"the broker sent a malformed packet: {exc}"))
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(wire.DISCONNECT_MALFORMED)
+            self._transport.close()
 
     def _pump(self) -> None:
         """Move publications from the outbox into flight while the broker's receive maximum allows."""
@@ -345,8 +409,26 @@ class ServiceLink:
                     fields.clear()
                 field = fields[topic] = wire.encode_string(topic)
             packet_id = self._packet_id()
+            packet = publish(field, payload, packet_id, retain=retain)
+            if len(packet) > self._max_packet_size:  # the broker would drop the connection (0x95): refuse it here
+                self._refuse_oversized(topic, len(packet), future)
+                continue
             in_flight[packet_id] = future
-            writes.append(publish(field, payload, packet_id, retain=retain))
+            writes.append(packet)
+
+    def _too_large(self, topic: str, size: int) -> str:
+        limit = self._max_packet_size
+        return f"a {size}-byte publication to {topic} exceeds the broker's maximum packet size ({limit})"
+
+    def _refuse_oversized(self, topic: str, size: int, future: asyncio.Future[None] | None) -> None:
+        self.oversized += 1
+        if future is None:
+            self.posts_failed += 1
+            self._posts_pending -= 1
+            self._post_settled.set()
+            log.error("link.post_too_large", topic=topic, bytes=size, maximum=self._max_packet_size)
+        elif not future.done():
+            future.set_exception(BusError(self._too_large(topic, size)))
 
     def _packet_id(self) -> int:
         next_id = self._next_id % wire.MAX_PACKET_ID + 1

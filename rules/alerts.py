@@ -150,11 +150,23 @@ class RulesStore:
         row = self._db.execute("SELECT body FROM alerts WHERE alert_id = ?", (alert_id,)).fetchone()
         return Alert.model_validate_json(row[0]) if row else None
 
-    def alerts(self, state: State | None = None, limit: int = 1000) -> list[Alert]:
+    def alerts(self, state: State | None = None, limit: int = 1000, offset: int = 0) -> list[Alert]:
+        """The newest ``limit`` alerts (after skipping ``offset``), of one state or all; :meth:`count` says how
+        many there are in all."""
         rows = self._db.execute(
-            "SELECT body FROM alerts WHERE (? IS NULL OR state = ?) ORDER BY rowid DESC LIMIT ?", (state, state, limit)
+            "SELECT body FROM alerts WHERE (? IS NULL OR state = ?) ORDER BY rowid DESC LIMIT ? OFFSET ?",
+            (state, state, limit, offset),
         ).fetchall()
         return [Alert.model_validate_json(r[0]) for r in rows]
+
+    def count(self, state: State | None = None, severity: Severity | None = None) -> int:
+        """How many alerts there are, of one state and severity or all (exact, whatever their number)."""
+        (total,) = self._db.execute(
+            "SELECT COUNT(*) FROM alerts WHERE (? IS NULL OR state = ?)"
+            " AND (? IS NULL OR json_extract(body, '$.severity') = ?)",
+            (state, state, severity, severity),
+        ).fetchone()
+        return int(total)
 
     def audit_for(self, alert_id: str) -> list[dict[str, Any]]:
         rows = self._db.execute(

@@ -84,11 +84,19 @@ class RulesFile(BaseModel):
 
 
 def load_rules(path: Path | None, region: str) -> RulesConfig:
-    """The defaults, the file's ``defaults``, then its ``regions[region]``; errors name the file and key."""
+    """The defaults, the file's ``defaults``, then its ``regions[region]``; errors name the file and key. A file
+    whose ``regions`` name a region other than the registry's is refused: its overrides would silently apply
+    nowhere (a misspelt region is the usual cause)."""
     source = str(path) if path else "the built-in defaults"
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) if path else {}
         rules_file = RulesFile.model_validate(raw or {})
+        unknown = sorted(set(rules_file.regions) - {region})
+        if unknown:
+            raise RulesConfigError(
+                f"{source}: regions {', '.join(map(repr, unknown))} match no region of the registry "
+                f"(the registry's region is {region!r})"
+            )
         return RulesConfig.model_validate({**rules_file.defaults, **rules_file.regions.get(region, {})})
     except OSError as exc:
         raise RulesConfigError(f"{source}: cannot read the rules file: {exc.strerror}") from None

@@ -19,6 +19,8 @@ from spool import Spool
 log = structlog.get_logger("shian.rules")
 
 CONSUMER = "rules"
+#: The actor the audit log names for an acknowledgement whose sender could not be read.
+UNREADABLE = "(unreadable)"
 ACK_SUBSCRIPTION = f"{ROOT}/alerts/+/+/ack"
 
 
@@ -112,15 +114,17 @@ class RulesRunner:
             return
         canteen_id, alert_id = parts[3], parts[4]
         store, now = self.engine.store, self.engine.clock.now()
+        alert = store.get(alert_id)
+        if alert is None or alert.canteen_id != canteen_id:
+            log.warning("alert.ack_unknown", topic=incoming.topic)
+            return
         try:
             body = json.loads(incoming.payload)
             by, note = str(body["by"]), body.get("note")
-        except (ValueError, KeyError, TypeError):
-            log.warning("alert.ack_malformed", topic=incoming.topic)
-            return
-        alert = store.get(alert_id)
-        if alert is None or alert.canteen_id != canteen_id:
-            log.warning("alert.ack_unknown", topic=incoming.topic, by=by)
+        except (ValueError, KeyError, TypeError):  # refused into the audit log: nothing stops over it
+            why = 'an acknowledgement that cannot be read (expected {"by": account, "note": text})'
+            store.refuse(alert_id, UNREADABLE, why, now)
+            log.warning("alert.ack_malformed", topic=incoming.topic, payload=incoming.payload[:200])
             return
         if not may_acknowledge(self.engine.registry, canteen_id, by):
             store.refuse(alert_id, by, "this account may not acknowledge this canteen's alerts", now)

@@ -63,7 +63,7 @@ async def _fleet_view(stats: FleetStats, platform: Platform, every_s: float = 2.
         now = asyncio.get_running_loop().time()
         rate = (stats.published - last) / (now - last_at)
         last, last_at = stats.published, now
-        alerts = platform.rules.engine.store.alerts(state="open")
+        store = platform.rules.engine.store
         log.info(
             "fleet.view",
             sim_time=f"{platform.clock.now().astimezone(tz):%m-%d %H:%M}",
@@ -72,6 +72,6 @@ async def _fleet_view(stats: FleetStats, platform: Platform, every_s: float = 2.
             receipts_pending=stats.pending,
             stored=platform.gateway.stats.stored,
             rejected=sum(platform.gateway.stats.rejected.values()),
-            alerts_open=len(alerts),
-            critical=sum(a.severity == "critical" for a in alerts),
+            alerts_open=store.count("open"),  # counted exactly, however many
+            critical=store.count("open", "critical"),
         )

@@ -6,7 +6,7 @@ own checkpoint, through this package's API only: :class:`Spool` to read and adva
 stored record back into its typed message.
 """
 
-from spool.records import NewRecord, SpoolRecord, StoredDeadLetter, hydrate
+from spool.records import DownstreamReject, NewRecord, SpoolRecord, StoredDeadLetter, hydrate
 from spool.schema import SCHEMA_VERSION, SpoolVersionError
 from spool.store import Spool
 from spool.write import (
@@ -24,6 +24,7 @@ from spool.write import (
 __all__ = [
     "SCHEMA_VERSION",
     "CommitPlan",
+    "DownstreamReject",
     "Entry",
     "NewDeadLetter",
     "NewRecord",

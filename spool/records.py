@@ -38,6 +38,23 @@ class SpoolRecord(NewRecord):
     """A stored record as consumers read it: the record, and its place in the log."""
 
     seq: int = field(kw_only=True)
+    #: Its device had used this msg_id before, for other content; the record was stored all the same.
+    msg_id_reused: bool = field(default=False, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class DownstreamReject:
+    """A record a consumer could not take, for good as far as it could tell (the server's own message), and set
+    aside so that the rest could go on; replayed once the cause is fixed."""
+
+    id: int
+    consumer: str
+    seq: int
+    detail: str
+    item: str  # what was refused (for storage, the line protocol)
+    at: dt.datetime
+    replayed_at: dt.datetime | None
+    replay_note: str | None
 
 
 @dataclass(frozen=True, slots=True)

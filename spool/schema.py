@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from runtime.errors import ShianError
 from spool.write import utc_offset_s
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 RECORDS_TABLE = """
 CREATE TABLE IF NOT EXISTS records (
@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS records (
     device_utc_offset_s INTEGER NOT NULL,   -- the offset the device wrote it with
     received_at REAL NOT NULL,              -- gateway clock, Unix seconds
     skew_s REAL GENERATED ALWAYS AS (device_ts - received_at) VIRTUAL,
-    skew_flagged INTEGER NOT NULL           -- outside the configured clock-skew limits
+    skew_flagged INTEGER NOT NULL,          -- outside the configured clock-skew limits
+    msg_id_reused INTEGER NOT NULL DEFAULT 0 -- the device used this msg_id before, for other content
 );
 """
 
@@ -37,9 +38,20 @@ CREATE TABLE IF NOT EXISTS seen (
     device_id TEXT NOT NULL,
     msg_id TEXT NOT NULL,
     received_at REAL NOT NULL,
+    content INTEGER,                  -- CRC-32 and length of the payload; NULL for keys a version 2 spool kept
     PRIMARY KEY (device_id, msg_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS seen_by_age ON seen (received_at);
+-- the other contents a device sent under a msg_id it had used before: stored too, flagged, and remembered so
+-- that their own resends are duplicates
+CREATE TABLE IF NOT EXISTS seen_reused (
+    device_id TEXT NOT NULL,
+    msg_id TEXT NOT NULL,
+    content INTEGER NOT NULL,
+    received_at REAL NOT NULL,
+    PRIMARY KEY (device_id, msg_id, content)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS seen_reused_by_age ON seen_reused (received_at);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     reason TEXT NOT NULL,
@@ -59,7 +71,9 @@ CREATE TABLE IF NOT EXISTS consumer_rejects (
     seq INTEGER NOT NULL,             -- the record
     detail TEXT NOT NULL,             -- the downstream server's own message
     item TEXT NOT NULL,               -- what was refused (for storage: the line protocol)
-    at REAL NOT NULL
+    at REAL NOT NULL,
+    replayed_at REAL,                 -- set once a replay got it through; the record may then be pruned
+    replay_note TEXT
 );
 """
 
@@ -80,11 +94,15 @@ def upgrade(db: sqlite3.Connection, path: Path) -> None:
             raise SpoolVersionError(
                 f"{path} is a version {version} spool; this Shian reads up to version {SCHEMA_VERSION}. Upgrade Shian."
             )
-        if version == 1:
+        for start, move in _UPGRADES:
+            if row is None or version > start:
+                continue
             try:
-                _records_v1_to_v2(db)
+                move(db)
             except sqlite3.Error as exc:
-                raise SpoolVersionError(f"{path}: upgrading this version 1 spool to version 2 failed: {exc}") from exc
+                raise SpoolVersionError(
+                    f"{path}: upgrading this version {start} spool to version {start + 1} failed: {exc}"
+                ) from exc
         for statement in _statements(SCHEMA):
             db.execute(statement)
         if row is None or version != SCHEMA_VERSION:
@@ -125,3 +143,26 @@ def _statements(script: str) -> Iterator[str]:
         if sqlite3.complete_statement(statement):
             yield statement
             statement = ""
+
+
+def _v2_to_v3(db: sqlite3.Connection) -> None:
+    """Version 3 tells a reused msg_id from a resend: ``seen`` keeps each key's content (CRC-32 and length),
+    and ``records`` flags a record stored under a msg_id its device had used for other content. A consumer's
+    reject can be replayed once its cause is fixed, and says when it was."""
+    records, seen = _columns(db, "records"), _columns(db, "seen")  # empty: not there, the schema creates it
+    if records and "msg_id_reused" not in records:
+        db.execute("ALTER TABLE records ADD COLUMN msg_id_reused INTEGER NOT NULL DEFAULT 0")
+    if seen and "content" not in seen:
+        db.execute("ALTER TABLE seen ADD COLUMN content INTEGER")
+    rejects = _columns(db, "consumer_rejects")
+    if rejects and "replayed_at" not in rejects:
+        db.execute("ALTER TABLE consumer_rejects ADD COLUMN replayed_at REAL")
+        db.execute("ALTER TABLE consumer_rejects ADD COLUMN replay_note TEXT")
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
+#: (version, its upgrade to the next), oldest first; a spool runs every step from its own version on.
+_UPGRADES: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = ((1, _records_v1_to_v2), (2, _v2_to_v3))

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from runtime.sqlite import open_database
-from spool.records import NewRecord, SpoolRecord, StoredDeadLetter
+from spool.records import DownstreamReject, NewRecord, SpoolRecord, StoredDeadLetter
 from spool.schema import upgrade
 from spool.write import CommitPlan, Entry, Outcome, device_time, plan, record_row, write
 
@@ -64,14 +64,17 @@ class Spool:
         than ``keep_consumed``. Records are never pruned while no consumer has a checkpoint.
         Returns (dedup keys removed, records removed)."""
         with self._lock:
-            seen = self._db.execute(
-                "DELETE FROM seen WHERE received_at < ?", (_epoch(now - self.dedup_window),)
-            ).rowcount
+            oldest = _epoch(now - self.dedup_window)
+            seen = self._db.execute("DELETE FROM seen WHERE received_at < ?", (oldest,)).rowcount
+            seen += self._db.execute("DELETE FROM seen_reused WHERE received_at < ?", (oldest,)).rowcount
             (floor,) = self._db.execute("SELECT MIN(seq) FROM checkpoints").fetchone()
             records = 0
             if floor is not None:
+                # A record a consumer set aside stays until a replay got it through.
                 records = self._db.execute(
-                    "DELETE FROM records WHERE seq <= ? AND received_at < ?", (floor, _epoch(now - keep_consumed))
+                    "DELETE FROM records WHERE seq <= ? AND received_at < ?"
+                    " AND seq NOT IN (SELECT seq FROM consumer_rejects WHERE replayed_at IS NULL)",
+                    (floor, _epoch(now - keep_consumed)),
                 ).rowcount
         return seen, records
 
@@ -80,7 +83,8 @@ class Spool:
     def read(self, after_seq: int, limit: int = 1000) -> list[SpoolRecord]:
         rows = self._db.execute(
             "SELECT seq, device_id, msg_id, canteen_id, kind, channel, type, payload, device_ts,"
-            " device_utc_offset_s, received_at, skew_flagged FROM records WHERE seq > ? ORDER BY seq LIMIT ?",
+            " device_utc_offset_s, received_at, skew_flagged, msg_id_reused FROM records WHERE seq > ?"
+            " ORDER BY seq LIMIT ?",
             (after_seq, limit),
         ).fetchall()
         return [
@@ -96,6 +100,7 @@ class Spool:
                 device_ts=device_time(row[8], row[9]),
                 received_at=_instant(row[10]),
                 skew_flagged=bool(row[11]),
+                msg_id_reused=bool(row[12]),
             )
             for row in rows
         ]
@@ -126,12 +131,47 @@ class Spool:
                 (consumer, seq, detail, item, _epoch(when)),
             )
 
-    def downstream_rejects(self, consumer: str, limit: int = 100) -> list[tuple[int, str, str]]:
-        """(seq, detail, item) of a consumer's rejects, oldest first."""
+    def downstream_rejects(
+        self, consumer: str, *, pending_only: bool = False, ids: Sequence[int] = (), limit: int = 100
+    ) -> list[DownstreamReject]:
+        """A consumer's rejects, oldest first: all, the ones not replayed yet, or these."""
+        clauses, params = ["consumer = ?"], [consumer]
+        if pending_only:
+            clauses.append("replayed_at IS NULL")
+        if ids:
+            clauses.append(f"id IN ({','.join('?' * len(ids))})")
+            params.extend(str(i) for i in ids)
         rows = self._db.execute(
-            "SELECT seq, detail, item FROM consumer_rejects WHERE consumer = ? ORDER BY id LIMIT ?", (consumer, limit)
+            "SELECT id, consumer, seq, detail, item, at, replayed_at, replay_note FROM consumer_rejects"
+            f" WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?",
+            (*params, limit),
         ).fetchall()
-        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+        return [
+            DownstreamReject(
+                id=row[0],
+                consumer=row[1],
+                seq=row[2],
+                detail=row[3],
+                item=row[4],
+                at=_instant(row[5]),
+                replayed_at=_instant(row[6]) if row[6] is not None else None,
+                replay_note=row[7],
+            )
+            for row in rows
+        ]
+
+    def mark_reject_replayed(self, reject_id: int, when: dt.datetime, note: str, *, through: bool) -> None:
+        """Record a replay's result: ``through`` closes the reject (its record may then be pruned)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE consumer_rejects SET replayed_at = ?, replay_note = ? WHERE id = ?",
+                (_epoch(when) if through else None, note, reject_id),
+            )
+
+    def record(self, seq: int) -> SpoolRecord | None:
+        """One record by its number, if the spool still has it."""
+        found = self.read(seq - 1, 1)
+        return found[0] if found and found[0].seq == seq else None
 
     def oldest_after(self, seq: int) -> dt.datetime | None:
         """When the first record after ``seq`` arrived: the age of a consumer's oldest unwritten record."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from itertools import chain
 from typing import NamedTuple
+from zlib import crc32
 
 from spool.records import NewRecord
 
@@ -31,12 +32,14 @@ _INSERT_LETTER = (
 sqlite3.register_adapter(bytes, bytes.__bytes__)
 
 #: Rows per statement, within SQLite's limit of 32,766 parameters.
-_KEYS_PER_STATEMENT = 5000  # three parameters each
-_RECORDS_PER_STATEMENT = 2000  # eleven parameters each
+_KEYS_PER_STATEMENT = 5000  # four parameters each
+_RECORDS_PER_STATEMENT = 2000  # twelve parameters each
 
 
 class Outcome(StrEnum):
     STORED = "stored"
+    #: Stored, flagged: its device had used the msg_id before, for other content (a counter reset, a bug).
+    REUSED = "reused"
     DUPLICATE = "duplicate"
     DEAD_LETTERED = "dead_lettered"
     SKIPPED = "skipped"
@@ -62,6 +65,7 @@ class RecordRow(NamedTuple):
     device_utc_offset_s: int  # the offset the device wrote, seconds east of UTC
     received_at: float  # Unix seconds
     skew_flagged: int  # 0 or 1
+    msg_id_reused: int  # 0 or 1: set by the commit, never by the gateway
 
     @property
     def skew_s(self) -> float:
@@ -94,45 +98,51 @@ class CommitPlan(NamedTuple):
     """A batch as SQL parameters, and what becomes of each entry unless its key was stored by an earlier batch."""
 
     outcomes: list[Outcome]  # STORED for each row of ``records``, in the same order
-    records: list[RecordRow]  # the first copy of each dedup key, in arrival order
-    keys: list[object]  # device_id, msg_id, received_at of each row of ``records``, flattened
+    records: list[RecordRow]  # each record not a copy of one before it in the batch, in arrival order
+    keys: list[object]  # device_id, msg_id, received_at and content of each row of ``records``, flattened
     values: list[object]  # the rows of ``records``, flattened
     letters: list[tuple[object, ...]]
 
 
-#: A record's dedup key and age, as the ``seen`` table keeps them.
+#: A record's dedup key, as the ``seen`` table keeps it.
 _seen_key = operator.itemgetter(RecordRow._fields.index("device_id"), RecordRow._fields.index("msg_id"))
-_seen_row = operator.itemgetter(
-    RecordRow._fields.index("device_id"), RecordRow._fields.index("msg_id"), RecordRow._fields.index("received_at")
-)
+
+
+def content_of(payload: bytes) -> int:
+    """What tells two records under one msg_id apart: the payload's CRC-32 and length in one integer.
+
+    Devices resend a record byte for byte from their outbox (docs/contract.md), so equal bytes are a resend and
+    other bytes another record. A checksum rather than a cryptographic hash: it costs 0.2 µs a record instead of
+    0.5, and a real reuse passes for a resend only if both the length and the CRC-32 agree."""
+    return crc32(payload) | len(payload) << 32
 
 
 def plan(batch: Sequence[SpoolEntry]) -> CommitPlan:
     """Pure; ``None`` entries (deliveries that are not device input) are skipped but keep their place."""
     outcomes: list[Outcome] = []
     records: list[RecordRow] = []
+    keys: list[object] = []
     letters: list[tuple[object, ...]] = []
-    in_batch: set[tuple[str, str]] = set()
+    in_batch: dict[tuple[str, str], int] = {}
     for entry in batch:
         if entry is None:
             outcomes.append(Outcome.SKIPPED)
         elif isinstance(entry, RecordRow):
-            key = _seen_key(entry)
-            if key in in_batch:  # a second copy in the same batch
+            key, content = _seen_key(entry), content_of(entry.payload)
+            earlier = in_batch.get(key)
+            if earlier is None:
+                in_batch[key] = content
+            elif earlier == content:  # a second copy in the same batch
                 outcomes.append(Outcome.DUPLICATE)
                 continue
-            in_batch.add(key)
+            # (other content under a key used earlier in this batch is kept: the commit flags it)
             outcomes.append(Outcome.STORED)
             records.append(entry)
+            keys += (*key, entry.received_at, content)
         else:
             outcomes.append(Outcome.DEAD_LETTERED)
             letters.append(_letter_row(entry))
-    return CommitPlan(outcomes, records, *_parameters(records), letters)
-
-
-def _parameters(records: list[RecordRow]) -> tuple[list[object], list[object]]:
-    """The ``seen`` keys and the record rows, flattened, in C loops rather than one Python step per record."""
-    return list(chain.from_iterable(map(_seen_row, records))), list(chain.from_iterable(records))
+    return CommitPlan(outcomes, records, keys, list(chain.from_iterable(records)), letters)
 
 
 def write(cursor: sqlite3.Cursor, planned: CommitPlan) -> list[Outcome]:
@@ -157,7 +167,7 @@ def _write(cursor: sqlite3.Cursor, planned: CommitPlan) -> list[Outcome]:
     if _insert_keys(cursor, planned.keys) < len(planned.records):
         cursor.execute("ROLLBACK")
         cursor.execute("BEGIN IMMEDIATE")
-        planned = _without(planned, _stored_before(cursor, planned.keys))
+        planned = _sorted_out(cursor, planned, _stored_before(cursor, planned.keys))
         _insert_keys(cursor, planned.keys)
     values, step = planned.values, _RECORD_WIDTH * _RECORDS_PER_STATEMENT
     for start in range(0, len(values), step):
@@ -169,49 +179,74 @@ def _write(cursor: sqlite3.Cursor, planned: CommitPlan) -> list[Outcome]:
 
 
 def _insert_keys(cursor: sqlite3.Cursor, keys: list[object]) -> int:
-    inserted, step = 0, 3 * _KEYS_PER_STATEMENT
+    inserted, step = 0, 4 * _KEYS_PER_STATEMENT
     for start in range(0, len(keys), step):
         chunk = keys[start : start + step]
-        cursor.execute(_insert_keys_sql(len(chunk) // 3), chunk)
+        cursor.execute(_insert_keys_sql(len(chunk) // 4), chunk)
         inserted += cursor.rowcount
     return inserted
 
 
-def _stored_before(cursor: sqlite3.Cursor, keys: list[object]) -> set[tuple[str, str]]:
-    found: set[tuple[str, str]] = set()
-    step = 3 * _KEYS_PER_STATEMENT
+def _stored_before(cursor: sqlite3.Cursor, keys: list[object]) -> dict[tuple[str, str], int | None]:
+    """The keys of this batch that earlier batches stored, with the content stored under each."""
+    found: dict[tuple[str, str], int | None] = {}
+    step = 4 * _KEYS_PER_STATEMENT
     for start in range(0, len(keys), step):
         chunk = keys[start : start + step]
-        cursor.execute(_lookup_keys_sql(len(chunk) // 3), chunk)
-        found.update(cursor.fetchall())
+        cursor.execute(_lookup_keys_sql(len(chunk) // 4), chunk)
+        found.update(((device_id, msg_id), content) for device_id, msg_id, content in cursor.fetchall())
     return found
 
 
-def _without(planned: CommitPlan, stored_before: set[tuple[str, str]]) -> CommitPlan:
-    """``planned`` less the records whose keys earlier batches stored: those become duplicates."""
+def _sorted_out(
+    cursor: sqlite3.Cursor, planned: CommitPlan, stored_before: dict[tuple[str, str], int | None]
+) -> CommitPlan:
+    """``planned`` once some keys turned out to be taken. A record whose key was stored with the same content is
+    a duplicate (a resend). One with other content is another record under a reused msg_id: stored, flagged,
+    and its content remembered in ``seen_reused``, unless it is there already (a resend of that one)."""
     outcomes = list(planned.outcomes)
     slots = [slot for slot, outcome in enumerate(outcomes) if outcome is Outcome.STORED]  # one per record
     records: list[RecordRow] = []
+    keys: list[object] = []
+    claimed: dict[tuple[str, str], int | None] = dict(stored_before)
     for slot, row in zip(slots, planned.records, strict=True):
-        if _seen_key(row) in stored_before:
-            outcomes[slot] = Outcome.DUPLICATE
-        else:
+        key, content = _seen_key(row), content_of(row.payload)
+        if key not in claimed:
+            claimed[key] = content
             records.append(row)
-    return CommitPlan(outcomes, records, *_parameters(records), planned.letters)
+            keys += (*key, row.received_at, content)
+        elif claimed[key] in (None, content):  # None: a key a version 2 spool kept, whose content is unknown
+            outcomes[slot] = Outcome.DUPLICATE
+        elif _remember_reuse(cursor, row, content):
+            outcomes[slot] = Outcome.REUSED
+            records.append(row._replace(msg_id_reused=1))
+        else:
+            outcomes[slot] = Outcome.DUPLICATE
+    return CommitPlan(outcomes, records, keys, list(chain.from_iterable(records)), planned.letters)
+
+
+def _remember_reuse(cursor: sqlite3.Cursor, row: RecordRow, content: int) -> bool:
+    """Claim another content of a reused msg_id; False when it was claimed before (the record is a resend)."""
+    cursor.execute(
+        "INSERT OR IGNORE INTO seen_reused (device_id, msg_id, content, received_at) VALUES (?, ?, ?, ?)",
+        (row.device_id, row.msg_id, content, row.received_at),
+    )
+    return cursor.rowcount == 1
 
 
 @functools.lru_cache(maxsize=32)
 def _insert_keys_sql(rows: int) -> str:
-    values = ", ".join(["(?, ?, ?)"] * rows)
-    return f"INSERT OR IGNORE INTO seen (device_id, msg_id, received_at) VALUES {values}"
+    values = ", ".join(["(?, ?, ?, ?)"] * rows)
+    return f"INSERT OR IGNORE INTO seen (device_id, msg_id, received_at, content) VALUES {values}"
 
 
 @functools.lru_cache(maxsize=32)
 def _lookup_keys_sql(rows: int) -> str:
     # A join, not "(device_id, msg_id) IN (VALUES ...)": SQLite 3.40 scans the whole table for the latter.
-    values = ", ".join(["(?, ?, ?)"] * rows)
+    values = ", ".join(["(?, ?, ?, ?)"] * rows)
     return (
-        f"WITH batch(device_id, msg_id, received_at) AS (VALUES {values}) SELECT seen.device_id, seen.msg_id"
+        f"WITH batch(device_id, msg_id, received_at, content) AS (VALUES {values})"
+        " SELECT seen.device_id, seen.msg_id, seen.content"
         " FROM batch JOIN seen ON seen.device_id = batch.device_id AND seen.msg_id = batch.msg_id"
     )
 
@@ -235,6 +270,7 @@ def record_row(record: NewRecord) -> RecordRow:
         utc_offset_s(record.device_ts),
         record.received_at.timestamp(),
         int(record.skew_flagged),
+        0,
     )
 
 

@@ -126,18 +126,19 @@ class StorageDrain:
         if not records:
             return 0
         points: list[tuple[SpoolRecord, StoragePoint]] = []
+        set_aside: set[int] = set()
         for record in records:
             try:
                 points += [(record, p) for p in points_for(record, self._district(record.canteen_id))]
             except Exception as exc:  # a record today's schema cannot map must not block the rest
-                self._reject(record, f"cannot map to points: {exc}", "")
-        self._write(points)
+                self._reject(record, f"cannot map to points: {exc}", "", set_aside)
+        self._write(points, set_aside)
         self.spool.advance(CONSUMER, records[-1].seq)
-        self.stats.written_records += len(records)
+        self.stats.written_records += len(records) - len(set_aside)  # a set-aside record is not written
         self._measure(records[-1].seq)
         return len(records)
 
-    def _write(self, points: Sequence[tuple[SpoolRecord, StoragePoint]]) -> None:
+    def _write(self, points: Sequence[tuple[SpoolRecord, StoragePoint]], set_aside: set[int]) -> None:
         """Write, isolating what the server refuses for good by halving the batch."""
         if not points:
             return
@@ -146,15 +147,17 @@ class StorageDrain:
         except PermanentWriteError as exc:
             if len(points) == 1:
                 record, point = points[0]
-                self._reject(record, str(exc), to_line(point))
+                self._reject(record, str(exc), to_line(point), set_aside)
                 return
             middle = len(points) // 2
-            self._write(points[:middle])
-            self._write(points[middle:])
+            self._write(points[:middle], set_aside)
+            self._write(points[middle:], set_aside)
             return
         self.stats.written_points += len(points)
 
-    def _reject(self, record: SpoolRecord, detail: str, item: str) -> None:
+    def _reject(self, record: SpoolRecord, detail: str, item: str, set_aside: set[int]) -> None:
+        """Set a record aside for good (``shian storage rejects replay`` drains it again once fixed)."""
+        set_aside.add(record.seq)
         self.stats.rejected += 1
         log.error("storage.rejected", seq=record.seq, device=record.device_id, msg_id=record.msg_id, detail=detail)
         self.spool.reject_downstream(CONSUMER, record.seq, detail, item, self.clock.now())

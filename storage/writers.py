@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import structlog
 from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write.point import Point
 from influxdb_client.client.write_api import SYNCHRONOUS
@@ -22,6 +23,8 @@ from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
 from storage.schema import StoragePoint
+
+log = structlog.get_logger("shian.storage")
 
 
 class WriteError(Exception):
@@ -40,6 +43,10 @@ class TransientWriteError(WriteError):
 
 class PermanentWriteError(WriteError):
     """The server refused the batch for good; the message is the server's own."""
+
+
+class _DatabaseMissing(Exception):
+    """InfluxDB 1.x answered 404 "database not found"."""
 
 
 class PointWriter(Protocol):
@@ -91,26 +98,49 @@ class InfluxV1Writer:
         username: str | None = None,
         password: str | None = None,
         timeout_s: float = 10.0,
+        create_database: bool = True,
     ) -> None:
-        params = {"db": database, "precision": "ns"}
-        if retention_policy:
-            params["rp"] = retention_policy
-        if username:
-            params["u"] = username
-            params["p"] = password or ""
+        auth = {"u": username, "p": password or ""} if username else {}
+        params = {"db": database, "precision": "ns", **({"rp": retention_policy} if retention_policy else {}), **auth}
         self._url = f"{url.rstrip('/')}/write?{urllib.parse.urlencode(params)}"
+        self._query_url = f"{url.rstrip('/')}/query?{urllib.parse.urlencode(auth)}"
+        self._database = database
+        self._create_database = create_database
         self._timeout_s = timeout_s
 
     def write(self, points: Sequence[StoragePoint]) -> None:
         body = "\n".join(to_line(p) for p in points).encode("utf-8")
-        request = urllib.request.Request(self._url, data=body, method="POST")
+        try:
+            self._post(self._url, body)
+        except _DatabaseMissing:
+            # As Telegraf does: a missing database is created, not a reason to set every record aside.
+            if not self._create_database:
+                raise TransientWriteError(
+                    f"InfluxDB has no database {self._database!r}: create it, or set storage.create_database = true"
+                ) from None
+            self._create()
+            self._post(self._url, body)
+
+    def _create(self) -> None:
+        quoted = self._database.replace("\\", "\\\\").replace('"', '\\"')
+        query = urllib.parse.urlencode({"q": f'CREATE DATABASE "{quoted}"'}).encode()
+        try:
+            self._post(self._query_url, query, content_type="application/x-www-form-urlencoded")
+        except PermanentWriteError as exc:  # e.g. an account without the right: retried until an operator acts
+            missing = f"InfluxDB has no database {self._database!r} and refused to create it"
+            raise TransientWriteError(f"{missing}: {exc}") from None
+        log.warning("storage.database_created", database=self._database)
+
+    def _post(self, url: str, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
+        request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": content_type})
         try:
             with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
                 response.read()
         except urllib.error.HTTPError as exc:
-            raise _classify_status(
-                exc.code, exc.read().decode("utf-8", "replace"), exc.headers.get("Retry-After")
-            ) from None
+            text = exc.read().decode("utf-8", "replace")
+            if exc.code == 404 and "database not found" in text:
+                raise _DatabaseMissing(text) from None
+            raise _classify_status(exc.code, text, exc.headers.get("Retry-After")) from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             raise TransientWriteError(f"cannot reach InfluxDB: {exc}") from None
 

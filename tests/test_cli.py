@@ -12,10 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from shian.cli import build_parser, main
 from wiring.broker import BrokerAddress, gateway_link_options
-from wiring.settings import ConfigError, load_settings
+from wiring.settings import BUNDLED_REGISTRY, ConfigError, load_settings
 
 COMMANDS = [
     [],
@@ -143,10 +144,10 @@ def test_a_spool_from_a_newer_shian_is_reported(tmp_path: Path, capsys: pytest.C
     spool = tmp_path / "spool-shian-gateway.sqlite"
     with sqlite3.connect(spool) as db:
         db.executescript(
-            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT); INSERT INTO meta VALUES ('schema_version', '3');"
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT); INSERT INTO meta VALUES ('schema_version', '4');"
         )
     assert main(["deadletter", "list", "--data-dir", str(tmp_path)]) == 2
-    assert f"shian: {spool} is a version 3 spool; this Shian reads up to version 2" in capsys.readouterr().err
+    assert f"shian: {spool} is a version 4 spool; this Shian reads up to version 3" in capsys.readouterr().err
 
 
 def test_demo_shows_accepted_messages_and_a_dead_letter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -217,6 +218,17 @@ def _processes_mentioning(text: str) -> list[int]:
     return found
 
 
+def _registry_with_accounts(path: Path) -> Path:
+    """The bundled demo registry, its canteen renamed c1, with the school's account."""
+    data = yaml.safe_load(BUNDLED_REGISTRY.read_text(encoding="utf-8"))
+    data["canteens"][0]["id"] = "c1"
+    for device in data["canteens"][0]["devices"]:
+        device["id"] = device["id"].replace("jc-cq-001", "c1")
+    data["accounts"] = [{"username": "school-c1", "role": "school", "canteen": "c1"}]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 def test_alerts_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from rules.alerts import RulesStore
 
@@ -232,16 +244,49 @@ def test_alerts_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         at=at,
     )
     store.close()
-    args = ["--data-dir", str(tmp_path)]
+    args = ["--data-dir", str(tmp_path), "--registry", str(_registry_with_accounts(tmp_path / "registry.yaml"))]
     assert main(["alerts", "list", *args]) == 0
-    assert f"{alert.alert_id}\t" in capsys.readouterr().out
-    assert main(["alerts", "ack", alert.alert_id, "--by", "王校长", "--note", "已补留样", *args]) == 0
+    out = capsys.readouterr().out
+    assert f"{alert.alert_id}\t" in out
+    assert "\t2026-11-25T11:30:00+08:00\t" in out  # the registry's time zone, with its offset: not "03:30Z"
+    # --by is an account checked against the registry, as over MQTT; a person without one is an --operator
+    assert main(["alerts", "ack", alert.alert_id, "--by", "nobody", *args]) == 2
+    assert "'nobody' is not a registry account that may handle alerts of c1" in capsys.readouterr().err
+    assert main(["alerts", "ack", alert.alert_id, "--by", "school-c1", "--note", "已补留样", *args]) == 0
     assert capsys.readouterr().out.strip() == "acknowledged"
-    assert main(["alerts", "ack", alert.alert_id, "--by", "王校长", *args]) == 1
+    assert main(["alerts", "ack", alert.alert_id, "--by", "school-c1", *args]) == 1
     assert "is acknowledged, not open" in capsys.readouterr().err
-    assert main(["alerts", "resolve", alert.alert_id, "--by", "ops", "--why", "补齐", *args]) == 0
+    assert main(["alerts", "resolve", alert.alert_id, "--operator", "王工", "--why", "补齐", *args]) == 0
     capsys.readouterr()
     assert main(["alerts", "show", alert.alert_id, *args]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert [entry["action"] for entry in shown["audit"]] == ["opened", "acknowledged", "resolved"]
-    assert shown["audit"][1]["actor"] == "王校长"
+    assert [entry["actor"] for entry in shown["audit"][1:]] == ["school-c1", "operator:王工"]
+
+
+def test_alerts_list_pages_and_says_how_many_there_are(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rules.alerts import RulesStore
+
+    store = RulesStore(tmp_path / "rules-shian-gateway.sqlite")
+    at = dt.datetime(2026, 11, 25, 3, 30, tzinfo=dt.UTC)
+    for n in range(1205):
+        store.raise_alert(
+            dedup_key=f"k{n}",
+            rule="camera.violation",
+            severity="warning",
+            canteen_id="c1",
+            message="m",
+            evidence={"n": n},
+            at=at,
+        )
+    assert store.count("open") == 1205  # exact, past the 1,000 a listing used to stop at
+    store.close()
+    args = ["--data-dir", str(tmp_path)]
+    assert main(["alerts", "list", "--state", "open", "--limit", "1000", *args]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 1000
+    assert "showing 1-1000 of 1,205 alerts" in captured.err
+    assert main(["alerts", "list", "--limit", "1000", "--offset", "1000", *args]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 205
+    assert "showing 1001-1205 of 1,205 alerts" in captured.err

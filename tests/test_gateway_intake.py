@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from devices.messages import MAX_PAYLOAD_BYTES, DeadLetter, Receipt
+from devices.messages import DEADLETTER_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES, DeadLetter, Receipt
 from devices.registry import Registry
 from devices.topics import DEADLETTER_SUBSCRIPTION, Channel, DeviceKind
 from gateway.service import Gateway
@@ -144,7 +145,10 @@ async def test_each_bad_input_is_dead_lettered_with_its_own_reason(running: Runn
     for reason, topic, payload in cases:
         letter = by_reason[reason]
         assert letter.topic == topic
-        assert base64.b64decode(letter.payload_b64) == payload
+        # the notice carries the payload whole, or its first DEADLETTER_PAYLOAD_BYTES with its size and hash
+        assert base64.b64decode(letter.payload_b64) == payload[:DEADLETTER_PAYLOAD_BYTES]
+        assert letter.truncated == (len(payload) > DEADLETTER_PAYLOAD_BYTES)
+        assert (letter.payload_size, letter.payload_sha256) == (len(payload), hashlib.sha256(payload).hexdigest())
         assert letter.detail
         assert letter.received_at == NOW
     assert by_reason["wrong_canteen"].client_id == f"cabinet0-{uid}"

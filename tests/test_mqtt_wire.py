@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mqtt import wire
+from mqtt import wire, wire_reader
 from mqtt.bus import Incoming
 from mqtt.link_options import LastWill
 
-topics = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=80)
+topics = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), min_size=1, max_size=80)
 deliveries = st.builds(
     Incoming,
     topic=topics,
@@ -31,7 +31,7 @@ def _packet_bytes(message: Incoming) -> bytes:
 def test_variable_byte_integers_round_trip(value: int) -> None:
     encoded = wire.encode_varint(value)
     assert 1 <= len(encoded) <= 4
-    assert wire._read_varint(encoded + b"rest", 0) == (value, len(encoded))
+    assert wire_reader._read_varint(encoded + b"rest", 0) == (value, len(encoded))
 
 
 @pytest.mark.parametrize("value", [-1, wire.MAX_VARINT + 1])
@@ -52,14 +52,14 @@ def test_packets_survive_any_split_of_the_stream(items: list[Incoming | tuple[in
     """TCP delivers bytes in arbitrary chunks: however they are cut, the same deliveries and PUBACKs come out,
     each in order."""
     stream = b"".join(_packet_bytes(i) if isinstance(i, Incoming) else _puback_bytes(*i) for i in items)
-    reader, packets, acks, pos = wire.PacketReader(), [], [], 0
+    reader, packets, acks, pos = wire_reader.PacketReader(), [], [], 0
     for cut in [*cuts, len(stream)]:
         parsed = reader.feed(stream[pos : pos + cut])
         packets += parsed.packets
         acks += parsed.pubacks
         pos += cut
     assert packets == [m if m.qos else m._replace(mid=0) for m in items if isinstance(m, Incoming)]
-    assert acks == [wire.puback_of(*i) for i in items if not isinstance(i, Incoming)]
+    assert acks == [wire_reader.puback_of(*i) for i in items if not isinstance(i, Incoming)]
 
 
 def test_a_publish_with_properties_is_read_past_them() -> None:
@@ -67,20 +67,20 @@ def test_a_publish_with_properties_is_read_past_them() -> None:
     props = b"\x02" + struct.pack("!I", 60) + b"\x0b\x05"
     body = wire.encode_string("a/b") + struct.pack("!H", 7) + wire.encode_varint(len(props)) + props + b"data"
     packet = bytes((0x32,)) + wire.encode_varint(len(body)) + body
-    assert wire.PacketReader().feed(packet).packets == [Incoming("a/b", b"data", 1, False, 7)]
+    assert wire_reader.PacketReader().feed(packet).packets == [Incoming("a/b", b"data", 1, False, 7)]
 
 
 def test_a_long_property_block_is_read_past() -> None:
     pair = b"\x26" + wire.encode_string("k" * 100) + wire.encode_string("v" * 100)  # a user property
     body = wire.encode_string("t") + b"\x00\x01" + wire.encode_varint(len(pair)) + pair + b"p"
     packet = bytes((0x32,)) + wire.encode_varint(len(body)) + body
-    assert wire.PacketReader().feed(packet).packets == [Incoming("t", b"p", 1, False, 1)]
+    assert wire_reader.PacketReader().feed(packet).packets == [Incoming("t", b"p", 1, False, 1)]
 
 
 def test_connack_gives_the_session_flag_and_the_brokers_limits() -> None:
     props = b"\x21" + struct.pack("!H", 1000) + b"\x13" + struct.pack("!H", 20) + b"\x1f" + wire.encode_string("hi")
     body = b"\x01\x00" + wire.encode_varint(len(props)) + props
-    (connack,) = wire.PacketReader().feed(b"\x20" + wire.encode_varint(len(body)) + body).packets
+    (connack,) = wire_reader.PacketReader().feed(b"\x20" + wire.encode_varint(len(body)) + body).packets
     assert isinstance(connack, wire.Connack)
     assert connack.session_present
     assert connack.reason_code == 0
@@ -95,9 +95,9 @@ def test_acknowledgements_and_disconnect_are_decoded() -> None:
     disconnect = b"\xe0\x06\x8e\x04\x1f" + wire.encode_string("x")  # session taken over, "x"
     puback_with_reason_string = b"\x40\x08\x00\x0c\x10\x04\x1f" + wire.encode_string("x")
     stream = suback + wire.pubacks([11]) + puback_refused + b"\xd0\x00" + puback_with_reason_string + disconnect
-    packets, pubacks = wire.PacketReader().feed(stream)
+    packets, pubacks = wire_reader.PacketReader().feed(stream)
     assert packets == [wire.Ack(wire.PacketType.SUBACK, 9, (1, 0x87)), wire.PingResp(), wire.Disconnect(0x8E, "x")]
-    assert pubacks == [wire.puback_of(11), wire.puback_of(10, 0x87), wire.puback_of(12, 0x10)]
+    assert pubacks == [wire_reader.puback_of(11), wire_reader.puback_of(10, 0x87), wire_reader.puback_of(12, 0x10)]
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ def test_acknowledgements_and_disconnect_are_decoded() -> None:
 )
 def test_malformed_input_is_a_protocol_error(stream: bytes, problem: str) -> None:
     with pytest.raises(wire.ProtocolError, match=problem):
-        wire.PacketReader().feed(stream)
+        wire_reader.PacketReader().feed(stream)
 
 
 def test_connect_carries_session_will_and_credentials() -> None:
@@ -130,14 +130,14 @@ def test_connect_carries_session_will_and_credentials() -> None:
         will=LastWill("shian/v1/c1/cabinet/cab1/status", b"offline", qos=1, retain=True),
     )
     assert packet[0] == 0x10
-    length, start = wire._read_varint(packet, 1)
+    length, start = wire_reader._read_varint(packet, 1)
     body = packet[start:]
     assert len(body) == length
     assert body[:7] == b"\x00\x04MQTT\x05"
     flags = body[7]
     assert flags == 0x80 | 0x40 | 0x20 | 0x08 | 0x04  # username, password, will retain, will QoS 1, will
     assert struct.unpack("!H", body[8:10]) == (30,)
-    props, pos = wire.read_properties(body, 10)
+    props, pos = wire_reader.read_properties(body, 10)
     assert props == {wire.Prop.RECEIVE_MAXIMUM: 500, wire.Prop.SESSION_EXPIRY_INTERVAL: 3600}
     assert body[pos:].endswith(wire.encode_string("gateway") + wire.encode_binary(b"s3cret"))
 
@@ -146,7 +146,7 @@ def test_a_clean_session_connect_sets_clean_start_and_no_expiry() -> None:
     packet = wire.connect("probe", keepalive_s=10, clean_start=True)
     body = packet[2:]
     assert body[7] == 0x02
-    props, _ = wire.read_properties(body, 10)
+    props, _ = wire_reader.read_properties(body, 10)
     assert wire.Prop.SESSION_EXPIRY_INTERVAL not in props
 
 

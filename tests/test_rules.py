@@ -238,7 +238,9 @@ def test_english_and_region_overrides(tmp_path: Path) -> None:
     h.feed(sample.model_copy(update={"weight_g": 140.0}), DeviceKind.CABINET, Channel.EVENT, "cab1")
     (alert,) = h.alerts("sample.underweight")
     assert "under 150" in alert.message
-    assert load_rules(rules, "elsewhere").sample_min_weight_g == 125
+    # a region the registry does not have is an error, not overrides that silently apply nowhere
+    with pytest.raises(RulesConfigError, match=r"regions 'jincheng' match no region .*region is 'elsewhere'"):
+        load_rules(rules, "elsewhere")
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spool import Entry, NewDeadLetter, NewRecord, Outcome, Spool, SpoolVersionError
+from spool import SCHEMA_VERSION, Entry, NewDeadLetter, NewRecord, Outcome, Spool, SpoolVersionError
 
 T0 = dt.datetime(2026, 11, 25, 3, 30, tzinfo=dt.UTC)
 
@@ -218,7 +218,7 @@ def test_a_version_1_spool_is_upgraded_in_place(tmp_path: Path) -> None:
     assert [r.seq for r in spool.read(after_seq=3)] == [10]
     spool.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
     Spool(path).close()  # opening an upgraded spool again changes nothing
 
 
@@ -228,7 +228,7 @@ def test_a_spool_from_a_newer_version_is_refused_by_name(tmp_path: Path) -> None
         db.executescript(
             "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT); INSERT INTO meta VALUES ('schema_version', '99');"
         )
-    with pytest.raises(SpoolVersionError, match=r"s\.sqlite is a version 99 spool; this Shian reads up to version 2"):
+    with pytest.raises(SpoolVersionError, match=r"s\.sqlite is a version 99 spool; this Shian reads up to version 3"):
         Spool(path)
 
 

@@ -169,7 +169,7 @@ def test_a_permanent_refusal_is_isolated_by_halving(scripted: ScriptedInflux, tm
     drain = StorageDrain(spool, make_registry(uid), Picky(scripted.url, "db"), FakeClock(NOW))
     assert drain.drain_once() == 8
     assert drain.stats.written_points == 7
-    assert [seq for seq, _, _ in spool.downstream_rejects(CONSUMER)] == [records[5].seq]
+    assert [reject.seq for reject in spool.downstream_rejects(CONSUMER)] == [records[5].seq]
     written = b"\n".join(scripted.bodies).split(b"\n")
     assert poisoned not in written
     assert len(set(written)) == 7

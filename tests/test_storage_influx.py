@@ -132,7 +132,8 @@ def test_a_type_conflict_is_dead_lettered_and_the_rest_still_lands(
     drain = StorageDrain(spool, make_registry(uid), InfluxV1Writer(influxdb.url, db), FakeClock(NOW))
     assert drain.drain_once() == 8
     assert drain.stats.rejected == 1
-    ((seq, detail, line),) = spool.downstream_rejects(CONSUMER)
+    (reject,) = spool.downstream_rejects(CONSUMER)
+    seq, detail, line = reject.seq, reject.detail, reject.item
     assert seq == first.seq
     assert "field type conflict" in detail
     assert line.startswith("rapid_test,")

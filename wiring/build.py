@@ -59,6 +59,7 @@ def build_writer(settings: Settings) -> PointWriter:
             retention_policy=st.retention_policy,
             username=st.username,
             password=st.password,
+            create_database=st.create_database,
         )
     if st.backend == "influxdb2":
         return InfluxV2Writer(_given(st.url), org=_given(st.org), bucket=_given(st.bucket), token=_given(st.token))

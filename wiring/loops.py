@@ -12,13 +12,12 @@ import structlog
 from devices.messages import DeadLetter
 from devices.topics import ALERTS_SUBSCRIPTION, DEADLETTER_SUBSCRIPTION
 from gateway.stats import GatewayStats
-from mqtt.bus import BusError
 from mqtt.device_link import MqttLink
 from mqtt.link_options import LinkOptions
+from mqtt.reconnect import serve_connected
 from mqtt.service_link import ServiceLink
 from rules.notify import MqttAlerts
 from rules.runner import RulesRunner
-from runtime.backoff import Backoff
 from runtime.clock import Clock
 from spool import Spool
 from storage.drain import StorageDrain
@@ -55,18 +54,15 @@ async def report_stats(instance: str, stats: GatewayStats, drain: StorageDrain) 
 
 async def rules_link(runner: RulesRunner, alerts_topic: MqttAlerts, options: LinkOptions) -> None:
     """The rules engine's own connection: publishes alerts, takes acknowledgements; reconnects."""
-    backoff = Backoff()
-    while True:
+
+    async def serve(link: ServiceLink) -> None:
+        alerts_topic.bus = link
         try:
-            async with ServiceLink(options) as link:
-                alerts_topic.bus = link
-                backoff.reset()
-                await runner.take_acknowledgements(link)
-        except BusError as exc:
+            await runner.take_acknowledgements(link)
+        finally:
             alerts_topic.bus = None
-            delay = backoff.next_delay()
-            log.warning("rules.disconnected", error=str(exc), retry_in_s=delay)
-            await asyncio.sleep(delay)
+
+    await serve_connected(options, serve, name="rules")
 
 
 async def prune_spool(spool: Spool, clock: Clock) -> None:
@@ -82,23 +78,32 @@ async def watch_operator_topics(options: LinkOptions) -> None:
     async with MqttLink(options) as link:
         await link.subscribe([DEADLETTER_SUBSCRIPTION, ALERTS_SUBSCRIPTION])
         async for incoming in link.messages():
-            if not incoming.payload:
-                continue  # a cleared retained alert
-            if incoming.topic.startswith(DEADLETTER_SUBSCRIPTION[:-1]):
-                letter = DeadLetter.model_validate_json(incoming.payload, strict=False)
-                log.warning(
-                    "deadletter.received",
-                    reason=letter.reason,
-                    detail=letter.detail,
-                    client_id=letter.client_id,
-                    topic=letter.topic,
-                )
-            else:
-                alert = json.loads(incoming.payload)
-                log.warning(
-                    "alert.received",
-                    rule=alert.get("rule"),
-                    severity=alert.get("severity"),
-                    state=alert.get("state"),
-                    message=alert.get("message"),
-                )
+            if not incoming.payload or incoming.topic.endswith("/ack"):
+                continue  # a cleared retained alert, or a supervisor's acknowledgement (the rules engine takes it)
+            try:
+                _show_operator_notice(incoming.topic, incoming.payload)
+            except ValueError as exc:  # what anyone may publish there must never stop the platform
+                log.warning("operator_topic.unreadable", topic=incoming.topic, error=str(exc)[:200])
+
+
+def _show_operator_notice(topic: str, payload: bytes) -> None:
+    if topic.startswith(DEADLETTER_SUBSCRIPTION[:-1]):
+        letter = DeadLetter.model_validate_json(payload, strict=False)
+        log.warning(
+            "deadletter.received",
+            reason=letter.reason,
+            detail=letter.detail,
+            client_id=letter.client_id,
+            topic=letter.topic,
+        )
+        return
+    alert = json.loads(payload)
+    if not isinstance(alert, dict):
+        raise ValueError("an alert is a JSON object")
+    log.warning(
+        "alert.received",
+        rule=alert.get("rule"),
+        severity=alert.get("severity"),
+        state=alert.get("state"),
+        message=alert.get("message"),
+    )

@@ -95,6 +95,9 @@ class StorageSettings(BaseModel):
     url: str | None = None
     #: influxdb1: database, optional retention policy, optional user and password.
     database: str = "shian"
+    #: influxdb1: create the database when InfluxDB says it is missing (as Telegraf does); false: wait (and
+    #: retry) until an operator creates it. Either way no record is set aside for it.
+    create_database: bool = True
     retention_policy: str | None = None
     username: str | None = None
     password: str | None = None

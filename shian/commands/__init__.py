@@ -3,12 +3,24 @@ that :func:`shian.cli.main` calls. :data:`COMMANDS` is the table, in the order `
 
 from types import ModuleType
 
-from shian.commands import alerts, broker, dashboards, deadletter, platform, query, registry, scenario, simulate
+from shian.commands import (
+    alerts,
+    broker,
+    dashboards,
+    deadletter,
+    platform,
+    query,
+    registry,
+    scenario,
+    simulate,
+    storage,
+)
 
 COMMANDS: tuple[ModuleType, ...] = (
     platform,
     registry,
     deadletter,
+    storage,
     query,
     broker,
     dashboards,

@@ -5,13 +5,20 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from zoneinfo import ZoneInfo
 
+from devices.registry import load_registry
 from rules.alerts import Alert, AlertError, RulesStore
+from rules.runner import may_acknowledge
 from runtime.clock import SystemClock
 from shian.commands.common import CommandError, Commands, add_common, answer_no, settings_from
 from wiring.build import rules_store_path
+
+#: How the audit log names a person acting at the server without a registry account.
+OPERATOR_PREFIX = "operator:"
 
 
 def add(commands: Commands) -> None:
@@ -22,26 +29,63 @@ def add(commands: Commands) -> None:
         "platform publishes the changes made here on the alerts topic within a tick.",
     )
     actions = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="one line per alert, newest first")
+    listing = actions.add_parser(
+        "list",
+        help="one line per alert, newest first",
+        description="One line per alert, newest first, with its time in the registry's time zone (its UTC offset "
+        "shown). Long lists come a page at a time: --limit and --offset, and a line on stderr says how many "
+        "there are in all.",
+    )
     add_common(listing)
     listing.add_argument("--state", choices=["open", "acknowledged", "resolved"])
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    listing.add_argument("--offset", type=int, default=0, help="skip this many of the newest first")
     listing.set_defaults(handler=_list)
     show = actions.add_parser("show", help="one alert with its audit log")
     add_common(show)
     show.add_argument("alert_id")
     show.set_defaults(handler=_show)
-    ack = actions.add_parser("ack", help="acknowledge an open alert")
+    ack = actions.add_parser("ack", help="acknowledge an open alert", description=_WHO)
     add_common(ack)
     ack.add_argument("alert_id")
-    ack.add_argument("--by", required=True, help="who acknowledges (recorded in the audit log)")
+    _add_who(ack)
     ack.add_argument("--note", help="e.g. confirmed / false_positive for a camera violation")
     ack.set_defaults(handler=_ack)
-    resolve = actions.add_parser("resolve", help="resolve an alert")
+    resolve = actions.add_parser("resolve", help="resolve an alert", description=_WHO)
     add_common(resolve)
     resolve.add_argument("alert_id")
-    resolve.add_argument("--by", required=True)
+    _add_who(resolve)
     resolve.add_argument("--why", required=True, help="recorded in the audit log")
     resolve.set_defaults(handler=_resolve)
+
+
+_WHO = (
+    "The audit log records who did it: --by names a registry account that may handle this canteen's alerts (its "
+    "school's, its district's or the city's, checked as for an acknowledgement over MQTT); --operator names a "
+    "person at the server, recorded as such ('operator:NAME')."
+)
+
+
+def _add_who(parser: argparse.ArgumentParser) -> None:
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--by", metavar="ACCOUNT", help="a registry account allowed to handle this canteen's alerts")
+    who.add_argument("--operator", metavar="NAME", help="a person acting at the server, without an account")
+
+
+def _actor(args: argparse.Namespace, store: RulesStore) -> str:
+    """Who the audit log names: an account checked against the registry, or an operator said to be one."""
+    if args.operator:
+        return f"{OPERATOR_PREFIX}{args.operator}"
+    alert = store.get(args.alert_id)
+    if alert is None:
+        raise CommandError(f"no alert {args.alert_id}")
+    registry = load_registry(settings_from(args).registry)
+    if not may_acknowledge(registry, alert.canteen_id, args.by):
+        raise CommandError(
+            f"{args.by!r} is not a registry account that may handle alerts of {alert.canteen_id} (the canteen's school "
+            "account, its district's or the city's); an operator at the server uses --operator NAME"
+        )
+    return str(args.by)
 
 
 @contextmanager
@@ -57,12 +101,15 @@ def _store(args: argparse.Namespace) -> Iterator[RulesStore]:
 
 
 def _list(args: argparse.Namespace) -> int:
+    tz = ZoneInfo(load_registry(settings_from(args).registry).timezone)
     with _store(args) as store:
-        for alert in store.alerts(state=args.state):
-            print(
-                f"{alert.alert_id}\t{alert.opened_at:%Y-%m-%dT%H:%M:%SZ}\t{alert.state}\t{alert.severity}\t"
-                f"{alert.rule}\t{alert.canteen_id}\t{alert.message}"
-            )
+        alerts, total = store.alerts(state=args.state, limit=args.limit, offset=args.offset), store.count(args.state)
+    for alert in alerts:
+        opened = alert.opened_at.astimezone(tz).isoformat(timespec="seconds")
+        print(f"{alert.alert_id}\t{opened}\t{alert.state}\t{alert.severity}\t{alert.rule}\t{alert.canteen_id}\t{alert.message}")
+    if args.offset or len(alerts) < total:
+        shown = f"{args.offset + 1}-{args.offset + len(alerts)}" if alerts else "none"
+        print(f"showing {shown} of {total:,} alerts (--limit, --offset for more)", file=sys.stderr)
     return 0
 
 
@@ -77,11 +124,11 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _ack(args: argparse.Namespace) -> int:
-    return _change(args, lambda store, now: store.acknowledge(args.alert_id, args.by, args.note, now))
+    return _change(args, lambda store, now: store.acknowledge(args.alert_id, _actor(args, store), args.note, now))
 
 
 def _resolve(args: argparse.Namespace) -> int:
-    return _change(args, lambda store, now: store.resolve(args.alert_id, args.by, args.why, now))
+    return _change(args, lambda store, now: store.resolve(args.alert_id, _actor(args, store), args.why, now))
 
 
 def _change(args: argparse.Namespace, change: Callable[[RulesStore, dt.datetime], Alert]) -> int:

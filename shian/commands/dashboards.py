@@ -69,5 +69,7 @@ def _push(args: argparse.Namespace) -> int:
     except PushError as exc:
         print(f"shian: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # requests' connection errors are OSErrors: Grafana is not there
+        raise CommandError(f"cannot reach Grafana at {args.url}: {str(exc)[:300]}") from None
     print(f"datasource {result.datasource}; folder {result.folder}; dashboards: {', '.join(result.dashboards)}")
     return 0
