@@ -58,6 +58,7 @@ class ManagedMosquitto(Server):
         persistence: bool = True,
         autosave_changes: int = DEFAULT_AUTOSAVE_CHANGES,
         secure: SecureOptions | None = None,
+        max_qos: int = 2,
     ) -> None:
         self.workdir = workdir
         self.host = "127.0.0.1"
@@ -65,6 +66,7 @@ class ManagedMosquitto(Server):
         self.persistence = persistence
         self.autosave_changes = autosave_changes
         self.secure = secure
+        self.max_qos = max_qos
         self._process: ManagedProcess | None = None
 
     @property
@@ -87,7 +89,10 @@ class ManagedMosquitto(Server):
             persistence_dir.mkdir(parents=True, exist_ok=True)
             _give_to_broker_user(persistence_dir)
         config = MosquittoConfig(
-            port=self.port, persistence_dir=persistence_dir, autosave_changes=self.autosave_changes
+            port=self.port,
+            persistence_dir=persistence_dir,
+            autosave_changes=self.autosave_changes,
+            max_qos=self.max_qos,
         )
         if self.secure:
             sec = self.secure

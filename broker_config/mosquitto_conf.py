@@ -45,6 +45,8 @@ class MosquittoConfig:
     #: maximum instead (measured: the gateway, asking 65,535, held 3,000 deliveries unacknowledged).
     max_inflight_messages: int = 1000
     max_packet_bytes: int = DEV_MAX_PACKET_BYTES
+    #: The highest QoS the broker grants (2: MQTT's own). Shian needs 1; 0 is here to test that it says so.
+    max_qos: int = 2
     #: Sessions of clients gone longer than this are dropped; longer than any outage the fleet must survive.
     persistent_client_expiration: str = "14d"
     allow_anonymous: bool = True
@@ -84,6 +86,7 @@ class MosquittoConfig:
             f"max_inflight_messages {self.max_inflight_messages}",
             f"persistent_client_expiration {self.persistent_client_expiration}",
             "retain_available true",
+            *([f"max_qos {self.max_qos}"] if self.max_qos < 2 else []),
             "connection_messages true",
             "log_timestamp_format %Y-%m-%dT%H:%M:%S",
             "log_type error",

@@ -119,6 +119,7 @@ class Gateway:
 
     async def _take(self, bus: BusClient, handoff: asyncio.Queue[_Batch | None]) -> None:
         stopping = asyncio.create_task(self._stopping.wait())
+        receive: asyncio.Future[list[Incoming]] | None = None
         try:
             while not self._stopping.is_set():
                 receive = asyncio.ensure_future(bus.receive(self.max_batch))
@@ -129,6 +130,8 @@ class Gateway:
                 await handoff.put(await self._prepare(receive.result()))
         finally:
             stopping.cancel()
+            if receive is not None and receive.done() and not receive.cancelled():
+                receive.exception()  # a link that failed as we were cancelled: the runner hears it from serve
         await handoff.put(None)
 
     async def _prepare(self, deliveries: list[Incoming]) -> _Batch:
