@@ -222,3 +222,20 @@ async def test_an_unusable_msg_id_gets_no_receipt_and_stops_nothing(running: Run
     assert not running.task.done()
     await eventually(lambda: len(running.receipts) == 1, what="the good message's receipt")
     assert [r.status for _, r in running.receipts] == ["stored"]  # none for an id the device could not have meant
+
+
+async def test_a_reused_msg_id_is_stored_and_the_device_told(running: Running, uid: str) -> None:
+    """The same msg_id for a passing and then a failing test (a counter reset after a reboot): both are stored,
+    the second flagged, and its receipt says why; a resend of the second is a duplicate."""
+    topic = str(device_topic(uid, DeviceKind.DETECTOR, Channel.EVENT))
+    _, _, model = one_of_each(f"detector0-{uid}")[1]
+    passing = model.model_copy(update={"msg_id": "n-1", "result": "pass", "sample_no": "S1"})
+    failing = model.model_copy(update={"msg_id": "n-1", "result": "fail", "sample_no": "S2"})
+    for n, message in enumerate((passing, failing, failing)):  # one at a time: each in a batch of its own
+        await running.device.publish(topic, message.model_dump_json().encode(), qos=1)
+        await eventually(lambda count=n + 1: len(running.receipts) == count, what="its receipt")
+    statuses = [(r.status, (r.reason or "").split(":")[0]) for _, r in running.receipts]
+    assert statuses == [("stored", ""), ("stored", "msg_id_reused"), ("duplicate", "")]
+    stored = list(running.gateway.spool.all_records())
+    assert [(r.msg_id, r.msg_id_reused) for r in stored] == [("n-1", False), ("n-1", True)]
+    assert running.gateway.stats.msg_id_reused == 1

@@ -154,3 +154,65 @@ def test_subscribe_options_ask_for_no_local_and_retained_only_when_new() -> None
     packet = wire.subscribe(3, ["shian/v1/#"], qos=1, no_local=True, retain_handling=1)
     assert packet[0] == 0x82
     assert packet.endswith(wire.encode_string("shian/v1/#") + bytes((0x01 | 0x04 | 0x10,)))
+
+
+def _publish(topic: bytes, *, first: int = 0x32, packet_id: int = 1, payload: bytes = b"p") -> bytes:
+    body = struct.pack("!H", len(topic)) + topic + (struct.pack("!H", packet_id) if first & 0x06 else b"")
+    body += b"\x00" + payload
+    return bytes((first,)) + wire.encode_varint(len(body)) + body
+
+
+@pytest.mark.parametrize(
+    ("stream", "message"),
+    [
+        (_publish(b""), "empty topic name"),
+        (_publish(b"a\x00b"), "U\\+0000"),
+        (_publish(b"a/b", packet_id=0), "packet identifier 0"),
+        (_publish(b"a/b", first=0x34), "QoS 2"),
+        (_publish(b"a/b", first=0x36), "QoS 3"),
+        (b"\x41\x02\x00\x01", "PUBACK with reserved flag bits"),
+        (b"\xd1\x00", "PINGRESP with reserved flag bits"),
+        (b"\x20\x03\x02\x00\x00", "CONNACK with reserved acknowledge flags"),
+        (b"\x90\x04\x00\x00\x00\x01", "SUBACK with packet identifier 0"),
+        (b"\x30\x80\x00", "shortest form"),  # a two-byte length of 0
+        (b"\xd0\x80\x80\x00", "shortest form"),
+    ],
+)
+def test_the_reader_refuses_what_mqtt_5_forbids(stream: bytes, message: str) -> None:
+    with pytest.raises(wire.ProtocolError, match=message):
+        wire_reader.PacketReader().feed(stream)
+
+
+def test_a_connack_reason_string_with_u0000_is_refused() -> None:
+    props = b"\x1f" + wire.encode_binary(b"bad\x00")
+    body = b"\x00\x00" + wire.encode_varint(len(props)) + props
+    with pytest.raises(wire.ProtocolError, match="U\\+0000"):
+        wire_reader.PacketReader().feed(b"\x20" + wire.encode_varint(len(body)) + body)
+
+
+def test_a_packet_over_the_announced_maximum_is_refused_before_it_is_read() -> None:
+    reader, packet = wire_reader.PacketReader(max_packet_size=1000), _publish(b"a/b", payload=b"x" * 1993)
+    with pytest.raises(wire.ProtocolError, match=f"a packet of {len(packet)} bytes, over the 1000 announced"):
+        reader.feed(packet[:50])  # its header alone says how long it is
+
+
+@pytest.mark.parametrize("size", [200, 20_000, 3_000_000])  # two-, three- and four-byte remaining lengths
+def test_a_long_packet_in_many_reads_is_gathered_not_rejoined(size: int) -> None:
+    packet = _publish(b"a/b", payload=bytes(range(256)) * (size // 256))
+    reader, chunk = wire_reader.PacketReader(), 4096
+    got = []
+    for start in range(0, len(packet), chunk):
+        parsed = reader.feed(packet[start : start + chunk])
+        got += parsed.packets
+        if start + chunk < len(packet) and start >= chunk:
+            # once the length is known, the reads wait in a list, each kept once: no buffer grows read by read
+            assert reader._rest == b""
+            assert len(reader._parts) == start // chunk + 1
+    assert got == [Incoming("a/b", bytes(range(256)) * (size // 256), 1, False, 1)]
+
+
+def test_the_client_announces_its_maximum_packet_size() -> None:
+    packet = wire.connect("c", keepalive_s=30, clean_start=True, maximum_packet_size=4 * 1024 * 1024)
+    _, start = wire_reader._read_varint(packet, 1)
+    props, _ = wire_reader.read_properties(packet, start + 10)
+    assert props[wire.Prop.MAXIMUM_PACKET_SIZE] == 4 * 1024 * 1024

@@ -245,3 +245,70 @@ def test_a_version_1_spool_that_cannot_be_upgraded_is_left_as_it_was(tmp_path: P
     with sqlite3.connect(path) as db:  # rolled back: still version 1, the record untouched
         assert db.execute("SELECT value FROM meta").fetchone() == ("1",)
         assert db.execute("SELECT device_ts FROM records").fetchone() == ("yesterday",)
+
+
+def _content(record: NewRecord, payload: bytes) -> NewRecord:
+    return dataclasses.replace(record, payload=payload)
+
+
+def test_a_reused_msg_id_with_other_content_is_stored_flagged_never_dropped(tmp_path: Path) -> None:
+    """A device whose counter restarted sends a failing test under a msg_id it used for a passing one: that is
+    another record, stored and flagged. A resend of either, byte for byte, is a duplicate."""
+    spool = Spool(tmp_path / "s.sqlite")
+    passing, failing = _content(_record("7"), b'{"result":"pass"}'), _content(_record("7"), b'{"result":"fail"}')
+    assert spool.commit([passing]) == [Outcome.STORED]
+    assert spool.commit([failing]) == [Outcome.REUSED]
+    assert spool.commit([passing, failing]) == [Outcome.DUPLICATE, Outcome.DUPLICATE]  # resends
+    third = _content(_record("7"), b'{"result":"suspect"}')
+    assert spool.commit([third]) == [Outcome.REUSED]
+    stored = list(spool.all_records())
+    assert [(r.payload, r.msg_id_reused) for r in stored] == [
+        (b'{"result":"pass"}', False),
+        (b'{"result":"fail"}', True),
+        (b'{"result":"suspect"}', True),
+    ]
+
+
+def test_a_reused_msg_id_inside_one_batch(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite")
+    one, other = _content(_record("9"), b"one"), _content(_record("9"), b"other")
+    assert spool.commit([one, one, other, other, _record("10")]) == [
+        Outcome.STORED,
+        Outcome.DUPLICATE,
+        Outcome.REUSED,
+        Outcome.DUPLICATE,
+        Outcome.STORED,
+    ]
+    assert [(r.msg_id, r.payload, r.msg_id_reused) for r in spool.all_records()] == [
+        ("9", b"one", False),
+        ("9", b"other", True),
+        ("10", b"{}", False),
+    ]
+
+
+def test_keys_a_version_2_spool_kept_stay_duplicates(tmp_path: Path) -> None:
+    """A key stored before the spool knew contents: a redelivery of it is still a duplicate, not a reuse."""
+    path = tmp_path / "s.sqlite"
+    spool = Spool(path)
+    spool.commit([_record("a")])
+    spool.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE seen SET content = NULL")
+    spool = Spool(path)
+    assert spool.commit([_content(_record("a"), b"other bytes")]) == [Outcome.DUPLICATE]
+
+
+def test_a_record_set_aside_by_a_consumer_is_kept_until_replayed(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite")
+    spool.commit([_record("a"), _record("b")])
+    spool.advance("storage", 2)
+    spool.advance("rules", 2)
+    spool.reject_downstream("storage", 1, "field type conflict", "cabinet temp_c=...", T0)
+    later = T0 + dt.timedelta(days=8)  # past the dedup window too
+    assert spool.prune(later) == (2, 1)  # record 2 goes; record 1 waits for its replay
+    assert spool.record(1) is not None
+    (reject,) = spool.downstream_rejects("storage", pending_only=True)
+    spool.mark_reject_replayed(reject.id, later, "written", through=True)
+    assert spool.downstream_rejects("storage", pending_only=True) == []
+    assert spool.prune(later) == (0, 1)
+    assert spool.record(1) is None
