@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -224,6 +225,10 @@ async def test_an_unusable_msg_id_gets_no_receipt_and_stops_nothing(running: Run
     assert [r.status for _, r in running.receipts] == ["stored"]  # none for an id the device could not have meant
 
 
+def _has_receipts(running: Running, count: int) -> bool:
+    return len(running.receipts) == count
+
+
 async def test_a_reused_msg_id_is_stored_and_the_device_told(running: Running, uid: str) -> None:
     """The same msg_id for a passing and then a failing test (a counter reset after a reboot): both are stored,
     the second flagged, and its receipt says why; a resend of the second is a duplicate."""
@@ -231,9 +236,9 @@ async def test_a_reused_msg_id_is_stored_and_the_device_told(running: Running, u
     _, _, model = one_of_each(f"detector0-{uid}")[1]
     passing = model.model_copy(update={"msg_id": "n-1", "result": "pass", "sample_no": "S1"})
     failing = model.model_copy(update={"msg_id": "n-1", "result": "fail", "sample_no": "S2"})
-    for n, message in enumerate((passing, failing, failing)):  # one at a time: each in a batch of its own
+    for n, message in enumerate((passing, failing, failing), start=1):  # one at a time: each in a batch of its own
         await running.device.publish(topic, message.model_dump_json().encode(), qos=1)
-        await eventually(lambda count=n + 1: len(running.receipts) == count, what="its receipt")
+        await eventually(functools.partial(_has_receipts, running, n), what="its receipt")
     statuses = [(r.status, (r.reason or "").split(":")[0]) for _, r in running.receipts]
     assert statuses == [("stored", ""), ("stored", "msg_id_reused"), ("duplicate", "")]
     stored = list(running.gateway.spool.all_records())

@@ -7,18 +7,21 @@ import json
 import urllib.parse
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devices.messages import WireModel
 from devices.topics import Channel, DeviceKind
 from runtime.clock import FakeClock
+from shian.cli import main
 from simulators.payloads import PayloadFactory
 from spool import Spool
 from storage.drain import CONSUMER, StorageDrain
 from storage.schema import points_for
-from storage.writers import InfluxV1Writer, InfluxV2Writer
+from storage.writers import InfluxV1Writer, InfluxV2Writer, TransientWriteError
 from tests import strategies as s
+from tests.gateway_harness import write_registry
 from tests.helpers import NOW, make_registry, one_of_each
 from tests.servers import InfluxDB1, VictoriaMetrics, http_get, http_post
 from tests.storage_helpers import fill_spool, influxql, new_record, spool_record
@@ -159,3 +162,53 @@ async def test_victoria_metrics_takes_numeric_series_through_the_v2_api(
     assert series["metric"]["device"] == f"cabinet0-{uid}"
     assert series["values"] == [json.loads(reading.payload)["temp_c"]]
     assert series["timestamps"] == [points_for(reading, "城区")[0].time_ns // 1_000_000]
+
+
+def test_a_missing_database_is_created_not_a_reason_to_set_records_aside(
+    influxdb: InfluxDB1, tmp_path: Path, uid: str
+) -> None:
+    db = f"shian_missing_{uid}"  # never created by the test
+    spool = _one_of_each_in(tmp_path, uid)
+    waiting = StorageDrain(
+        spool, make_registry(uid), InfluxV1Writer(influxdb.url, db, create_database=False), FakeClock(NOW)
+    )
+    with pytest.raises(TransientWriteError, match=f"InfluxDB has no database '{db}': create it"):
+        waiting.drain_once()  # retried by the drain's loop until an operator acts; nothing is set aside
+    assert spool.downstream_rejects(CONSUMER) == []
+    assert spool.checkpoint(CONSUMER) == 0
+    drain = StorageDrain(spool, make_registry(uid), InfluxV1Writer(influxdb.url, db), FakeClock(NOW))
+    assert drain.drain_once() == 8
+    assert (drain.stats.written_records, drain.stats.rejected) == (8, 0)
+    assert db in influxdb.query("SHOW DATABASES")[1].decode()
+    assert influxql(influxdb, db, "SELECT count(temp_c) FROM cabinet")[0]["count"] == 1
+
+
+def test_records_set_aside_are_replayed_exactly_once_when_the_cause_is_fixed(
+    influxdb: InfluxDB1, tmp_path: Path, uid: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = _database(influxdb, uid)
+    spool = _one_of_each_in(tmp_path, uid, measured_test=True)
+    spool.close()
+    (tmp_path / "spool.sqlite").rename(tmp_path / "spool-shian-gateway.sqlite")
+    spool = Spool(tmp_path / "spool-shian-gateway.sqlite")
+    first = next(r for r in spool.all_records() if r.type == "test.result")
+    poison = f'rapid_test value="positive" {points_for(first, "城区")[0].time_ns - 1}'.encode()
+    assert http_post(f"{influxdb.url}/write?db={db}", poison)[0] == 204
+    drain = StorageDrain(spool, make_registry(uid), InfluxV1Writer(influxdb.url, db), FakeClock(NOW))
+    assert drain.drain_once() == 8
+    assert (drain.stats.written_records, drain.stats.rejected) == (7, 1)  # a set-aside record is not "written"
+    influxdb.query("DROP MEASUREMENT rapid_test", db)  # the operator removes the conflicting data
+
+    registry = write_registry(make_registry(uid), tmp_path / "registry.yaml")
+    config = tmp_path / "shian.toml"
+    config.write_text(f'[storage]\nbackend = "influxdb1"\nurl = "{influxdb.url}"\ndatabase = "{db}"\n')
+    args = ["--config", str(config), "--registry", str(registry), "--data-dir", str(tmp_path)]
+    assert main(["storage", "rejects", "list", "--pending", *args]) == 0
+    assert "field type conflict" in capsys.readouterr().out
+    assert main(["storage", "rejects", "replay", "--all", *args]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "1 replayed: 1 written, 0 not"
+    assert influxql(influxdb, db, "SELECT count(value) FROM rapid_test")[0]["count"] == 1
+    assert main(["storage", "rejects", "replay", "--all", *args]) == 0  # exactly once: nothing is pending now
+    assert capsys.readouterr().out.splitlines()[-1] == "0 replayed: 0 written, 0 not"
+    assert main(["storage", "rejects", "list", "--pending", *args]) == 0
+    assert capsys.readouterr().out == ""
