@@ -47,6 +47,11 @@ COMMANDS = [
     ["scenario"],
     ["scenario", "run"],
     ["simulate"],
+    ["storage"],
+    ["storage", "rejects"],
+    ["storage", "rejects", "list"],
+    ["storage", "rejects", "show"],
+    ["storage", "rejects", "replay"],
 ]
 
 

@@ -17,10 +17,16 @@ Commands = Any  # argparse's _SubParsersAction is private
 Handler = Callable[[argparse.Namespace], int]
 
 
-def add_common(parser: argparse.ArgumentParser) -> None:
-    """--config, --registry, --data-dir and the logging flags: every command that reads the platform's state."""
+#: What --registry means for most commands; the ones it means something else for say so.
+REGISTRY_HELP = "canteen registry YAML (default: registry in the configuration, else the bundled demo registry)"
+
+
+def add_common(parser: argparse.ArgumentParser, *, registry: str | None = REGISTRY_HELP) -> None:
+    """--config, --registry, --data-dir and the logging flags: every command that reads the platform's state.
+    ``registry``: the help of --registry for this command, or None where a registry means nothing."""
     parser.add_argument("--config", type=Path, metavar="FILE", help="TOML configuration file (default: $SHIAN_CONFIG)")
-    parser.add_argument("--registry", type=Path, metavar="FILE", help="canteen registry YAML (default: bundled demo)")
+    if registry is not None:
+        parser.add_argument("--registry", type=Path, metavar="FILE", help=registry)
     parser.add_argument(
         "--data-dir", type=Path, metavar="DIR", help="where the managed broker, the spool and the stores keep files"
     )
@@ -34,7 +40,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     """The configuration file and environment, with the common flags over them."""
     return load_settings(
         args.config,
-        registry=args.registry,
+        registry=getattr(args, "registry", None),
         data_dir=args.data_dir,
         log_format=args.log_format,
         log_level=args.log_level,

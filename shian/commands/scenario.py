@@ -28,7 +28,7 @@ def add(commands: Commands) -> None:
         description="Run scenario files, each in its own canteen on one broker. The platform's files go to a "
         "temporary directory, or under --data-dir when it is given (kept, for a look afterwards).",
     )
-    add_common(run)
+    add_common(run, registry=None)  # every scenario makes its own canteen
     run.add_argument("files", nargs="+", type=Path, metavar="FILE")
     run.set_defaults(handler=_run)
 

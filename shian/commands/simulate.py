@@ -32,7 +32,7 @@ def add(commands: Commands) -> None:
         "not the demo's. A line every two seconds shows messages per second, devices online, receipts pending and "
         "open alerts. Ctrl-C stops.",
     )
-    add_common(simulate)
+    add_common(simulate, registry="the registry whose devices to run (default: the generated reference city)")
     simulate.add_argument(
         "--generate-registry", type=Path, metavar="FILE", help="only write the reference city's registry to FILE"
     )
