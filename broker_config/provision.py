@@ -10,6 +10,7 @@ flashing devices and handing out accounts; the broker only ever sees hashes.
 from __future__ import annotations
 
 import base64
+import grp
 import hashlib
 import os
 import secrets
@@ -22,6 +23,9 @@ import yaml
 from broker_config.mosquitto_conf import MosquittoConfig, TlsFiles
 from devices.registry import Account, Registry
 from devices.topics import ROOT, Channel, DeviceTopic
+
+#: The group of the user Debian's Mosquitto runs as (and a root-started one drops to).
+BROKER_GROUP = "mosquitto"
 
 #: Mosquitto 2.0's ``$7$`` format: PBKDF2-HMAC-SHA512, 101 iterations, 12-byte salt (as mosquitto_passwd).
 PBKDF2_ITERATIONS = 101
@@ -120,6 +124,8 @@ class Provisioned:
     created: list[str]
     rotated: list[str]
     removed: list[str]
+    #: The group given read access to passwd and acl (a root-started Mosquitto's), or None.
+    readable_by: str | None = None
 
 
 def provision(
@@ -170,8 +176,8 @@ def provision(
     credentials.save()
     passwd, acl, config = out_dir / "passwd", out_dir / "acl", out_dir / "mosquitto.conf"
     passwd.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    passwd.chmod(0o640)
     acl.write_text(render_acl(registry), encoding="utf-8")
+    readable_by = _readable_by_broker(out_dir, passwd, acl)
     config.write_text(
         production_config(
             port=port,
@@ -185,7 +191,25 @@ def provision(
         ).render(),
         encoding="utf-8",
     )
-    return Provisioned(passwd, acl, config, credentials.path, created, rotated, removed)
+    return Provisioned(passwd, acl, config, credentials.path, created, rotated, removed, readable_by)
+
+
+def _readable_by_broker(out_dir: Path, *files: Path) -> str | None:
+    """Mode 0640, and, when run as root, the group of the user a root-started Mosquitto drops to: it opens the
+    password and ACL files after dropping its privileges, and exits ("Unable to open pwfile") when it cannot.
+    Returns that group's name, or None when there is none to give them to (not root, or no such group)."""
+    for path in files:
+        path.chmod(0o640)
+    if os.geteuid() != 0:
+        return None
+    try:
+        group = grp.getgrnam(BROKER_GROUP)
+    except KeyError:
+        return None
+    for path in (out_dir, *files):
+        os.chown(path, -1, group.gr_gid)
+    out_dir.chmod(out_dir.stat().st_mode | 0o050)  # the group may enter the directory
+    return BROKER_GROUP
 
 
 def production_config(

@@ -94,6 +94,10 @@ def _provision(args: argparse.Namespace) -> int:
         if names:
             print(f"{what}: {', '.join(names)}")
     print(f"wrote {result.passwd}, {result.acl}, {result.config}, {result.credentials} (secret)")
+    if result.readable_by:
+        print(f"passwd and acl: mode 0640, group {result.readable_by} (a Mosquitto started as root reads them)")
+    else:
+        print("passwd and acl: mode 0640; give them to the broker's user before it starts (docs/deploy.md)")
     if not tls:
         print("warning: no TLS; passwords would cross the network in clear (use --tls-ca/--tls-cert/--tls-key)")
     print("apply: shian broker reload --pid <mosquitto pid>   (or: systemctl reload mosquitto)")
