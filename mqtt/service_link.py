@@ -25,9 +25,10 @@ from mqtt.reasons import describe, refusal
 
 log = structlog.get_logger("shian.link")
 
-#: Deliveries the link holds before it stops reading from the broker (QoS 1 deliveries are bounded by the
-#: receive maximum already; this bounds QoS 0 ones, which the broker then queues or drops for us).
-PAUSE_AT_LEAST = 1024
+#: QoS 0 deliveries the link holds before it stops reading from the broker, which then queues or drops them
+#: for us (QoS 1 deliveries are bounded by the receive maximum already); past twice this many, the link drops
+#: the ones still arriving, and counts them.
+QOS0_HELD = 1024
 
 
 #: Encoded topics kept for publishing; a fleet's receipt topics, with room to spare.
@@ -81,7 +82,7 @@ class ServiceLink:
         self._keepalive: asyncio.Task[None] | None = None
         self._max_packet_size = wire.MAX_VARINT + 5  # the broker's, once it has said
         self._retain_available = True
-        self._pause_at = max(options.receive_maximum, PAUSE_AT_LEAST)
+        self._qos0_held = 0
         self._reading_paused = False
         self._flushing = 0
         #: Posts that failed: refused by the broker, over its maximum packet size, or lost with the connection.
@@ -90,6 +91,8 @@ class ServiceLink:
         self.oversized = 0
         #: QoS 0 deliveries dropped because the link already held twice its limit (reading had been paused).
         self.qos0_dropped = 0
+        #: The most QoS 0 deliveries the link has held at once.
+        self.qos0_held_max = 0
         #: How often the link stopped reading from the broker because its consumer was behind.
         self.reading_pauses = 0
         #: Whether the broker still had this client's persistent session (known after connecting).
@@ -219,14 +222,17 @@ class ServiceLink:
         deliver = deliveries.append
         for packet in packets:
             if type(packet) is Incoming:
-                if not packet.qos and len(deliveries) >= 2 * self._pause_at:
-                    self.qos0_dropped += 1  # at most once, and the consumer is far behind: dropped, counted
-                    continue
+                if not packet.qos:
+                    if self._qos0_held >= 2 * QOS0_HELD:
+                        self.qos0_dropped += 1  # at most once, and the consumer is far behind: dropped, counted
+                        continue
+                    self._qos0_held += 1
                 deliver(packet)
             else:
                 self._control(packet)
-        if len(deliveries) > self._pause_at and not self._reading_paused and not self._flushing:
+        if self._qos0_held > QOS0_HELD and not self._reading_paused and not self._flushing:
             self._pause_reading()
+        self.qos0_held_max = max(self.qos0_held_max, self._qos0_held)
         settled = 0
         for puback in pubacks:  # one per receipt: the usual case is settled right here
             if (packet_id := puback & 0xFFFF) in in_flight:
@@ -276,8 +282,10 @@ class ServiceLink:
         take = min(max_count, len(self._deliveries))
         popleft = self._deliveries.popleft
         taken = [popleft() for _ in range(take)]
-        if self._reading_paused and len(self._deliveries) <= self._pause_at // 2:
-            self._resume_reading()
+        if self._qos0_held:  # nothing to count on the gateway's usual path: every delivery QoS 1
+            self._qos0_held -= sum(1 for m in taken if not m.qos)
+            if self._reading_paused and self._qos0_held <= QOS0_HELD // 2:
+                self._resume_reading()
         return taken
 
     def ack(self, messages: Sequence[Incoming]) -> None:

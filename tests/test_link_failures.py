@@ -19,7 +19,7 @@ from gateway.service import Gateway
 from mqtt.bus import BrokerRefusal, BusError
 from mqtt.device_link import MqttLink
 from mqtt.link_options import LinkOptions
-from mqtt.service_link import ServiceLink
+from mqtt.service_link import QOS0_HELD, ServiceLink
 from runtime.clock import SystemClock
 from spool import Spool
 from tests.gateway_harness import publish_all
@@ -203,7 +203,8 @@ async def test_qos_0_deliveries_are_bounded_while_the_consumer_is_busy(mosquitto
                     await asyncio.sleep(0)
         await asyncio.sleep(0.5)
         held = len(link._deliveries)
-        assert held <= 2 * 1024, held  # PAUSE_AT_LEAST: at most twice the pause mark
+        assert held <= 2 * QOS0_HELD, held  # at most twice the pause mark
+        assert link.qos0_held_max <= 2 * QOS0_HELD
         assert link.reading_pauses >= 1
         taken = 0
         async with asyncio.timeout(10):
