@@ -20,15 +20,12 @@ import structlog
 
 from mqtt import wire, wire_reader
 from mqtt.bus import BrokerRefusal, BusError, Incoming
+from mqtt.flow import QoS0Gate
 from mqtt.link_options import LinkOptions
 from mqtt.reasons import describe, refusal
 
 log = structlog.get_logger("shian.link")
 
-#: QoS 0 deliveries the link holds before it stops reading from the broker, which then queues or drops them
-#: for us (QoS 1 deliveries are bounded by the receive maximum already); past twice this many, the link drops
-#: the ones still arriving, and counts them.
-QOS0_HELD = 1024
 
 
 #: Encoded topics kept for publishing; a fleet's receipt topics, with room to spare.
@@ -82,19 +79,12 @@ class ServiceLink:
         self._keepalive: asyncio.Task[None] | None = None
         self._max_packet_size = wire.MAX_VARINT + 5  # the broker's, once it has said
         self._retain_available = True
-        self._qos0_held = 0
-        self._reading_paused = False
-        self._flushing = 0
+        #: Flow control of QoS 0 deliveries: what is held, dropped, and how often reading paused.
+        self.qos0 = QoS0Gate()
         #: Posts that failed: refused by the broker, over its maximum packet size, or lost with the connection.
         self.posts_failed = 0
         #: Publications the link refused to send because they exceed the broker's maximum packet size.
         self.oversized = 0
-        #: QoS 0 deliveries dropped because the link already held twice its limit (reading had been paused).
-        self.qos0_dropped = 0
-        #: The most QoS 0 deliveries the link has held at once.
-        self.qos0_held_max = 0
-        #: How often the link stopped reading from the broker because its consumer was behind.
-        self.reading_pauses = 0
         #: Whether the broker still had this client's persistent session (known after connecting).
         self.session_present = False
 
@@ -222,17 +212,12 @@ class ServiceLink:
         deliver = deliveries.append
         for packet in packets:
             if type(packet) is Incoming:
-                if not packet.qos:
-                    if self._qos0_held >= 2 * QOS0_HELD:
-                        self.qos0_dropped += 1  # at most once, and the consumer is far behind: dropped, counted
-                        continue
-                    self._qos0_held += 1
+                if not packet.qos and not self.qos0.admit():
+                    continue  # at most once, and the consumer is far behind: dropped, counted
                 deliver(packet)
             else:
                 self._control(packet)
-        if self._qos0_held > QOS0_HELD and not self._reading_paused and not self._flushing:
-            self._pause_reading()
-        self.qos0_held_max = max(self.qos0_held_max, self._qos0_held)
+        self.qos0.arrived(self._transport)
         settled = 0
         for puback in pubacks:  # one per receipt: the usual case is settled right here
             if (packet_id := puback & 0xFFFF) in in_flight:
@@ -282,10 +267,7 @@ class ServiceLink:
         take = min(max_count, len(self._deliveries))
         popleft = self._deliveries.popleft
         taken = [popleft() for _ in range(take)]
-        if self._qos0_held:  # nothing to count on the gateway's usual path: every delivery QoS 1
-            self._qos0_held -= sum(1 for m in taken if not m.qos)
-            if self._reading_paused and self._qos0_held <= QOS0_HELD // 2:
-                self._resume_reading()
+        self.qos0.taken(taken, self._transport)
         return taken
 
     def ack(self, messages: Sequence[Incoming]) -> None:
@@ -377,26 +359,15 @@ class ServiceLink:
 
     async def flush(self, at_most: int = 0) -> None:
         # The PUBACKs awaited here arrive on the read side: a link that paused reading reads again meanwhile.
-        self._flushing += 1
-        if self._reading_paused:
-            self._resume_reading()
+        self.qos0.flushing += 1
+        if self.qos0.paused:
+            self.qos0.resume(self._transport)
         try:
             while self._error is None and self._posts_pending > at_most:
                 self._post_settled.clear()
                 await self._post_settled.wait()
         finally:
-            self._flushing -= 1
-
-    def _pause_reading(self) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.pause_reading()
-            self._reading_paused = True
-            self.reading_pauses += 1
-
-    def _resume_reading(self) -> None:
-        self._reading_paused = False
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.resume_reading()
+            self.qos0.flushing -= 1
 
     def _protocol_error(self, exc: wire.ProtocolError) -> None:
         """The broker sent what MQTT 5 forbids: say so (DISCONNECT 0x81) and close (MQTT 5.0 section 4.13)."""

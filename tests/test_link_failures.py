@@ -18,8 +18,9 @@ from gateway.runner import run_gateway
 from gateway.service import Gateway
 from mqtt.bus import BrokerRefusal, BusError
 from mqtt.device_link import MqttLink
+from mqtt.flow import QOS0_HELD
 from mqtt.link_options import LinkOptions
-from mqtt.service_link import QOS0_HELD, ServiceLink
+from mqtt.service_link import ServiceLink
 from runtime.clock import SystemClock
 from spool import Spool
 from tests.gateway_harness import publish_all
@@ -204,10 +205,10 @@ async def test_qos_0_deliveries_are_bounded_while_the_consumer_is_busy(mosquitto
         await asyncio.sleep(0.5)
         held = len(link._deliveries)
         assert held <= 2 * QOS0_HELD, held  # at most twice the pause mark
-        assert link.qos0_held_max <= 2 * QOS0_HELD
-        assert link.reading_pauses >= 1
+        assert link.qos0.held_max <= 2 * QOS0_HELD
+        assert link.qos0.pauses >= 1
         taken = 0
         async with asyncio.timeout(10):
             while taken < held:
                 taken += len(await link.receive(500))
-        assert not link._reading_paused  # reading again once the consumer caught up
+        assert not link.qos0.paused  # reading again once the consumer caught up

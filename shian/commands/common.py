@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.errors import ShianError
+from wiring.build import spool_path
 from wiring.settings import Settings, load_settings
 
 #: What a command module's ``add`` receives: the ``shian`` parser's sub-parsers.
@@ -62,3 +63,11 @@ def answer_no(message: str) -> int:
     """The command ran and the answer is no (nothing by that id, an alert not in that state): exit status 1."""
     print(f"shian: {message}", file=sys.stderr)
     return 1
+
+
+def existing_spool(settings: Settings) -> Path:
+    """The gateway's spool file for these settings; a one-line error when it is not there."""
+    path = spool_path(settings)
+    if not path.exists():
+        raise CommandError(f"no spool at {path} (is --data-dir or gateway.client_id right?)")
+    return path

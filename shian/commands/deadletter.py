@@ -9,10 +9,9 @@ import json
 from devices.registry import load_registry
 from gateway.replay import replay
 from runtime.clock import SystemClock
-from shian.commands.common import CommandError, Commands, add_common, answer_no, settings_from
+from shian.commands.common import Commands, add_common, answer_no, existing_spool, settings_from
 from spool import Spool, StoredDeadLetter
-from wiring.build import build_gateway, spool_path
-from wiring.settings import Settings
+from wiring.build import build_gateway
 
 
 def add(commands: Commands) -> None:
@@ -47,16 +46,8 @@ def add(commands: Commands) -> None:
     again.set_defaults(handler=_replay)
 
 
-def _existing_spool(settings: Settings) -> None:
-    path = spool_path(settings)
-    if not path.exists():
-        raise CommandError(f"no spool at {path} (is --data-dir or gateway.client_id right?)")
-
-
 def _list(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    _existing_spool(settings)
-    spool = Spool(spool_path(settings))
+    spool = Spool(existing_spool(settings_from(args)))
     for letter in spool.dead_letters(reason=args.reason, pending_only=args.pending, limit=args.limit):
         state = "replayed" if letter.replayed_at else "pending"
         print(
@@ -67,11 +58,10 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    _existing_spool(settings)
-    found = Spool(spool_path(settings)).dead_letters(ids=[args.id], limit=1)
+    path = existing_spool(settings_from(args))
+    found = Spool(path).dead_letters(ids=[args.id], limit=1)
     if not found:
-        return answer_no(f"no dead letter {args.id} in {spool_path(settings)}")
+        return answer_no(f"no dead letter {args.id} in {path}")
     print(json.dumps(_document(found[0]), ensure_ascii=False, indent=2))
     return 0
 
@@ -97,7 +87,7 @@ def _document(letter: StoredDeadLetter) -> dict[str, object]:
 
 def _replay(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    _existing_spool(settings)
+    existing_spool(settings)
     registry = load_registry(settings.registry)
     clock = SystemClock()
     gateway = build_gateway(settings, registry, clock)

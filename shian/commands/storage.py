@@ -8,11 +8,11 @@ import json
 
 from devices.registry import load_registry
 from runtime.clock import SystemClock
-from shian.commands.common import CommandError, Commands, add_common, answer_no, settings_from
+from shian.commands.common import Commands, add_common, answer_no, existing_spool, settings_from
 from spool import DownstreamReject, Spool
 from storage.drain import CONSUMER
 from storage.replay import replay_rejects
-from wiring.build import build_writer, spool_path
+from wiring.build import build_writer
 from wiring.settings import Settings
 
 
@@ -47,10 +47,7 @@ def add(commands: Commands) -> None:
 
 
 def _spool(settings: Settings) -> Spool:
-    path = spool_path(settings)
-    if not path.exists():
-        raise CommandError(f"no spool at {path} (is --data-dir or gateway.client_id right?)")
-    return Spool(path)
+    return Spool(existing_spool(settings))
 
 
 def _list(args: argparse.Namespace) -> int:
