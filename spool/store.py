@@ -135,15 +135,10 @@ class Spool:
         self, consumer: str, *, pending_only: bool = False, ids: Sequence[int] = (), limit: int = 100
     ) -> list[DownstreamReject]:
         """A consumer's rejects, oldest first: all, the ones not replayed yet, or these."""
-        clauses, params = ["consumer = ?"], [consumer]
-        if pending_only:
-            clauses.append("replayed_at IS NULL")
-        if ids:
-            clauses.append(f"id IN ({','.join('?' * len(ids))})")
-            params.extend(str(i) for i in ids)
+        where, params = _filter(["consumer = ?"], [consumer], pending_only, ids)
         rows = self._db.execute(
-            "SELECT id, consumer, seq, detail, item, at, replayed_at, replay_note FROM consumer_rejects"
-            f" WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?",
+            f"SELECT id, consumer, seq, detail, item, at, replayed_at, replay_note FROM consumer_rejects {where}"
+            " ORDER BY id LIMIT ?",
             (*params, limit),
         ).fetchall()
         return [
@@ -208,16 +203,8 @@ class Spool:
     def dead_letters(
         self, *, reason: str | None = None, pending_only: bool = False, limit: int = 100, ids: Sequence[int] = ()
     ) -> list[StoredDeadLetter]:
-        clauses, params = [], []
-        if reason:
-            clauses.append("reason = ?")
-            params.append(reason)
-        if pending_only:
-            clauses.append("replayed_at IS NULL")
-        if ids:
-            clauses.append(f"id IN ({','.join('?' * len(ids))})")
-            params.extend(str(i) for i in ids)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        clauses, params = ([], []) if not reason else (["reason = ?"], [reason])
+        where, params = _filter(clauses, params, pending_only, ids)
         rows = self._db.execute(
             "SELECT id, reason, detail, topic, client_id, payload, received_at, replayed_at, replay_note "
             f"FROM dead_letters {where} ORDER BY id LIMIT ?",
@@ -249,3 +236,15 @@ class Spool:
                 "UPDATE dead_letters SET replayed_at = ?, replay_note = ? WHERE id = ?",
                 (_epoch(when) if stored else None, note, letter_id),
             )
+
+
+def _filter(
+    clauses: list[str], params: list[str], pending_only: bool, ids: Sequence[int]
+) -> tuple[str, list[str]]:
+    """The WHERE clause of a listing of dead letters or consumer rejects: not replayed yet, and/or these ids."""
+    if pending_only:
+        clauses = [*clauses, "replayed_at IS NULL"]
+    if ids:
+        clauses = [*clauses, f"id IN ({','.join('?' * len(ids))})"]
+        params = [*params, *(str(i) for i in ids)]
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
