@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS seen (
     device_id TEXT NOT NULL,
     msg_id TEXT NOT NULL,
     received_at REAL NOT NULL,
-    content INTEGER,                  -- CRC-32 and length of the payload; NULL for keys a version 2 spool kept
+    content INTEGER,                  -- CRC-32 of the payload; NULL for keys a version 2 spool kept
     PRIMARY KEY (device_id, msg_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS seen_by_age ON seen (received_at);
@@ -146,7 +146,7 @@ def _statements(script: str) -> Iterator[str]:
 
 
 def _v2_to_v3(db: sqlite3.Connection) -> None:
-    """Version 3 tells a reused msg_id from a resend: ``seen`` keeps each key's content (CRC-32 and length),
+    """Version 3 tells a reused msg_id from a resend: ``seen`` keeps each key's content (its CRC-32),
     and ``records`` flags a record stored under a msg_id its device had used for other content. A consumer's
     reject can be replayed once its cause is fixed, and says when it was."""
     records, seen = _columns(db, "records"), _columns(db, "seen")  # empty: not there, the schema creates it

@@ -9,11 +9,20 @@ from rules.units.base import Observation, RuleContext, RuleUnit
 from rules.units.cabinet import CabinetUnit
 from rules.units.cameras import CamerasUnit
 from rules.units.clock import ClockUnit
+from rules.units.coverage import CoverageUnit
 from rules.units.devices import DevicesUnit
 from rules.units.rapid_tests import TestsUnit
 from rules.units.samples import SamplesUnit
 
 #: Every unit, in the order it sees each record and each tick.
-UNITS: tuple[type[RuleUnit], ...] = (ClockUnit, DevicesUnit, TestsUnit, SamplesUnit, CabinetUnit, CamerasUnit)
+UNITS: tuple[type[RuleUnit], ...] = (
+    ClockUnit,
+    DevicesUnit,
+    TestsUnit,
+    CoverageUnit,
+    SamplesUnit,
+    CabinetUnit,
+    CamerasUnit,
+)
 
 __all__ = ["UNITS", "Observation", "RuleContext", "RuleUnit"]

@@ -1,5 +1,5 @@
-"""Rapid tests: a failed, suspect or void run, a device verdict the platform disagrees with, a failed sample
-not retested in time, and a school day with no test by the coverage deadline."""
+"""Rapid tests: a failed, suspect or void run, a device verdict the platform disagrees with, and a failed sample
+not retested in time (a day without any test is ``rules.units.coverage``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from devices.messages import TestResult
-from devices.registry import Canteen
 from rules.alerts import Severity
 from rules.effects import Effect, Raise, Resolve
 from rules.state import Table
@@ -26,16 +25,12 @@ class Followup:
 
 
 class TestsUnit(RuleUnit):
-    """``test.*``: failed, suspect, void and mismatched tests, overdue retests, missing coverage."""
+    """``test.*`` but coverage: failed, suspect, void and mismatched tests, overdue retests."""
 
     def __init__(self, context: RuleContext) -> None:
         super().__init__(context)
-        #: canteen -> the last local day it tested on
-        self.tested_on = Table[dt.date]("tested_on", dt.date)
         #: "canteen|sample_no" -> the failed sample's retest deadline
         self.followups = Table[Followup]("followups", Followup)
-        #: "canteen|date" whose coverage deadline has been checked
-        self.coverage_checked = Table[bool]("coverage_checked", bool)
 
     def on_record(self, seen: Observation) -> list[Effect]:
         test = seen.message
@@ -43,7 +38,6 @@ class TestsUnit(RuleUnit):
             return []
         record, cfg = seen.record, self.config
         canteen = record.canteen_id
-        self.tested_on.put(canteen, self.context.local_date(test.ts))
         verdict = platform_verdict(test, cfg)
         evidence = {
             **seen.evidence,
@@ -112,12 +106,6 @@ class TestsUnit(RuleUnit):
         return effects
 
     def on_tick(self, now: dt.datetime, since: dt.datetime) -> list[Effect]:
-        effects = self._overdue_retests(now)
-        for canteen in self.context.registry.canteens:
-            effects += self._coverage(canteen, now, since)
-        return effects
-
-    def _overdue_retests(self, now: dt.datetime) -> list[Effect]:
         effects: list[Effect] = []
         hours = round(self.config.followup_within.total_seconds() / 3600, 2)
         for key, followup in self.followups.items():
@@ -138,30 +126,4 @@ class TestsUnit(RuleUnit):
                 )
             )
             self.followups.drop(key)
-        return effects
-
-    def _coverage(self, canteen: Canteen, now: dt.datetime, since: dt.datetime) -> list[Effect]:
-        if canteen.testing_tier == "none":
-            return []
-        effects: list[Effect] = []
-        deadline_time = self.config.coverage_deadline
-        for day in self.context.days(now, since):
-            deadline = self.context.at_local(day, deadline_time)
-            key = f"{canteen.id}|{day.isoformat()}"
-            if now < deadline or deadline < since or key in self.coverage_checked:
-                continue
-            self.coverage_checked.put(key, True)
-            if self.context.school_day(canteen, day) and self.tested_on.get(canteen.id) != day:
-                effects.append(
-                    Raise(
-                        "test.coverage_missing",
-                        "warning",
-                        key,
-                        canteen.id,
-                        now,
-                        {"date": day.isoformat()},
-                        subject=day.isoformat(),
-                        params={"date": day.isoformat(), "deadline": deadline_time.strftime("%H:%M")},
-                    )
-                )
         return effects
