@@ -12,7 +12,16 @@ import hashlib
 from typing import Annotated, Any, Literal, get_args
 
 import pydantic_core
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 from devices.topics import Channel, DeviceKind
@@ -26,12 +35,20 @@ DETAIL_CHARS = 1000
 
 # RFC 3339 date-time. The offset is optional here so that a missing one is reported as a naive timestamp.
 RFC3339_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?$"
+#: What the published JSON Schema says of a timestamp: the offset is required.
+RFC3339_WITH_OFFSET = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 
 
 class _Rfc3339:
     """A wire timestamp: an RFC 3339 string with an offset in JSON (pydantic alone also takes epoch strings and
     dates), or an aware datetime from Python. All checked inside pydantic-core: a Python callback per message
     cost a sixth of the gateway's time."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "string", "format": "date-time", "pattern": RFC3339_WITH_OFFSET}
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
@@ -90,6 +107,22 @@ class TestResult(Record):
     """One rapid test of one sample of a delivered batch."""
 
     __test__ = False  # not a pytest test class, whatever its name says
+    #: The value/unit rules of the validator below, in the published JSON Schema too.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {
+                    "if": {"properties": {"unit": {"const": "qualitative"}}},
+                    "then": {"properties": {"value": {"type": "null"}}},
+                    "else": {"properties": {"value": {"type": "number"}}},
+                },
+                {
+                    "if": {"properties": {"unit": {"const": "%"}}},
+                    "then": {"properties": {"value": {"maximum": 100}}},
+                },
+            ]
+        }
+    )
 
     type: Literal["test.result"]
     sample_no: Text

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from runtime.errors import ShianError
 from runtime.sqlite import open_database
@@ -78,6 +78,17 @@ class Alert(BaseModel):
     #: Who has been told so far: school, then district, then city (unacknowledged critical alerts escalate).
     escalation: Literal["school", "district", "city"] = "school"
     dedup_key: str
+
+
+class AlertAck(BaseModel):
+    """A supervisor's acknowledgement, published on ``shian/v1/alerts/{canteen}/{alert_id}/ack``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    #: The registry account acknowledging (a school's, its district's or the city's).
+    by: str = Field(min_length=1, max_length=64)
+    #: For a camera violation: ``confirmed`` or ``false_positive``; otherwise free text.
+    note: str | None = Field(default=None, max_length=1000)
 
 
 def alert_id_for(dedup_key: str, occurrence: int) -> str:

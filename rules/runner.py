@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 
 import structlog
+from pydantic import ValidationError
 
 from devices.registry import Registry
 from devices.topics import ROOT
 from mqtt.bus import BusClient, Incoming
-from rules.alerts import AlertError
+from rules.alerts import AlertAck, AlertError
 from rules.engine import RulesEngine
 from rules.notify import Notifier
 from spool import Spool
@@ -119,9 +119,9 @@ class RulesRunner:
             log.warning("alert.ack_unknown", topic=incoming.topic)
             return
         try:
-            body = json.loads(incoming.payload)
-            by, note = str(body["by"]), body.get("note")
-        except (ValueError, KeyError, TypeError):  # refused into the audit log: nothing stops over it
+            ack = AlertAck.model_validate_json(incoming.payload)
+            by, note = ack.by, ack.note
+        except ValidationError:  # refused into the audit log: nothing stops over it
             why = 'an acknowledgement that cannot be read (expected {"by": account, "note": text})'
             store.refuse(alert_id, UNREADABLE, why, now)
             log.warning("alert.ack_malformed", topic=incoming.topic, payload=incoming.payload[:200])
@@ -131,7 +131,7 @@ class RulesRunner:
             log.warning("alert.ack_refused", alert_id=alert_id, by=by)
             return
         try:
-            store.acknowledge(alert_id, by, None if note is None else str(note), now)
+            store.acknowledge(alert_id, by, note, now)
             log.info("alert.acknowledged", alert_id=alert_id, by=by)
         except AlertError as exc:
             log.info("alert.ack_ignored", alert_id=alert_id, by=by, why=str(exc))

@@ -47,6 +47,8 @@ COMMANDS = [
     ["scenario"],
     ["scenario", "run"],
     ["simulate"],
+    ["contract"],
+    ["contract", "export"],
     ["storage"],
     ["storage", "rejects"],
     ["storage", "rejects", "list"],

@@ -6,6 +6,7 @@ from types import ModuleType
 from shian.commands import (
     alerts,
     broker,
+    contract,
     dashboards,
     deadletter,
     platform,
@@ -24,6 +25,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     query,
     broker,
     dashboards,
+    contract,
     alerts,
     scenario,
     simulate,

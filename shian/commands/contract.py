@@ -1,0 +1,70 @@
+"""``shian contract export``: the wire contract as JSON Schema and AsyncAPI, generated from the models (the
+committed copies under docs/contract/ are checked against them in ``./dev test``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from devices.asyncapi import asyncapi
+from devices.schemas import DIALECT, DOCUMENTS, SCHEMA_DIR, json_schemas, schema_file
+from rules.alerts import Alert, AlertAck
+from shian.commands.common import Commands
+
+#: Where the repository keeps the published contract.
+PUBLISHED = Path(__file__).resolve().parents[2] / "docs" / "contract"
+#: The platform's own documents that supervisors read and write, besides the devices'.
+PLATFORM_DOCUMENTS: dict[str, type[BaseModel]] = {"alert": Alert, "alert_ack": AlertAck}
+
+
+def add(commands: Commands) -> None:
+    contract = commands.add_parser(
+        "contract",
+        help="the wire contract as JSON Schema and AsyncAPI 3.0",
+        description="Write a JSON Schema (draft 2020-12) for every message of contract version 1, generated "
+        "from the models the gateway validates with, and an AsyncAPI 3.0 document of the MQTT topics, who sends "
+        "and receives what, and how clients authenticate. docs/contract.md explains them; docs/contract/ holds "
+        "the published copies.",
+    )
+    actions = contract.add_subparsers(dest="contract_command", required=True, metavar="ACTION")
+    export = actions.add_parser("export", help="write asyncapi.json and schemas/*.schema.json into DIR")
+    export.add_argument("dir", type=Path, metavar="DIR", nargs="?", default=PUBLISHED, help="default: docs/contract")
+    export.add_argument("--check", action="store_true", help="write nothing; exit 1 if the files in DIR are stale")
+    export.set_defaults(handler=_export)
+
+
+def documents() -> dict[str, str]:
+    """Relative path -> text of every generated file."""
+    schemas = json_schemas()
+    for name, model in PLATFORM_DOCUMENTS.items():
+        schemas[schema_file(name)] = {"$schema": DIALECT, "$id": schema_file(name), **model.model_json_schema()}
+    files = {f"{SCHEMA_DIR}/{file}": _text(schema) for file, schema in schemas.items()}
+    files["asyncapi.json"] = _text(asyncapi({**DOCUMENTS, **PLATFORM_DOCUMENTS}))
+    return files
+
+
+def _text(document: dict[str, Any]) -> str:
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def _export(args: argparse.Namespace) -> int:
+    files = documents()
+    if args.check:
+        stale = [path for path, text in files.items() if _read(args.dir / path) != text]
+        for path in stale:
+            print(f"stale: {args.dir / path} (run 'shian contract export')")
+        return 1 if stale else 0
+    for path, text in files.items():
+        target = args.dir / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        print(f"wrote {target}")
+    return 0
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.exists() else None
