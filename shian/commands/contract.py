@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from devices.asyncapi import asyncapi
-from devices.schemas import DIALECT, DOCUMENTS, SCHEMA_DIR, json_schemas, schema_file
+from devices.schemas import DIALECT, DOCUMENTS, SCHEMA_DIR, field_tables, json_schemas, schema_file
 from rules.alerts import Alert, AlertAck
 from shian.commands.common import Commands
 
@@ -51,15 +51,27 @@ def _text(document: dict[str, Any]) -> str:
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
 
 
+BEGIN, END = "<!-- fields:begin -->", "<!-- fields:end -->"
+
+
+def with_field_tables(contract: str) -> str:
+    """docs/contract.md with its generated "Fields" section brought up to date."""
+    start, end = contract.index(BEGIN) + len(BEGIN), contract.index(END)
+    return f"{contract[:start]}\n{field_tables()}{contract[end:]}"
+
+
 def _export(args: argparse.Namespace) -> int:
     files = documents()
+    markdown = args.dir.resolve().parent / "contract.md"
+    if args.dir.resolve() == PUBLISHED and markdown.exists():  # the repository's own copy: its tables too
+        files["../contract.md"] = with_field_tables(markdown.read_text(encoding="utf-8"))
     if args.check:
-        stale = [path for path, text in files.items() if _read(args.dir / path) != text]
+        stale = [path for path, text in files.items() if _read((args.dir / path).resolve()) != text]
         for path in stale:
-            print(f"stale: {args.dir / path} (run 'shian contract export')")
+            print(f"stale: {(args.dir / path).resolve()} (run 'shian contract export')")
         return 1 if stale else 0
     for path, text in files.items():
-        target = args.dir / path
+        target = (args.dir / path).resolve()
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
         print(f"wrote {target}")
