@@ -9,27 +9,21 @@ from collections.abc import AsyncIterator
 
 
 class StallingProxy:
-    """Forwards bytes between clients and ``upstream`` until :meth:`stall`; then every connection, open or new,
-    silently swallows what it is sent (nothing is closed), until :meth:`resume`. With ``stall_after_reads``, what
-    a client sends after its first that many reads is swallowed (say 1: its CONNECT passes, and the broker's
-    CONNACK comes back, but its SUBSCRIBE never arrives)."""
+    """Forwards bytes between clients and ``upstream``, except that what a client sends after its first
+    ``stall_after_reads`` reads is silently swallowed (nothing is closed): with 1, its CONNECT passes and the
+    broker's CONNACK comes back, but its SUBSCRIBE never arrives. :meth:`resume` forwards everything again, for
+    the connections made from then on."""
 
     def __init__(self, upstream_host: str, upstream_port: int, *, stall_after_reads: int | None = None) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.stall_after_reads = stall_after_reads
         self.host, self.port = "127.0.0.1", 0
         self.connections = 0
-        self._forwarding = asyncio.Event()
-        self._forwarding.set()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def stall(self) -> None:
-        self._forwarding.clear()
-
     def resume(self) -> None:
         self.stall_after_reads = None
-        self._forwarding.set()
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[StallingProxy]:
@@ -67,7 +61,5 @@ class StallingProxy:
                 if reads <= 0:
                     continue  # this connection has stalled by itself: swallow, never close
                 reads -= 1
-            if not self._forwarding.is_set():
-                continue  # stalled: swallow, never close
             writer.write(data)
             await writer.drain()
