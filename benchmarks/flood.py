@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import functools
 import tempfile
 import time
 from collections.abc import Callable
@@ -66,6 +67,12 @@ class FloodResult:
     connections: int = 0
     rss_mb: list[float] = field(default_factory=list)  # sampled every second
 
+    def count_invalid(self) -> None:
+        self.invalid_sent += 1
+
+    def count_qos0(self) -> None:
+        self.qos0_sent += 1
+
 
 def _rss_mb() -> float:
     with open("/proc/self/status", encoding="ascii") as status:
@@ -81,21 +88,19 @@ async def _until(deadline: float) -> bool:
 Options = Callable[..., LinkOptions]
 
 
-async def _invalid(options: Options, deadline: float, result: FloodResult) -> None:
-    topic = str(DeviceTopic("c1", DeviceKind.CAMERA, "camera1", Channel.TELEMETRY))
-    async with MqttLink(options("camera1")) as link:
+async def _flood(
+    options: Options, device: str, *, payload: Callable[[], bytes], qos: int, deadline: float, sent: Callable[[], None]
+) -> None:
+    """``device`` publishes ``payload()`` as fast as it can until ``deadline``."""
+    topic = str(DeviceTopic("c1", DeviceKind.CAMERA, device, Channel.TELEMETRY))
+    async with MqttLink(options(device)) as link:
         while await _until(deadline):
-            await link.publish(topic, INVALID, qos=1)
-            result.invalid_sent += 1
+            await link.publish(topic, payload(), qos=qos)
+            sent()
 
 
-async def _qos0(options: Options, deadline: float, result: FloodResult) -> None:
-    topic = str(DeviceTopic("c1", DeviceKind.CAMERA, "camera2", Channel.TELEMETRY))
-    factory = PayloadFactory("camera2")
-    async with MqttLink(options("camera2")) as link:
-        while await _until(deadline):
-            await link.publish(topic, factory.camera_stream(dt.datetime.now(dt.UTC)).model_dump_json().encode(), qos=0)
-            result.qos0_sent += 1
+def _reading(factory: PayloadFactory) -> bytes:
+    return factory.camera_stream(dt.datetime.now(dt.UTC)).model_dump_json().encode()
 
 
 async def _good(options: Options, deadline: float, result: FloodResult) -> None:
@@ -147,9 +152,10 @@ async def run_flood(workdir: Path, seconds: float, receive_maximum: int = 8192) 
     )
     await asyncio.wait_for(gateway.subscribed.wait(), 30)
     deadline = time.monotonic() + seconds
+    reading = functools.partial(_reading, PayloadFactory("camera2"))
     await asyncio.gather(
-        _invalid(options, deadline, result),
-        _qos0(options, deadline, result),
+        _flood(options, "camera1", payload=lambda: INVALID, qos=1, deadline=deadline, sent=result.count_invalid),
+        _flood(options, "camera2", payload=reading, qos=0, deadline=deadline, sent=result.count_qos0),
         _good(options, deadline, result),
         _sample(deadline, result),
     )

@@ -11,15 +11,15 @@ from pydantic import BaseModel
 
 from devices.messages import CATALOG, type_name
 from devices.schemas import SCHEMA_DIR, schema_file
-from devices.topics import ROOT, Channel, DeviceKind
+from devices.topics import ROOT, Channel
 
-_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
-PARAMETERS: dict[str, dict[str, Any]] = {
-    "canteen_id": {"description": "The canteen, as the registry names it (the id rule).", **_ID},
-    "kind": {"description": "The kind of device.", "enum": [kind.value for kind in DeviceKind]},
-    "device_id": {"description": "The device: also its MQTT username and client id (the id rule).", **_ID},
-    "alert_id": {"description": "The alert.", **_ID},
-    "reason": {"description": "Why the message was refused (docs/contract.md, 'Dead letters')."},
+#: Each channel parameter's meaning (their rules: docs/contract.md, "Topics").
+PARAMETERS: dict[str, str] = {
+    "canteen_id": "The canteen, as the registry names it (the id rule).",
+    "kind": "The kind of device: detector, cabinet or camera.",
+    "device_id": "The device: also its MQTT username and client id (the id rule).",
+    "alert_id": "The alert.",
+    "reason": "Why the message was refused (docs/contract.md, 'Dead letters').",
 }
 
 
@@ -37,11 +37,10 @@ def _message(name: str, summary: str) -> dict[str, Any]:
 
 
 def _channel(address: str, params: list[str], messages: list[str], description: str) -> dict[str, Any]:
-    # AsyncAPI 3 parameters are plain strings; their rules are in PARAMETERS' descriptions
     return {
         "address": address,
         "description": description,
-        "parameters": {p: {"description": PARAMETERS[p]["description"]} for p in params},
+        "parameters": {p: {"description": PARAMETERS[p]} for p in params},
         "messages": {m.replace(".", "_"): _ref("components", "messages", m.replace(".", "_")) for m in messages},
     }
 

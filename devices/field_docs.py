@@ -42,7 +42,7 @@ FIELDS: dict[str, FieldDoc] = {
     "power_ok": FieldDoc("供电是否正常", "whether mains power is on"),
     "samples_held": FieldDoc("柜内留样份数", "samples in the cabinet"),
     "sample_id": FieldDoc("留样编号", "the retained sample's id"),
-    "slot": FieldDoc("柜内格位（字符串，如 \"A3\"）", 'the slot: a string ("A3", "3"), never a number'),
+    "slot": FieldDoc('柜内格位（字符串，如 "A3"）', 'the slot: a string ("A3", "3"), never a number'),
     "meal_date": FieldDoc("餐次日期", "the date of the meal"),
     "meal": FieldDoc("餐次", "the meal"),
     "dish_name": FieldDoc("菜品名称", "the dish"),

@@ -27,7 +27,6 @@ from mqtt.reasons import describe, refusal
 log = structlog.get_logger("shian.link")
 
 
-
 #: Encoded topics kept for publishing; a fleet's receipt topics, with room to spare.
 TOPICS_REMEMBERED = 65_536
 
@@ -292,6 +291,7 @@ class ServiceLink:
     async def subscribe(self, filters: Sequence[str], qos: int = 1) -> None:
         if qos not in (0, 1):
             raise ValueError(f"the service link subscribes at QoS 0 or 1, not {qos}: it never answers QoS 2")
+
         # noLocal: never receive our own publications (the gateway's receipts and dead letters).
         # retainHandling=1: retained messages only for a new subscription, not on every reconnect of a
         # persistent session.

@@ -39,7 +39,6 @@ _PROPERTY_TYPES: dict[int, int] = {
 }  # fmt: skip
 
 
-
 class Parsed(NamedTuple):
     """What a chunk of the stream completed: the packets in order, and the PUBACKs apart, each as
     ``packet_id | reason_code << 16`` (:func:`puback_of`). One PUBACK arrives for every receipt the gateway

@@ -238,9 +238,7 @@ class Spool:
             )
 
 
-def _filter(
-    clauses: list[str], params: list[str], pending_only: bool, ids: Sequence[int]
-) -> tuple[str, list[str]]:
+def _filter(clauses: list[str], params: list[str], pending_only: bool, ids: Sequence[int]) -> tuple[str, list[str]]:
     """The WHERE clause of a listing of dead letters or consumer rejects: not replayed yet, and/or these ids."""
     if pending_only:
         clauses = [*clauses, "replayed_at IS NULL"]

@@ -8,14 +8,14 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from devices.registry import load_registry
-from rules.alerts import Alert, AlertError, RulesStore
-from rules.runner import may_acknowledge
-from runtime.clock import SystemClock
 from shian.commands.common import CommandError, Commands, add_common, answer_no, settings_from
-from wiring.build import rules_store_path
+
+if TYPE_CHECKING:
+    from rules.alerts import Alert, RulesStore
+
 
 #: How the audit log names a person acting at the server without a registry account.
 OPERATOR_PREFIX = "operator:"
@@ -74,6 +74,9 @@ def _add_who(parser: argparse.ArgumentParser) -> None:
 
 def _actor(args: argparse.Namespace, store: RulesStore) -> str:
     """Who the audit log names: an account checked against the registry, or an operator said to be one."""
+    from devices.registry import load_registry
+    from rules.runner import may_acknowledge
+
     if args.operator:
         return f"{OPERATOR_PREFIX}{args.operator}"
     alert = store.get(args.alert_id)
@@ -90,6 +93,9 @@ def _actor(args: argparse.Namespace, store: RulesStore) -> str:
 
 @contextmanager
 def _store(args: argparse.Namespace) -> Iterator[RulesStore]:
+    from rules.alerts import RulesStore
+    from wiring.build import rules_store_path
+
     path = rules_store_path(settings_from(args))
     if not path.exists():
         raise CommandError(f"no rules store at {path} (is --data-dir right?)")
@@ -101,12 +107,16 @@ def _store(args: argparse.Namespace) -> Iterator[RulesStore]:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from devices.registry import load_registry
+
     tz = ZoneInfo(load_registry(settings_from(args).registry).timezone)
     with _store(args) as store:
         alerts, total = store.alerts(state=args.state, limit=args.limit, offset=args.offset), store.count(args.state)
     for alert in alerts:
         opened = alert.opened_at.astimezone(tz).isoformat(timespec="seconds")
-        print(f"{alert.alert_id}\t{opened}\t{alert.state}\t{alert.severity}\t{alert.rule}\t{alert.canteen_id}\t{alert.message}")
+        print(
+            f"{alert.alert_id}\t{opened}\t{alert.state}\t{alert.severity}\t{alert.rule}\t{alert.canteen_id}\t{alert.message}"
+        )
     if args.offset or len(alerts) < total:
         shown = f"{args.offset + 1}-{args.offset + len(alerts)}" if alerts else "none"
         print(f"showing {shown} of {total:,} alerts (--limit, --offset for more)", file=sys.stderr)
@@ -134,6 +144,9 @@ def _resolve(args: argparse.Namespace) -> int:
 def _change(args: argparse.Namespace, change: Callable[[RulesStore, dt.datetime], Alert]) -> int:
     """Apply an operator's change and print the alert's new state; an alert not in a state that allows it
     is an answer, not a failure (exit 1)."""
+    from rules.alerts import AlertError
+    from runtime.clock import SystemClock
+
     with _store(args) as store:
         try:
             print(change(store, SystemClock().now()).state)

@@ -6,11 +6,12 @@ import argparse
 import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from broker_config.mosquitto_conf import MosquittoConfig, TlsFiles
-from broker_config.provision import provision
-from devices.registry import load_registry
 from shian.commands.common import CommandError, Commands
+
+if TYPE_CHECKING:
+    pass
 
 
 def add(commands: Commands) -> None:
@@ -52,6 +53,8 @@ def add(commands: Commands) -> None:
 
 
 def _config(args: argparse.Namespace) -> int:
+    from broker_config.mosquitto_conf import MosquittoConfig
+
     print(MosquittoConfig(port=args.port, persistence_dir=args.persistence_dir).render(), end="")
     return 0
 
@@ -63,6 +66,10 @@ def _reload(args: argparse.Namespace) -> int:
 
 
 def _provision(args: argparse.Namespace) -> int:
+    from broker_config.mosquitto_conf import TlsFiles
+    from broker_config.provision import provision
+    from devices.registry import load_registry
+
     tls_parts = (args.tls_ca, args.tls_cert, args.tls_key)
     if any(tls_parts) and not all(tls_parts):
         raise CommandError("TLS needs --tls-ca, --tls-cert and --tls-key together")

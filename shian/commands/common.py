@@ -1,4 +1,8 @@
-"""What every command shares: the common flags, the settings they select, and small argument types."""
+"""What every command shares: the common flags, the settings they select, and small argument types.
+
+Command modules import only what their parsers need at the top, and the platform's packages inside their
+handlers: building the parser then costs no InfluxDB client, SQLite schema or pydantic model, and ``shian
+--help`` answers at once."""
 
 from __future__ import annotations
 
@@ -7,11 +11,12 @@ import datetime as dt
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.errors import ShianError
-from wiring.build import spool_path
-from wiring.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from wiring.settings import Settings
 
 #: What a command module's ``add`` receives: the ``shian`` parser's sub-parsers.
 Commands = Any  # argparse's _SubParsersAction is private
@@ -39,6 +44,8 @@ def add_common(parser: argparse.ArgumentParser, *, registry: str | None = REGIST
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """The configuration file and environment, with the common flags over them."""
+    from wiring.settings import load_settings
+
     return load_settings(
         args.config,
         registry=getattr(args, "registry", None),
@@ -67,6 +74,8 @@ def answer_no(message: str) -> int:
 
 def existing_spool(settings: Settings) -> Path:
     """The gateway's spool file for these settings; a one-line error when it is not there."""
+    from wiring.build import spool_path
+
     path = spool_path(settings)
     if not path.exists():
         raise CommandError(f"no spool at {path} (is --data-dir or gateway.client_id right?)")

@@ -6,19 +6,16 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
-from devices.asyncapi import asyncapi
-from devices.schemas import DIALECT, DOCUMENTS, SCHEMA_DIR, field_tables, json_schemas, schema_file
-from rules.alerts import Alert, AlertAck
 from shian.commands.common import Commands
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
 
 #: Where the repository keeps the published contract.
 PUBLISHED = Path(__file__).resolve().parents[2] / "docs" / "contract"
-#: The platform's own documents that supervisors read and write, besides the devices'.
-PLATFORM_DOCUMENTS: dict[str, type[BaseModel]] = {"alert": Alert, "alert_ack": AlertAck}
 
 
 def add(commands: Commands) -> None:
@@ -37,13 +34,23 @@ def add(commands: Commands) -> None:
     export.set_defaults(handler=_export)
 
 
+def platform_documents() -> dict[str, type[BaseModel]]:
+    """The platform's own documents that supervisors read and write, besides the devices'."""
+    from rules.alerts import Alert, AlertAck
+
+    return {"alert": Alert, "alert_ack": AlertAck}
+
+
 def documents() -> dict[str, str]:
     """Relative path -> text of every generated file."""
+    from devices.asyncapi import asyncapi
+    from devices.schemas import DIALECT, DOCUMENTS, SCHEMA_DIR, json_schemas, schema_file
+
     schemas = json_schemas()
-    for name, model in PLATFORM_DOCUMENTS.items():
+    for name, model in platform_documents().items():
         schemas[schema_file(name)] = {"$schema": DIALECT, "$id": schema_file(name), **model.model_json_schema()}
     files = {f"{SCHEMA_DIR}/{file}": _text(schema) for file, schema in schemas.items()}
-    files["asyncapi.json"] = _text(asyncapi({**DOCUMENTS, **PLATFORM_DOCUMENTS}))
+    files["asyncapi.json"] = _text(asyncapi({**DOCUMENTS, **platform_documents()}))
     return files
 
 
@@ -56,6 +63,8 @@ BEGIN, END = "<!-- fields:begin -->", "<!-- fields:end -->"
 
 def with_field_tables(contract: str) -> str:
     """docs/contract.md with its generated "Fields" section brought up to date."""
+    from devices.schemas import field_tables
+
     start, end = contract.index(BEGIN) + len(BEGIN), contract.index(END)
     return f"{contract[:start]}\n{field_tables()}{contract[end:]}"
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from dashboards import build
 from shian.commands.common import CommandError, Commands
+
+if TYPE_CHECKING:
+    pass
 
 
 def add(commands: Commands) -> None:
@@ -40,6 +43,8 @@ def add(commands: Commands) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from dashboards import build
+
     if args.check:
         stale = build.stale()
         for path in stale:

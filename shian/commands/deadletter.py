@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+from typing import TYPE_CHECKING
 
-from devices.registry import load_registry
-from gateway.replay import replay
-from runtime.clock import SystemClock
 from shian.commands.common import Commands, add_common, answer_no, existing_spool, settings_from
-from spool import Spool, StoredDeadLetter
-from wiring.build import build_gateway
+
+if TYPE_CHECKING:
+    from spool import StoredDeadLetter
 
 
 def add(commands: Commands) -> None:
@@ -47,6 +46,8 @@ def add(commands: Commands) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from spool import Spool
+
     spool = Spool(existing_spool(settings_from(args)))
     for letter in spool.dead_letters(reason=args.reason, pending_only=args.pending, limit=args.limit):
         state = "replayed" if letter.replayed_at else "pending"
@@ -58,6 +59,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from spool import Spool
+
     path = existing_spool(settings_from(args))
     found = Spool(path).dead_letters(ids=[args.id], limit=1)
     if not found:
@@ -86,6 +89,11 @@ def _document(letter: StoredDeadLetter) -> dict[str, object]:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from devices.registry import load_registry
+    from gateway.replay import replay
+    from runtime.clock import SystemClock
+    from wiring.build import build_gateway
+
     settings = settings_from(args)
     existing_spool(settings)
     registry = load_registry(settings.registry)

@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import functools
 import signal
+from typing import TYPE_CHECKING
 
-import structlog
-
-from runtime.logs import configure_logging
 from shian.commands.common import Commands, add_common, settings_from
+
+if TYPE_CHECKING:
+    pass
+
 
 #: (command, short help, description, whether simulated devices run too)
 _COMMANDS = (
@@ -42,6 +44,9 @@ def add(commands: Commands) -> None:
 
 
 def _serve(args: argparse.Namespace, *, demo: bool) -> int:
+    import structlog
+
+    from runtime.logs import configure_logging
     from simulators.demo import demo_devices
     from wiring.platform import run_platform
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from devices.registry import load_registry
 from shian.commands.common import CommandError, Commands, add_common, date_argument, settings_from
-from storage.local import LocalStore
-from wiring.build import local_store_path
-from wiring.settings import Settings
+
+if TYPE_CHECKING:
+    from storage.local import LocalStore
+    from wiring.settings import Settings
 
 
 def add(commands: Commands) -> None:
@@ -34,6 +35,9 @@ def add(commands: Commands) -> None:
 
 
 def _store(args: argparse.Namespace) -> tuple[LocalStore, Settings]:
+    from storage.local import LocalStore
+    from wiring.build import local_store_path
+
     settings = settings_from(args)
     if settings.storage.backend != "local":
         raise CommandError(f"storage.backend is {settings.storage.backend!r}; query works on the local store")
@@ -44,6 +48,8 @@ def _store(args: argparse.Namespace) -> tuple[LocalStore, Settings]:
 
 
 def _tests(args: argparse.Namespace) -> int:
+    from devices.registry import load_registry
+
     store, settings = _store(args)
     tz = ZoneInfo(load_registry(settings.registry).timezone)
     day = args.date or dt.datetime.now(tz).date()

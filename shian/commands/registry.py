@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from devices.registry import RegistryError, load_registry
 from shian.commands.common import Commands
+
+if TYPE_CHECKING:
+    pass
 
 
 def add(commands: Commands) -> None:
@@ -23,6 +26,8 @@ def add(commands: Commands) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from devices.registry import RegistryError, load_registry
+
     failed = False
     for path in args.files:
         try:

@@ -6,11 +6,12 @@ import argparse
 import asyncio
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from runtime.logs import configure_logging
 from shian.commands.common import Commands, add_common, settings_from
-from simulators.scenario import ScenarioResult, load_scenario, run_scenarios
-from wiring.broker import broker_for
+
+if TYPE_CHECKING:
+    from simulators.scenario import ScenarioResult
 
 
 def add(commands: Commands) -> None:
@@ -34,6 +35,10 @@ def add(commands: Commands) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from runtime.logs import configure_logging
+    from simulators.scenario import load_scenario, run_scenarios
+    from wiring.broker import broker_for
+
     settings = settings_from(args)
     for path in args.files:
         load_scenario(path)  # every file is valid before anything runs

@@ -7,16 +7,14 @@ import asyncio
 import datetime as dt
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import structlog
-import yaml
-
-from devices.registry import Registry, load_registry
-from runtime.logs import configure_logging
 from shian.commands.common import Commands, add_common, settings_from
-from simulators.city import generate_city
-from wiring.settings import Settings
+
+if TYPE_CHECKING:
+    from devices.registry import Registry
+    from wiring.settings import Settings
+
 
 #: A school day's morning in the reference city.
 DEFAULT_START = dt.datetime(2026, 11, 25, 6, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -65,6 +63,12 @@ def add(commands: Commands) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    import structlog
+    import yaml
+
+    from runtime.logs import configure_logging
+    from simulators.city_run import run_simulation
+
     if args.generate_registry:
         return _generate_registry(args.seed, args.generate_registry)
     settings = settings_from(args)
@@ -73,7 +77,6 @@ def _simulate(args: argparse.Namespace) -> int:
         return _load_mode(args, settings)
     registry = _city(args)
     passwords = yaml.safe_load(args.credentials.read_text(encoding="utf-8")) if args.credentials else None
-    from simulators.city_run import run_simulation
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -101,6 +104,11 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _generate_registry(seed: int, path: Path) -> int:
+    import yaml
+
+    from devices.registry import Registry
+    from simulators.city import generate_city
+
     data = generate_city(seed)
     registry = Registry.model_validate(data)
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -111,6 +119,11 @@ def _generate_registry(seed: int, path: Path) -> int:
 
 def _city(args: argparse.Namespace) -> Registry:
     """The registry given (checked, errors with file and line) or the reference city, cut to --canteens."""
+    import yaml
+
+    from devices.registry import Registry, load_registry
+    from simulators.city import generate_city
+
     if args.registry:
         load_registry(args.registry)
         data: dict[str, Any] = yaml.safe_load(args.registry.read_text(encoding="utf-8"))
@@ -129,6 +142,8 @@ def _city(args: argparse.Namespace) -> Registry:
 
 
 def _load_mode(args: argparse.Namespace, settings: Settings) -> int:
+    from devices.registry import Registry
+    from simulators.city import generate_city
     from simulators.load import load_messages, mosquitto_pub_baseline, publish_load
     from wiring.broker import broker_for
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
-from devices.registry import load_registry
-from runtime.clock import SystemClock
 from shian.commands.common import Commands, add_common, answer_no, existing_spool, settings_from
-from spool import DownstreamReject, Spool
-from storage.drain import CONSUMER
-from storage.replay import replay_rejects
-from wiring.build import build_writer
-from wiring.settings import Settings
+
+if TYPE_CHECKING:
+    from spool import DownstreamReject, Spool
+    from wiring.settings import Settings
 
 
 def add(commands: Commands) -> None:
@@ -47,10 +45,14 @@ def add(commands: Commands) -> None:
 
 
 def _spool(settings: Settings) -> Spool:
+    from spool import Spool
+
     return Spool(existing_spool(settings))
 
 
 def _list(args: argparse.Namespace) -> int:
+    from storage.drain import CONSUMER
+
     spool = _spool(settings_from(args))
     for reject in spool.downstream_rejects(CONSUMER, pending_only=args.pending, limit=args.limit):
         state = "replayed" if reject.replayed_at else "pending"
@@ -59,6 +61,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from storage.drain import CONSUMER
+
     spool = _spool(settings_from(args))
     found = spool.downstream_rejects(CONSUMER, ids=[args.id], limit=1)
     if not found:
@@ -84,6 +88,12 @@ def _document(reject: DownstreamReject, spool: Spool) -> dict[str, object]:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from devices.registry import load_registry
+    from runtime.clock import SystemClock
+    from storage.drain import CONSUMER
+    from storage.replay import replay_rejects
+    from wiring.build import build_writer
+
     settings = settings_from(args)
     spool = _spool(settings)
     rejects = spool.downstream_rejects(CONSUMER, ids=args.ids, pending_only=not args.ids, limit=1_000_000)
