@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import functools
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +67,6 @@ class FloodResult:
     connections: int = 0
     rss_mb: list[float] = field(default_factory=list)  # sampled every second
 
-    def count_invalid(self) -> None:
-        self.invalid_sent += 1
-
-    def count_qos0(self) -> None:
-        self.qos0_sent += 1
-
 
 def _rss_mb() -> float:
     with open("/proc/self/status", encoding="ascii") as status:
@@ -89,29 +83,29 @@ Options = Callable[..., LinkOptions]
 
 
 async def _flood(
-    options: Options, device: str, *, payload: Callable[[], bytes], qos: int, deadline: float, sent: Callable[[], None]
-) -> None:
-    """``device`` publishes ``payload()`` as fast as it can until ``deadline``."""
-    topic = str(DeviceTopic("c1", DeviceKind.CAMERA, device, Channel.TELEMETRY))
-    async with MqttLink(options(device)) as link:
+    options: Options, topic: DeviceTopic, payload: Callable[[], bytes], *, qos: int, deadline: float, pause: float = 0.0
+) -> int:
+    """``topic``'s device publishes ``payload()`` until ``deadline``, ``pause`` seconds apart; how many it sent."""
+    sent = 0
+    async with MqttLink(options(topic.device_id)) as link:
         while await _until(deadline):
-            await link.publish(topic, payload(), qos=qos)
-            sent()
+            await link.publish(str(topic), payload(), qos=qos)
+            sent += 1
+            if pause:
+                await asyncio.sleep(pause)
+    return sent
 
 
-def _reading(factory: PayloadFactory) -> bytes:
+def _telemetry(kind: DeviceKind, device: str) -> DeviceTopic:
+    return DeviceTopic("c1", kind, device, Channel.TELEMETRY)
+
+
+def _camera_stream(factory: PayloadFactory) -> bytes:
     return factory.camera_stream(dt.datetime.now(dt.UTC)).model_dump_json().encode()
 
 
-async def _good(options: Options, deadline: float, result: FloodResult) -> None:
-    topic = str(DeviceTopic("c1", DeviceKind.CABINET, "cab1", Channel.TELEMETRY))
-    factory = PayloadFactory("cab1")
-    async with MqttLink(options("cab1")) as link:
-        while await _until(deadline):
-            reading = factory.cabinet_reading(dt.datetime.now(dt.UTC), samples_held=1)
-            await link.publish(topic, reading.model_dump_json().encode(), qos=1)
-            result.good_sent += 1
-            await asyncio.sleep(0.01)
+def _cabinet_reading(factory: PayloadFactory) -> bytes:
+    return factory.cabinet_reading(dt.datetime.now(dt.UTC), samples_held=1).model_dump_json().encode()
 
 
 async def _sample(deadline: float, result: FloodResult) -> None:
@@ -152,11 +146,24 @@ async def run_flood(workdir: Path, seconds: float, receive_maximum: int = 8192) 
     )
     await asyncio.wait_for(gateway.subscribed.wait(), 30)
     deadline = time.monotonic() + seconds
-    reading = functools.partial(_reading, PayloadFactory("camera2"))
-    await asyncio.gather(
-        _flood(options, "camera1", payload=lambda: INVALID, qos=1, deadline=deadline, sent=result.count_invalid),
-        _flood(options, "camera2", payload=reading, qos=0, deadline=deadline, sent=result.count_qos0),
-        _good(options, deadline, result),
+    result.invalid_sent, result.qos0_sent, result.good_sent, _ = await asyncio.gather(
+        _flood(options, _telemetry(DeviceKind.CAMERA, "camera1"), lambda: INVALID, qos=1, deadline=deadline),
+        _flood(
+            options,
+            _telemetry(DeviceKind.CAMERA, "camera2"),
+            partial(_camera_stream, PayloadFactory("camera2")),
+            qos=0,
+            deadline=deadline,
+        ),
+        # the good device: QoS 1 at 100 a second, every record of which must be stored
+        _flood(
+            options,
+            _telemetry(DeviceKind.CABINET, "cab1"),
+            partial(_cabinet_reading, PayloadFactory("cab1")),
+            qos=1,
+            deadline=deadline,
+            pause=0.01,
+        ),
         _sample(deadline, result),
     )
     for _ in range(300):  # let the gateway take what is still queued for it

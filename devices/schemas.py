@@ -27,8 +27,11 @@ def schema_file(name: str) -> str:
 
 def json_schema(name: str) -> dict[str, Any]:
     """The JSON Schema of one document, standalone (its definitions inside it)."""
-    model = DOCUMENTS[name]
-    schema = _describe(model.model_json_schema(mode="validation"))
+    return standalone(name, _describe(DOCUMENTS[name].model_json_schema(mode="validation")))
+
+
+def standalone(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` as the file ``name`` is published in: its dialect and its id."""
     return {"$schema": DIALECT, "$id": schema_file(name), **schema}
 
 
@@ -79,7 +82,7 @@ def field_tables() -> str:
     """Markdown: for every device payload and the receipt, each field's type, unit, range, whether it is
     required, and its meaning in Chinese and English (what docs/contract.md's "Fields" section holds)."""
     out = []
-    for name in [*MODELS_BY_TYPE, "receipt", "deadletter"]:
+    for name in DOCUMENTS:
         schema = json_schema(name)
         required = set(schema.get("required", []))
         out.append(f"\n#### `{name}`\n\n{_HEADER}")

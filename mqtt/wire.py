@@ -54,9 +54,10 @@ class Prop(IntEnum):
 
 #: The properties this module writes that are two-byte integers; the others it writes are four-byte ones.
 _TWO_BYTE_PROPERTIES = frozenset({Prop.RECEIVE_MAXIMUM, Prop.SERVER_KEEP_ALIVE})
-_U16_STRUCT = struct.Struct("!H")
-_U32_STRUCT = struct.Struct("!I")
-_PUBLISH = 3
+#: Two- and four-byte integers, big-endian, as MQTT writes them (section 1.5.2, 1.5.3).
+U16 = struct.Struct("!H")
+U32 = struct.Struct("!I")
+_PUBLISH = int(PacketType.PUBLISH)
 _PUBLISH_QOS1 = _PUBLISH << 4 | 0x02
 PINGREQ = b"\xc0\x00"
 #: DISCONNECT with reason 0 (normal disconnection): the session is kept and the will is not sent.
@@ -87,7 +88,7 @@ def encode_string(text: str) -> bytes:
 def encode_binary(data: bytes) -> bytes:
     if len(data) > 0xFFFF:
         raise ValueError(f"{len(data)} bytes do not fit an MQTT string or binary field")
-    return _U16_STRUCT.pack(len(data)) + data
+    return U16.pack(len(data)) + data
 
 
 def _packet(first_byte: int, body: bytes) -> bytes:
@@ -98,7 +99,7 @@ def _properties(*items: tuple[Prop, int]) -> bytes:
     body = bytearray()
     for prop, value in items:
         body.append(prop)
-        body += _U16_STRUCT.pack(value) if prop in _TWO_BYTE_PROPERTIES else _U32_STRUCT.pack(value)
+        body += U16.pack(value) if prop in _TWO_BYTE_PROPERTIES else U32.pack(value)
     return encode_varint(len(body)) + body
 
 
@@ -127,7 +128,7 @@ def connect(
     if session_expiry_s:
         props.append((Prop.SESSION_EXPIRY_INTERVAL, session_expiry_s))
     body = bytearray(encode_string("MQTT"))
-    body += bytes((PROTOCOL_LEVEL, flags)) + _U16_STRUCT.pack(keepalive_s) + _properties(*props)
+    body += bytes((PROTOCOL_LEVEL, flags)) + U16.pack(keepalive_s) + _properties(*props)
     body += encode_string(client_id)
     if will is not None:
         body += b"\x00" + encode_string(will.topic) + encode_binary(will.payload)
@@ -140,12 +141,12 @@ def connect(
 
 def subscribe(packet_id: int, filters: Sequence[str], *, qos: int, no_local: bool, retain_handling: int) -> bytes:
     options = qos | (0x04 if no_local else 0) | (retain_handling << 4)
-    body = _U16_STRUCT.pack(packet_id) + b"\x00" + b"".join(encode_string(f) + bytes((options,)) for f in filters)
+    body = U16.pack(packet_id) + b"\x00" + b"".join(encode_string(f) + bytes((options,)) for f in filters)
     return _packet(PacketType.SUBSCRIBE << 4 | 0x02, body)
 
 
 def unsubscribe(packet_id: int, filters: Sequence[str]) -> bytes:
-    body = _U16_STRUCT.pack(packet_id) + b"\x00" + b"".join(encode_string(f) for f in filters)
+    body = U16.pack(packet_id) + b"\x00" + b"".join(encode_string(f) for f in filters)
     return _packet(PacketType.UNSUBSCRIBE << 4 | 0x02, body)
 
 

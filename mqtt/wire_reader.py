@@ -11,6 +11,8 @@ from typing import NamedTuple
 from mqtt.bus import Incoming
 from mqtt.wire import (
     MAX_VARINT,
+    U16,
+    U32,
     Ack,
     Connack,
     Disconnect,
@@ -26,8 +28,6 @@ from mqtt.wire import (
 _new = tuple.__new__
 _PUBLISH = int(PacketType.PUBLISH)
 _PUBACK_BYTE = int(PacketType.PUBACK) << 4
-_U16_STRUCT = struct.Struct("!H")
-_U32_STRUCT = struct.Struct("!I")
 
 # Property identifier -> how its value is encoded; every property of MQTT 5.0, so any can be skipped.
 _BYTE, _U16, _U32, _VARINT, _STRING, _BINARY, _PAIR = range(7)
@@ -86,9 +86,9 @@ def read_properties(data: bytes, pos: int) -> tuple[dict[int, object], int]:
         if kind == _BYTE:
             value, pos = data[pos], pos + 1
         elif kind == _U16:
-            (value,), pos = _U16_STRUCT.unpack_from(data, pos), pos + 2
+            (value,), pos = U16.unpack_from(data, pos), pos + 2
         elif kind == _U32:
-            (value,), pos = _U32_STRUCT.unpack_from(data, pos), pos + 4
+            (value,), pos = U32.unpack_from(data, pos), pos + 4
         elif kind == _VARINT:
             value, pos = _read_varint(data, pos)
         else:
@@ -115,7 +115,7 @@ def _text(field: bytes) -> str:
 
 
 def _read_field(data: bytes, pos: int) -> tuple[bytes, int]:
-    (length,) = _U16_STRUCT.unpack_from(data, pos)
+    (length,) = U16.unpack_from(data, pos)
     end = pos + 2 + length
     if end > len(data):
         raise ProtocolError("string runs past the packet")
@@ -132,7 +132,7 @@ def _decode_other(kind: int, flags: int, body: bytes) -> Packet | None:
             props, _ = read_properties(body, 2) if len(body) > 2 else ({}, 2)
             return Connack(bool(body[0] & 0x01), body[1], props)
         if kind in (PacketType.SUBACK, PacketType.UNSUBACK):
-            (packet_id,) = _U16_STRUCT.unpack_from(body, 0)
+            (packet_id,) = U16.unpack_from(body, 0)
             if packet_id == 0:
                 raise ProtocolError(f"{_name(kind)} with packet identifier 0")
             _, pos = read_properties(body, 2)

@@ -47,7 +47,14 @@ async def gateway_in_process(
     """A gateway with reconnects, as `shian run` runs it; drained and stopped on exit. ``clock``: the time the
     test's records live in (the system clock by default)."""
     gateway = Gateway(registry, clock or SystemClock(), Spool(spool_path), canteens=canteens, max_batch=max_batch)
-    task = asyncio.create_task(run_gateway(gateway, gateway_options(broker, client_id)))
+    async with serving(gateway, gateway_options(broker, client_id)):
+        yield gateway
+
+
+@contextlib.asynccontextmanager
+async def serving(gateway: Gateway, options: LinkOptions) -> AsyncIterator[Gateway]:
+    """``gateway`` run with reconnects, as `shian run` runs it, until exit; then drained, stopped and closed."""
+    task = asyncio.create_task(run_gateway(gateway, options))
     try:
         await eventually(gateway.subscribed.is_set, what="gateway subscribed")
         yield gateway

@@ -18,7 +18,6 @@ import pytest
 from broker_config.managed import ManagedMosquitto
 from devices.registry import Registry
 from devices.topics import ALERTS_SUBSCRIPTION, Channel, DeviceKind, DeviceTopic, alert_ack_topic
-from gateway.runner import run_gateway
 from gateway.service import Gateway
 from mqtt.device_link import MqttLink
 from mqtt.link_options import LinkOptions
@@ -29,7 +28,7 @@ from rules.runner import RulesRunner
 from runtime.clock import FakeClock
 from simulators.payloads import PayloadFactory
 from storage.local import LocalStore
-from tests.helpers import eventually
+from tests.gateway_harness import serving
 from tests.rules_helpers import MORNING
 from wiring.broker import BrokerAddress, gateway_link_options
 from wiring.build import build_gateway, build_rules
@@ -84,14 +83,8 @@ class Rig:
         """The gateway as the platform runs it, reconnects and all; drained and stopped on exit."""
         gateway = build_gateway(self.settings, self.registry, self.clock)
         address = BrokerAddress(self.broker.host, self.broker.port)
-        task = asyncio.create_task(run_gateway(gateway, gateway_link_options(self.settings, address)))
-        try:
-            await eventually(gateway.subscribed.is_set, what="gateway subscribed")
+        async with serving(gateway, gateway_link_options(self.settings, address)):
             yield gateway
-        finally:
-            gateway.request_stop()
-            await asyncio.wait([task], timeout=15)
-            gateway.spool.close()
 
     @contextlib.asynccontextmanager
     async def rules(self, extra_notifiers: list[Any] | None = None) -> AsyncIterator[RulesRunner]:

@@ -6,12 +6,8 @@ import argparse
 import os
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from shian.commands.common import CommandError, Commands
-
-if TYPE_CHECKING:
-    pass
 
 
 def add(commands: Commands) -> None:

@@ -44,13 +44,13 @@ def platform_documents() -> dict[str, type[BaseModel]]:
 def documents() -> dict[str, str]:
     """Relative path -> text of every generated file."""
     from devices.asyncapi import asyncapi
-    from devices.schemas import DIALECT, DOCUMENTS, SCHEMA_DIR, json_schemas, schema_file
+    from devices.schemas import DOCUMENTS, SCHEMA_DIR, json_schemas, schema_file, standalone
 
-    schemas = json_schemas()
-    for name, model in platform_documents().items():
-        schemas[schema_file(name)] = {"$schema": DIALECT, "$id": schema_file(name), **model.model_json_schema()}
+    schemas, platform = json_schemas(), platform_documents()
+    for name, model in platform.items():
+        schemas[schema_file(name)] = standalone(name, model.model_json_schema())
     files = {f"{SCHEMA_DIR}/{file}": _text(schema) for file, schema in schemas.items()}
-    files["asyncapi.json"] = _text(asyncapi({**DOCUMENTS, **platform_documents()}))
+    files["asyncapi.json"] = _text(asyncapi({**DOCUMENTS, **platform}))
     return files
 
 

@@ -5,12 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING
 
 from shian.commands.common import CommandError, Commands
-
-if TYPE_CHECKING:
-    pass
 
 
 def add(commands: Commands) -> None:

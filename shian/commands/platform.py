@@ -6,13 +6,8 @@ import argparse
 import asyncio
 import functools
 import signal
-from typing import TYPE_CHECKING
 
 from shian.commands.common import Commands, add_common, settings_from
-
-if TYPE_CHECKING:
-    pass
-
 
 #: (command, short help, description, whether simulated devices run too)
 _COMMANDS = (
