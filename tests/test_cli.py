@@ -157,6 +157,19 @@ def test_a_spool_from_a_newer_shian_is_reported(tmp_path: Path, capsys: pytest.C
     assert f"shian: {spool} is a version 4 spool; this Shian reads up to version 3" in capsys.readouterr().err
 
 
+def test_help_loads_none_of_the_platform() -> None:
+    """`shian --help` and argument errors answer before the platform (pydantic models, MQTT, the rules engine) is
+    imported: the command modules import it inside their handlers."""
+    heavy = {"devices", "mqtt", "spool", "gateway", "storage", "rules", "wiring", "simulators", "dashboards"}
+    heavy |= {"pydantic", "aiomqtt"}
+    probe = (
+        "import sys; from shian.cli import build_parser; build_parser().format_help(); "
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {heavy!r}))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_demo_shows_accepted_messages_and_a_dead_letter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """What the README promises a new developer: devices publish, messages are counted, the buggy one's
     malformed message reaches the dead-letter topic with its reason. Logs are JSON when not on a terminal."""
