@@ -14,6 +14,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,6 +38,8 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_alert_per_key ON alerts (dedup_key) WHERE state != 'resolved';
 CREATE INDEX IF NOT EXISTS alerts_by_state ON alerts (state);
+-- Raising counts a key's earlier occurrences: without this, a scan of every alert ever raised.
+CREATE INDEX IF NOT EXISTS alerts_by_key ON alerts (dedup_key);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,
@@ -53,7 +56,35 @@ CREATE TABLE IF NOT EXISTS published (alert_id TEXT PRIMARY KEY, version TEXT NO
 CREATE TABLE IF NOT EXISTS engine_state (ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
                                          PRIMARY KEY (ns, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS engine_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- A canteen's menu for one meal of one day, entered or imported in the console: sample.missing expects a sample
+-- of each dish on it (the registry's fixed dishes on days without one).
+CREATE TABLE IF NOT EXISTS menus (
+    canteen_id TEXT NOT NULL,
+    day TEXT NOT NULL,
+    meal TEXT NOT NULL,
+    dishes TEXT NOT NULL,
+    entered_by TEXT NOT NULL,
+    entered_at TEXT NOT NULL,
+    PRIMARY KEY (canteen_id, day, meal)
+) WITHOUT ROWID;
 """
+
+#: Columns copied out of the body so that the console's inbox filters by index, not by parsing JSON: a store
+#: made before they existed gains them (and their values) when it is opened.
+_INBOX_COLUMNS = {
+    "canteen_id": "json_extract(body, '$.canteen_id')",
+    "rule": "json_extract(body, '$.rule')",
+    "severity": "json_extract(body, '$.severity')",
+    "opened_ts": "(julianday(json_extract(body, '$.opened_at')) - 2440587.5) * 86400.0",
+}
+_INBOX_INDEXES = """
+CREATE INDEX IF NOT EXISTS alerts_by_canteen ON alerts (canteen_id, state);
+CREATE INDEX IF NOT EXISTS alerts_by_rule ON alerts (rule, state);
+CREATE INDEX IF NOT EXISTS alerts_by_opened ON alerts (opened_ts);
+"""
+
+Disposition = Literal["returned_to_supplier", "destroyed", "other"]
+Review = Literal["confirmed", "false_positive"]
 
 
 class Alert(BaseModel):
@@ -78,6 +109,10 @@ class Alert(BaseModel):
     #: Who has been told so far: school, then district, then city (unacknowledged critical alerts escalate).
     escalation: Literal["school", "district", "city"] = "school"
     dedup_key: str
+    #: For a failed test, what was done with the food (退回 / 销毁); set when the alert is resolved.
+    disposition: Disposition | None = None
+    #: For a camera violation, the supervisor's review of the AI's finding; set when the alert is resolved.
+    review: Review | None = None
 
 
 class AlertAck(BaseModel):
@@ -96,6 +131,40 @@ def alert_id_for(dedup_key: str, occurrence: int) -> str:
     return f"{hashlib.sha256(dedup_key.encode()).hexdigest()[:16]}-{occurrence}"
 
 
+@dataclass(frozen=True)
+class AlertQuery:
+    """The console inbox's filters; ``canteens`` is the reader's scope (None: every canteen)."""
+
+    canteens: frozenset[str] | None = None
+    state: State | None = None
+    #: Only alerts not yet resolved (open or acknowledged).
+    active: bool = False
+    severity: Severity | None = None
+    rule: str | None = None
+    opened_from: dt.datetime | None = None
+    opened_to: dt.datetime | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.canteens is not None:
+            clauses.append(f"canteen_id IN ({','.join('?' * len(self.canteens))})")
+            params += sorted(self.canteens)
+        for column, value in (("state", self.state), ("severity", self.severity), ("rule", self.rule)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if self.active:
+            clauses.append("state != 'resolved'")
+        if self.opened_from is not None:
+            clauses.append("opened_ts >= ?")
+            params.append(self.opened_from.timestamp())
+        if self.opened_to is not None:
+            clauses.append("opened_ts < ?")
+            params.append(self.opened_to.timestamp())
+        return " AND ".join(clauses) or "1", params
+
+
 class AlertError(ShianError, ValueError):
     """An operator's change an alert does not allow (no such alert, already resolved, not open)."""
 
@@ -111,6 +180,7 @@ class RulesStore:
         self.path = path
         self._db = open_database(path)
         self._db.executescript(_SCHEMA)
+        self._add_inbox_columns()
         self._lock = threading.RLock()
         self._depth = 0
 
@@ -135,14 +205,36 @@ class RulesStore:
             if outer:
                 self._db.execute("COMMIT")
 
+    def _add_inbox_columns(self) -> None:
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(alerts)")}
+        missing = {name: source for name, source in _INBOX_COLUMNS.items() if name not in present}
+        if missing:
+            self._db.execute("BEGIN IMMEDIATE")
+            for name in missing:
+                self._db.execute(f"ALTER TABLE alerts ADD COLUMN {name}")
+            assignments = ", ".join(f"{name} = {source}" for name, source in missing.items())
+            self._db.execute(f"UPDATE alerts SET {assignments}")
+            self._db.execute("COMMIT")
+        self._db.executescript(_INBOX_INDEXES)
+
     # --- alerts ---------------------------------------------------------------------------------------------
 
     def _save(self, alert: Alert) -> None:
         self._db.execute(
-            "INSERT INTO alerts (alert_id, dedup_key, body, state, version) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (alert_id) DO UPDATE SET body = excluded.body, state = excluded.state, "
-            "version = excluded.version",
-            (alert.alert_id, alert.dedup_key, alert.model_dump_json(), alert.state, self._version(alert)),
+            "INSERT INTO alerts (alert_id, dedup_key, body, state, version, canteen_id, rule, severity, opened_ts)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO UPDATE SET body = excluded.body,"
+            " state = excluded.state, version = excluded.version, severity = excluded.severity",
+            (
+                alert.alert_id,
+                alert.dedup_key,
+                alert.model_dump_json(),
+                alert.state,
+                self._version(alert),
+                alert.canteen_id,
+                alert.rule,
+                alert.severity,
+                alert.opened_at.timestamp(),
+            ),
         )
 
     def _audit(self, alert: Alert, action: str, actor: str, at: dt.datetime, **detail: Any) -> None:
@@ -169,6 +261,24 @@ class RulesStore:
             (state, state, limit, offset),
         ).fetchall()
         return [Alert.model_validate_json(r[0]) for r in rows]
+
+    def search(self, query: AlertQuery, *, limit: int = 50, offset: int = 0) -> tuple[list[Alert], int]:
+        """One page of the alerts ``query`` selects, newest first, and how many it selects in all."""
+        where, params = query.where()
+        rows = self._db.execute(
+            f"SELECT body FROM alerts WHERE {where} ORDER BY rowid DESC LIMIT ? OFFSET ?", (*params, limit, offset)
+        ).fetchall()
+        (total,) = self._db.execute(f"SELECT COUNT(*) FROM alerts WHERE {where}", params).fetchone()
+        return [Alert.model_validate_json(r[0]) for r in rows], int(total)
+
+    def open_by(self, canteens: frozenset[str] | None) -> list[tuple[str, str, int]]:
+        """(canteen, rule, how many) of the alerts not yet resolved, in ``canteens`` (None: all)."""
+        where, params = AlertQuery(canteens=canteens, active=True).where()
+        rows = self._db.execute(
+            f"SELECT canteen_id, rule, COUNT(*) FROM alerts WHERE {where} GROUP BY 1, 2",
+            params,
+        ).fetchall()
+        return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
 
     def count(self, state: State | None = None, severity: Severity | None = None) -> int:
         """How many alerts there are, of one state and severity or all (exact, whatever their number)."""
@@ -258,16 +368,33 @@ class RulesStore:
             self._audit(alert, "acknowledged", by, at, note=note)
             return alert
 
-    def resolve(self, alert_id: str, by: str, why: str, at: dt.datetime) -> Alert:
+    def resolve(
+        self,
+        alert_id: str,
+        by: str,
+        why: str,
+        at: dt.datetime,
+        *,
+        disposition: Disposition | None = None,
+        review: Review | None = None,
+    ) -> Alert:
+        """Close an alert; a person closing a failed test says what was done with the food (``disposition``),
+        one closing a camera violation whether the AI was right (``review``)."""
         with self.transaction():
             alert = self.get(alert_id)
             if alert is None:
                 raise AlertError(f"no alert {alert_id}")
             if alert.state == "resolved":
                 raise AlertError(f"alert {alert_id} is already resolved")
-            alert = alert.model_copy(update={"state": "resolved", "resolved_at": at, "updated_at": at})
+            update: dict[str, Any] = {"state": "resolved", "resolved_at": at, "updated_at": at}
+            detail: dict[str, Any] = {"why": why}
+            if disposition is not None:
+                update["disposition"] = detail["disposition"] = disposition
+            if review is not None:
+                update["review"] = detail["review"] = review
+            alert = alert.model_copy(update=update)
             self._save(alert)
-            self._audit(alert, "resolved", by, at, why=why)
+            self._audit(alert, "resolved", by, at, **detail)
             return alert
 
     def escalate(self, alert_id: str, level: Literal["district", "city"], at: dt.datetime) -> Alert:
@@ -308,6 +435,35 @@ class RulesStore:
                 "ON CONFLICT (alert_id) DO UPDATE SET version = excluded.version",
                 (alert.alert_id, self._version(alert)),
             )
+
+    # --- menus ---------------------------------------------------------------------------------------------
+
+    def set_menus(self, canteen_id: str, menus: list[tuple[dt.date, str, list[str]]], by: str, at: dt.datetime) -> None:
+        """(day, meal, dishes) of one canteen, each replacing what that meal of that day had."""
+        with self.transaction():
+            self._db.executemany(
+                "INSERT INTO menus VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (canteen_id, day, meal) DO UPDATE SET "
+                "dishes = excluded.dishes, entered_by = excluded.entered_by, entered_at = excluded.entered_at",
+                [
+                    (canteen_id, day.isoformat(), meal, json.dumps(dishes, ensure_ascii=False), by, at.isoformat())
+                    for day, meal, dishes in menus
+                ],
+            )
+
+    def menu(self, canteen_id: str, day: dt.date, meal: str) -> list[str] | None:
+        """The dishes on that meal's menu, or None when the canteen entered no menu for it."""
+        row = self._db.execute(
+            "SELECT dishes FROM menus WHERE canteen_id = ? AND day = ? AND meal = ?",
+            (canteen_id, day.isoformat(), meal),
+        ).fetchone()
+        return list(json.loads(row[0])) if row else None
+
+    def menus_between(self, canteen_id: str, first: dt.date, last: dt.date) -> dict[tuple[dt.date, str], list[str]]:
+        rows = self._db.execute(
+            "SELECT day, meal, dishes FROM menus WHERE canteen_id = ? AND day BETWEEN ? AND ? ORDER BY day, meal",
+            (canteen_id, first.isoformat(), last.isoformat()),
+        ).fetchall()
+        return {(dt.date.fromisoformat(r[0]), str(r[1])): list(json.loads(r[2])) for r in rows}
 
     # --- engine state ---------------------------------------------------------------------------------------
 

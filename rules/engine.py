@@ -44,7 +44,7 @@ class RulesEngine:
         self.config = config
         self.store = store
         self.clock = clock
-        context = RuleContext(registry, config)
+        context = RuleContext(registry, config, menu=store.menu)
         self.units = [unit(context) for unit in units]
         #: When the engine began watching: no deadline before it is judged.
         self._since = Table[dt.datetime]("meta", dt.datetime)

@@ -128,6 +128,22 @@ def test_lunch_without_every_sample_raises_once_its_deadline_passes(h: Harness) 
     assert len(h.alerts("sample.missing")) == 1
 
 
+def test_a_menu_for_tomorrow_changes_what_tomorrow_expects_and_nothing_today(h: Harness) -> None:
+    tomorrow = MORNING.date() + dt.timedelta(days=1)
+    h.store.set_menus("c1", [(tomorrow, "lunch", ["米饭", "青菜", "番茄炒蛋", "红烧鱼"])], "school-c1", MORNING)
+    h.at(MORNING.replace(hour=12, minute=40))
+    _lunch_samples(h, ["米饭", "青菜", "番茄炒蛋"])  # today: the registry's three dishes, all kept
+    h.at(MORNING.replace(hour=14))
+    assert h.alerts("sample.missing") == []
+    h.at(MORNING.replace(hour=12, minute=40) + dt.timedelta(days=1))
+    _lunch_samples(h, ["米饭", "青菜", "番茄炒蛋"])  # tomorrow the menu has a fourth dish
+    h.at(MORNING.replace(hour=14) + dt.timedelta(days=1))
+    (missing,) = h.alerts("sample.missing")
+    assert missing.evidence[0]["dishes"] == 4
+    assert missing.evidence[0]["menu"] == ["米饭", "青菜", "番茄炒蛋", "红烧鱼"]
+    assert "少于菜单 4 道菜" in missing.message
+
+
 def test_a_complete_lunch_raises_nothing(h: Harness) -> None:
     h.at(MORNING.replace(hour=12, minute=40))
     _lunch_samples(h, ["米饭", "青菜", "番茄炒蛋"])

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from devices.messages import DeviceMessage, DeviceStatus
-from devices.registry import Canteen, Registry
+from devices.registry import Canteen, MealSchedule, Registry
 from rules.config import RulesConfig
 from rules.effects import Effect
 from rules.state import Table
@@ -38,6 +38,13 @@ class RuleContext:
 
     registry: Registry
     config: RulesConfig
+    #: The dishes a canteen put on one meal's menu for one day (entered in the console), or None.
+    menu: Callable[[str, dt.date, str], list[str] | None] = lambda canteen, day, meal: None
+
+    def dishes(self, canteen: Canteen, day: dt.date, meal: MealSchedule) -> list[str]:
+        """What a meal serves on ``day``: that day's menu when the canteen entered one, else its fixed dishes."""
+        menu = self.menu(canteen.id, day, meal.meal)
+        return menu if menu is not None else list(meal.dishes)
 
     @cached_property
     def tz(self) -> ZoneInfo:

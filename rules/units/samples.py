@@ -109,7 +109,8 @@ class SamplesUnit(RuleUnit):
                 continue
             self.samples_checked.put(key, True)
             kept = len(self.samples.get(key) or [])
-            if kept < max(1, len(meal.dishes)):
+            dishes = self.context.dishes(canteen, day, meal)
+            if kept < max(1, len(dishes)):
                 effects.append(
                     Raise(
                         "sample.missing",
@@ -117,9 +118,9 @@ class SamplesUnit(RuleUnit):
                         key,
                         canteen.id,
                         now,
-                        {"kept": kept, "dishes": len(meal.dishes)},
+                        {"kept": kept, "dishes": len(dishes), "menu": dishes},
                         subject=f"{day} {meal.meal}",
-                        params={"date": day.isoformat(), "meal": meal.meal, "count": kept, "dishes": len(meal.dishes)},
+                        params={"date": day.isoformat(), "meal": meal.meal, "count": kept, "dishes": len(dishes)},
                     )
                 )
         return effects
