@@ -37,6 +37,10 @@ FIELDS: dict[str, FieldDoc] = {
     "reviewer": FieldDoc("复核人", "who reviewed it"),
     "retest_of": FieldDoc("所复检的不合格样品编号", "the sample_no of the failed sample this retests"),
     "control_delta_a": FieldDoc("空白对照 ΔA0；低于 0.3 则本次无效", "the control's ΔA0; below 0.3 the run is void"),
+    "entered_by": FieldDoc(
+        "手工录入的平台账号；仅由平台控制台设置，设备发送则拒收",
+        "the console account that entered the result by hand; set by the platform only, refused from a device",
+    ),
     "temp_c": FieldDoc("柜内温度（应在 0–8 ℃）", "temperature inside (0–8 °C required)", "°C"),
     "door_open": FieldDoc("柜门是否打开", "whether the door is open"),
     "power_ok": FieldDoc("供电是否正常", "whether mains power is on"),

@@ -140,6 +140,9 @@ class TestResult(Record):
     reviewer: Text | None = None
     retest_of: Text | None = None
     control_delta_a: float | None = None
+    #: Set by the platform's console on a result entered by hand (strip tests without a networked reader):
+    #: the account that entered it. The gateway refuses it from a device.
+    entered_by: Text | None = None
 
     @model_validator(mode="after")
     def _value_matches_unit(self) -> TestResult:

@@ -131,6 +131,17 @@ class Canteen(RegistryModel):
     devices: list[DeviceEntry] = Field(default_factory=list)
 
 
+#: The device id under which a canteen's hand-entered results are stored (see :func:`manual_device_id`).
+MANUAL_SUFFIX = "-manual"
+
+
+def manual_device_id(canteen_id: str) -> str:
+    """The detector a canteen's results entered by hand in the console are recorded as. It has no broker
+    account and is not in the registry, so no MQTT client can publish as it; ids ending in ``-manual`` are
+    refused in the registry."""
+    return canteen_id[: 64 - len(MANUAL_SUFFIX)] + MANUAL_SUFFIX
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceAssignment:
     canteen: Canteen
@@ -200,6 +211,11 @@ def cross_check(registry: Registry) -> Iterator[tuple[Path_, str]]:
             yield ("canteens", i, "id"), f"canteen id {canteen.id!r} is already used by canteens[{first}]"
         canteens.setdefault(canteen.id, i)
         for j, device in enumerate(canteen.devices):
+            if device.id.endswith(MANUAL_SUFFIX):
+                yield (
+                    ("canteens", i, "devices", j, "id"),
+                    f"device id {device.id!r} ends in {MANUAL_SUFFIX!r}, which names hand-entered results",
+                )
             if device.id in devices:
                 ci, dj = devices[device.id]
                 yield (

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from devices.decode import DecodeError, Decoder, decoder_for
 from devices.ids import RESERVED_CANTEEN_IDS
-from devices.messages import DeviceMessage, MsgId
+from devices.messages import DeviceMessage, MsgId, TestResult
 from devices.reasons import Reason
 from devices.registry import Registry
 from devices.topics import ROOT, Channel, DeviceTopic, TopicError, parse_device_topic, receipt_topic
@@ -155,11 +155,25 @@ class Classifier:
         if not isinstance(route, Route):
             assert route is not None  # set whenever ``first`` is not
             return route
-        try:
-            message = route.decode(incoming.payload)
-        except DecodeError as exc:
-            return Rejected(exc.reason, exc.detail, route.device_id, route.topic, _msg_id_of(incoming.payload))
-        return tuple.__new__(Accepted, (route, message))  # a named tuple's own constructor is a Python function
+        decision = decide(route, incoming.payload)
+        if type(decision) is Accepted and type(decision.message) is TestResult and decision.message.entered_by:
+            return Rejected(
+                Reason.INVALID_VALUE,
+                "entered_by: set only by the platform's console for results entered by hand, never by a device",
+                route.device_id,
+                route.topic,
+                decision.message.msg_id,
+            )
+        return decision
+
+
+def decide(route: Route, payload: bytes) -> Accepted | Rejected:
+    """The payload of a topic the registry accepted: decoded, or rejected with its reason."""
+    try:
+        message = route.decode(payload)
+    except DecodeError as exc:
+        return Rejected(exc.reason, exc.detail, route.device_id, route.topic, _msg_id_of(payload))
+    return tuple.__new__(Accepted, (route, message))  # a named tuple's own constructor is a Python function
 
 
 def classify(incoming: Incoming, registry: Registry) -> Decision:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import structlog
 
 from devices.messages import DETAIL_CHARS, DeadLetter, DeviceStatus, ReceiptStatus, receipt_payload
-from devices.registry import Registry
-from devices.topics import ROOT, deadletter_topic, receipt_topic
+from devices.registry import Registry, manual_device_id
+from devices.topics import ROOT, Channel, DeviceKind, DeviceTopic, deadletter_topic, receipt_topic
 from gateway.entries import SkewLimits, spool_entry
-from gateway.intake import Accepted, Classifier, Decision, Ignored, Rejected
+from gateway.intake import Accepted, Classifier, Decision, Ignored, Rejected, Route, decide
 from gateway.stats import GatewayStats
 from mqtt.bus import BusClient, Incoming
 from runtime.clock import Clock
@@ -173,6 +173,28 @@ class Gateway:
                 await bus.flush(POSTS_HIGH_WATER // 2)  # a slow broker pushes back on intake
         if unanswered is not None:
             self._answer(bus, *unanswered)
+
+    async def submit_manual(self, canteen_id: str, payload: bytes) -> tuple[ReceiptStatus, str | None]:
+        """A ``test.result`` entered by hand in the console, taken as if its canteen's manual detector had sent
+        it: the same validation, dedup, spool and rules as a delivery, and the receipt a device would get.
+        A rejected entry is dead-lettered like any other."""
+        topic = DeviceTopic(canteen_id, DeviceKind.DETECTOR, manual_device_id(canteen_id), Channel.EVENT)
+        route = Route.of(topic)
+        incoming = Incoming(str(topic), payload, 1, False, 0)
+        decision = decide(route, payload)
+        entry = spool_entry(incoming, decision, self.skew.window(self.clock.now()))
+        [outcome] = await asyncio.to_thread(self.spool.commit, [entry])
+        self.committed.set()
+        if isinstance(decision, Rejected):
+            self.stats.rejected[decision.reason] += 1
+            return "rejected", f"{decision.reason}: {decision.detail[:DETAIL_CHARS]}"
+        self.stats.received += 1
+        self.stats.accepted[decision.message.type] += 1
+        if outcome is Outcome.DUPLICATE:
+            self.stats.duplicates += 1
+            return "duplicate", None
+        self.stats.stored += 1
+        return "stored", None
 
     def _answer(self, bus: BusClient, batch: _Batch, outcomes: list[Outcome]) -> None:
         """Count each delivery and answer it, after the commit. Answers are best effort: the spool already holds

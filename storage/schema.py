@@ -94,6 +94,7 @@ class FieldName(StrEnum):
     REVIEWER = "reviewer"
     RETEST_OF = "retest_of"
     CONTROL_DELTA_A = "control_delta_a"
+    ENTERED_BY = "entered_by"  # a result entered by hand in the console: the account
     SAMPLE_ID = "sample_id"
     SLOT = "slot"
     MEAL_DATE = "meal_date"
@@ -259,6 +260,7 @@ def points_for(record: SpoolRecord, district: str) -> list[StoragePoint]:
                         FieldName.REVIEWER: message.reviewer,
                         FieldName.RETEST_OF: message.retest_of,
                         FieldName.CONTROL_DELTA_A: _num(message.control_delta_a),
+                        FieldName.ENTERED_BY: message.entered_by,
                     },
                 )
             ]
