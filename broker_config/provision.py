@@ -21,6 +21,8 @@ from pathlib import Path
 import yaml
 
 from broker_config.mosquitto_conf import MosquittoConfig, TlsFiles
+from broker_config.web_passwords import FILE_NAME as WEB_PASSWORDS_FILE
+from broker_config.web_passwords import WebPasswords
 from devices.registry import Account, Registry
 from devices.topics import ROOT, Channel, DeviceTopic
 
@@ -121,6 +123,8 @@ class Provisioned:
     acl: Path
     config: Path
     credentials: Path
+    #: The console's Argon2id hashes of the people's accounts (school, district, city).
+    web_passwords: Path
     created: list[str]
     rotated: list[str]
     removed: list[str]
@@ -174,6 +178,7 @@ def provision(
     for username in removed:
         del credentials.passwords[username]
     credentials.save()
+    web = _web_passwords(registry, credentials, out_dir / WEB_PASSWORDS_FILE, renewed={*created, *rotated})
     passwd, acl, config = out_dir / "passwd", out_dir / "acl", out_dir / "mosquitto.conf"
     passwd.write_text("\n".join(lines) + "\n", encoding="utf-8")
     acl.write_text(render_acl(registry), encoding="utf-8")
@@ -191,7 +196,21 @@ def provision(
         ).render(),
         encoding="utf-8",
     )
-    return Provisioned(passwd, acl, config, credentials.path, created, rotated, removed, readable_by)
+    return Provisioned(passwd, acl, config, credentials.path, web, created, rotated, removed, readable_by)
+
+
+def _web_passwords(registry: Registry, credentials: Credentials, path: Path, renewed: set[str]) -> Path:
+    """Argon2id hashes of the people's passwords for the console; hashing is slow on purpose, so a hash is kept
+    until its password changes. An account whose broker hash the operator keeps (no clear text here) has no
+    console login until it is rotated."""
+    web = WebPasswords.load(path)
+    people = {a.username for a in registry.accounts if a.role != "gateway" and a.username in credentials.passwords}
+    web.keep_only(people)
+    for username in sorted(people):
+        if username in renewed or username not in web.hashes:
+            web.set_password(username, credentials.passwords[username])
+    web.save()
+    return path
 
 
 def _readable_by_broker(out_dir: Path, *files: Path) -> str | None:

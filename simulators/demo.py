@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import sys
 from dataclasses import dataclass
 
 import structlog
@@ -22,6 +23,7 @@ from mqtt.link_options import LastWill, LinkOptions
 from runtime.clock import Clock
 from simulators.payloads import PayloadFactory
 from wiring.broker import BrokerAddress
+from wiring.console import demo_logins
 from wiring.loops import watch_operator_topics
 from wiring.platform import Platform
 
@@ -139,6 +141,20 @@ async def run_demo_fleet(registry: Registry, options: DemoOptions, clock: Clock,
 
 async def demo_devices(platform: Platform, address: BrokerAddress, stop: asyncio.Event) -> None:
     """What ``shian demo`` adds to the platform: the operator's view of dead letters and alerts in the log, and
-    the demo fleet of the registry's first canteen, until ``stop`` is set."""
+    the demo fleet of the registry's first canteen, until ``stop`` is set. Prints the console's address and a
+    school's login first, so that a newcomer has something to open."""
+    announce_console(platform)
     platform.add_helper(watch_operator_topics(LinkOptions(host=address.host, port=address.port, client_id=WATCHER)))
     await run_demo_fleet(platform.registry, DemoOptions(host=address.host, port=address.port), platform.clock, stop)
+
+
+def announce_console(platform: Platform) -> None:
+    """The console's URL and the demo accounts' logins (each made once per data directory), on stderr."""
+    server = platform.console_server
+    if server is None:
+        return
+    logins = demo_logins(platform.settings, platform.registry)
+    url = platform.settings.web.public_url or server.url
+    lines = [f"控制台 Console: {url}"]
+    lines += [f"  登录 login: {username}  密码 password: {password}" for username, password in logins.items()]
+    print("\n".join(lines), file=sys.stderr, flush=True)

@@ -26,6 +26,10 @@ hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
+# Every platform a test starts (in this process or as `shian run` / `shian demo`) serves its console on a free
+# port: tests run side by side, and a developer's own console may hold 8080.
+os.environ["SHIAN_WEB__PORT"] = "0"
+
 #: Seed of the randomised tests: fixed in CI, new on every developer run.
 FUZZ_SEED = "ci" if os.environ.get("CI") else uuid.uuid4().hex
 

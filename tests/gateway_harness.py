@@ -116,7 +116,8 @@ class GatewayProcess:
         path.write_text(
             f'registry = "{registry}"\ndata_dir = "{data_dir}"\nlog_format = "json"\n'
             f'[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\nsession_expiry_s = 3600\n'
-            f'[gateway]\nclient_id = "{client_id}"\ncanteens = [{canteen_list}]\n',
+            f'[gateway]\nclient_id = "{client_id}"\ncanteens = [{canteen_list}]\n'
+            "[web]\nport = 0\n",  # the console on a free port: two gateways side by side must not share one
             encoding="utf-8",
         )
         return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -173,7 +174,7 @@ def test_help_loads_none_of_the_platform() -> None:
 def test_demo_shows_accepted_messages_and_a_dead_letter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """What the README promises a new developer: devices publish, messages are counted, the buggy one's
     malformed message reaches the dead-letter topic with its reason. Logs are JSON when not on a terminal."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIAN_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIAN_")} | {"SHIAN_WEB__PORT": "0"}
     result = subprocess.run(
         [sys.executable, "-m", "shian.cli", "demo", "--duration", "7", "--data-dir", str(tmp_path)],
         capture_output=True,
@@ -201,11 +202,14 @@ def test_demo_shows_accepted_messages_and_a_dead_letter(tmp_path: Path, capsys: 
     assert storage["backlog"] == 0
     assert main(["query", "temperatures", "--data-dir", str(tmp_path)]) == 0
     assert "jc-cq-001-cab1" in capsys.readouterr().out
+    # ... and the console's address and a login were printed for the newcomer
+    assert re.search(r"控制台 Console: http://127\.0\.0\.1:\d+", result.stderr)
+    assert re.search(r"登录 login: school-jc-cq-001  密码 password: \S{8,}", result.stderr)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_signal_stops_everything_broker_included(tmp_path: Path, sig: signal.Signals) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIAN_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIAN_")} | {"SHIAN_WEB__PORT": "0"}
     process = subprocess.Popen(
         [sys.executable, "-m", "shian.cli", "demo", "--data-dir", str(tmp_path)],
         stderr=subprocess.PIPE,

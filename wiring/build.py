@@ -5,6 +5,7 @@ their parts here, so there is one answer to "how is the gateway (or the rules en
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
 from devices.registry import Registry
@@ -84,14 +85,21 @@ def build_drain(settings: Settings, registry: Registry, clock: Clock) -> Storage
 
 
 def build_rules(
-    settings: Settings, registry: Registry, clock: Clock, *, config: RulesConfig | None = None
+    settings: Settings,
+    registry: Registry,
+    clock: Clock,
+    *,
+    config: RulesConfig | None = None,
+    also_notify: Sequence[Notifier] = (),
 ) -> tuple[RulesRunner, MqttAlerts]:
     """The rules engine over its store, following the spool, with every configured notifier: the alerts topic
-    (returned too: the rules link gives it its connection), the time-series store and the webhooks.
-    ``config``: thresholds given directly instead of from the rules file."""
+    (returned too: the rules link gives it its connection), the time-series store, the webhooks and
+    ``also_notify`` (the console's live feed). ``config``: thresholds given directly instead of from the rules
+    file."""
     config = config or load_rules(settings.rules.file, registry.region)
     engine = RulesEngine(registry, config, RulesStore(rules_store_path(settings)), clock)
     alerts_topic = MqttAlerts(None)
     notifiers: list[Notifier] = [alerts_topic, StoredAlerts(build_writer(settings), registry)]
     notifiers += [Webhook(hook.url, hook.format) for hook in settings.rules.webhooks]
+    notifiers += also_notify
     return RulesRunner(engine, Spool(spool_path(settings)), notifiers, tick_s=settings.rules.tick_s), alerts_topic

@@ -11,6 +11,10 @@ from typing import Any
 
 import structlog
 
+from console.app import create_app
+from console.context import Console
+from console.feed import AlertFeed
+from console.server import ConsoleServer
 from devices.registry import Registry, load_registry
 from gateway.metrics import serve_metrics
 from gateway.runner import run_gateway
@@ -21,6 +25,7 @@ from runtime.tuning import tune_for_ingest
 from wiring import loops
 from wiring.broker import BrokerAddress, broker_for, gateway_link_options
 from wiring.build import build_drain, build_gateway, build_rules
+from wiring.console import build_console
 from wiring.settings import Settings
 
 log = structlog.get_logger("shian")
@@ -43,8 +48,17 @@ class Platform:
         self.clock = clock
         self.gateway = build_gateway(settings, registry, clock)
         self.drain = build_drain(settings, registry, clock)
-        self.rules, self.alerts_topic = build_rules(settings, registry, clock, config=rules_config)
+        self.feed = AlertFeed()
+        self.rules, self.alerts_topic = build_rules(
+            settings, registry, clock, config=rules_config, also_notify=[self.feed]
+        )
         self.rules.wake = self.gateway.committed
+        self.console: Console | None = None
+        self.console_server: ConsoleServer | None = None
+        self.console_task: asyncio.Future[None] | None = None
+        if settings.web.enabled:
+            self.console = build_console(settings, registry, clock, self.feed, manual_intake=self.gateway.submit_manual)
+            self.console.wake_rules = self.gateway.committed.set
         self.drain.on_backlog_disk = self._backlog_disk
         self.drain_stop, self.rules_stop, self.devices_stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self.core: list[asyncio.Task[None]] = []  # gateway, storage drain, rules: must never end by themselves
@@ -71,6 +85,15 @@ class Platform:
             )
             log.info("metrics.serving", url=f"http://{g.metrics_bind}:{port}/metrics")
 
+    def serve_console(self) -> None:
+        """Bind the console's port (a taken one fails here, at start-up) and serve it until the platform closes."""
+        if self.console is not None:
+            web = self.settings.web
+            self.console_server = ConsoleServer(create_app(self.console), web.bind, web.port)
+            self.console_task = asyncio.ensure_future(self.console_server.serve())
+            self.helpers.append(self.console_task)
+            log.info("console.serving", url=self.settings.web.public_url or self.console_server.url)
+
     def link_options(self, address: BrokerAddress, role: str | None = None) -> LinkOptions:
         """The gateway's connection options; with ``role``, those of another client of the platform's own."""
         options = gateway_link_options(self.settings, address)
@@ -84,7 +107,7 @@ class Platform:
             asyncio.create_task(self.drain.run(self.drain_stop)),
             asyncio.create_task(self.rules.run(self.rules_stop)),
         ]
-        self.helpers = [
+        self.helpers += [
             asyncio.create_task(loops.report_stats(self.settings.gateway.client_id, self.gateway.stats, self.drain)),
             asyncio.create_task(loops.rules_link(self.rules, self.alerts_topic, self.link_options(address, "rules"))),
             asyncio.create_task(loops.prune_spool(self.gateway.spool, self.clock)),
@@ -127,6 +150,9 @@ class Platform:
         await self.rules.step()
 
     async def close(self) -> None:
+        if self.console_server is not None and self.console_task is not None:
+            self.console_server.request_stop()  # event streams get a moment to end, then are cancelled
+            await asyncio.wait([self.console_task], timeout=STOP_TIMEOUT_S)
         self.devices_stop.set()
         self.drain_stop.set()
         self.rules_stop.set()
@@ -139,6 +165,8 @@ class Platform:
         self.drain.spool.close()
         self.drain.writer.close()
         await self.rules.close()
+        if self.console is not None:
+            self.console.close()
         log.info("gateway.stats", final=True, **self.gateway.stats.snapshot())
         log.info("storage.stats", final=True, **self.drain.stats.snapshot())
 
@@ -159,6 +187,7 @@ async def run_platform(
     platform = Platform(settings, registry or load_registry(settings.registry), clock or SystemClock())
     tune_for_ingest()
     platform.serve_metrics()
+    platform.serve_console()
     async with broker_for(settings) as address:
         platform.start(address)
         try:

@@ -145,6 +145,26 @@ class RulesSettings(BaseModel):
     webhooks: list[WebhookSettings] = Field(default_factory=list)
 
 
+class WebSettings(BaseModel):
+    """``[web]``: the supervisors' console (docs/console.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Serve the console with ``shian run`` and ``shian demo``.
+    enabled: bool = True
+    bind: str = "127.0.0.1"
+    #: 0: a free port, logged at start-up.
+    port: int = Field(default=8080, ge=0, le=65535)
+    #: The address people reach the console at (behind a reverse proxy, say); https makes cookies Secure.
+    public_url: str | None = Field(default=None, pattern=r"^https?://")
+    #: Signs the session cookies. Unset: a random key kept in {data_dir}/console-secret (sessions survive
+    #: restarts). Two consoles behind one address need the same key.
+    secret_key: str | None = Field(default=None, min_length=32)
+    #: The Argon2id password hashes that ``shian broker provision`` writes (web-passwords.yaml in its --out).
+    #: Unset: {data_dir}/web-passwords.yaml, where ``shian demo`` puts its demo accounts'.
+    passwords: Path | None = None
+
+
 class Settings(BaseSettings):
     """The whole configuration: a TOML file, then ``SHIAN_*`` environment variables, then flags."""
 
@@ -160,6 +180,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @classmethod
     def settings_customise_sources(

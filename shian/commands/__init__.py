@@ -6,6 +6,7 @@ from types import ModuleType
 from shian.commands import (
     alerts,
     broker,
+    console,
     contract,
     dashboards,
     deadletter,
@@ -27,6 +28,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     dashboards,
     contract,
     alerts,
+    console,
     scenario,
     simulate,
 )

@@ -1,0 +1,55 @@
+"""Everything the console's routes read and change, made once by the platform (``wiring``) and shared."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from broker_config.web_passwords import WebPasswords
+from console.access import LoginThrottle
+from console.feed import AlertFeed
+from console.readings import Readings
+from console.store import ConsoleStore
+from devices.messages import ReceiptStatus
+from devices.registry import Registry
+from rules.alerts import RulesStore
+from runtime.clock import Clock
+
+#: Takes a hand-entered ``test.result`` (canteen, JSON) through the gateway's intake; returns its receipt.
+ManualIntake = Callable[[str, bytes], Awaitable[tuple[ReceiptStatus, str | None]]]
+
+
+@dataclass
+class Console:
+    registry: Registry
+    clock: Clock
+    alerts: RulesStore
+    readings: Readings
+    passwords: WebPasswords
+    store: ConsoleStore
+    feed: AlertFeed
+    secret_key: str
+    #: Cookies only over HTTPS: true whenever the console is reached through TLS (the public base URL's scheme).
+    https_only: bool = False
+    #: Tells the rules engine to publish a change made here (an acknowledgement) without waiting for its tick.
+    wake_rules: Callable[[], None] = lambda: None
+    manual_intake: ManualIntake | None = None
+    throttle: LoginThrottle = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.throttle = LoginThrottle(self.clock)
+        self.tz = ZoneInfo(self.registry.timezone)
+
+    def today(self) -> dt.date:
+        return self.clock.now().astimezone(self.tz).date()
+
+    def day_bounds(self, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+        start = dt.datetime.combine(day, dt.time(), self.tz)
+        return start, start + dt.timedelta(days=1)
+
+    def close(self) -> None:
+        self.alerts.close()
+        self.readings.close()
+        self.store.close()

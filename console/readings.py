@@ -1,0 +1,268 @@
+"""The console's one query layer over the time-series store: the embedded SQLite store or InfluxDB 1.x.
+
+Both answer the same questions with the same rows, built from the storage schema's names; alerts are read
+from the rules store, not from here. Queries are bounded by time and canteen, never "everything".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from runtime.errors import ShianError
+from runtime.sqlite import open_database
+from storage.schema import FieldName as F
+from storage.schema import Measurement as M
+from storage.schema import Tag, epoch_ns
+
+#: Measurements that say a device is alive (its telemetry, records and status).
+DEVICE_MEASUREMENTS = (M.DETECTOR, M.CABINET, M.CAMERA, M.RAPID_TEST, M.SAMPLE_RETENTION, M.DEVICE_STATUS)
+#: Rows a page or an API call reads at most.
+MAX_ROWS = 5000
+
+
+class ReadingsError(ShianError):
+    """The store could not be read (InfluxDB down, a query refused)."""
+
+
+@dataclass(frozen=True)
+class TestRow:
+    __test__ = False  # not a pytest class
+
+    at: dt.datetime
+    canteen: str
+    device: str
+    item_code: str
+    method: str | None
+    method_std: str
+    value: float | None
+    unit: str | None
+    result: str
+    sample_no: str | None
+    sample_name: str | None
+    supplier: str | None
+    batch_no: str | None
+    operator: str | None
+    entered_by: str | None
+
+
+@dataclass(frozen=True)
+class SampleRow:
+    at: dt.datetime
+    canteen: str
+    cabinet: str
+    meal: str
+    meal_date: str | None
+    dish_name: str | None
+    weight_g: float | None
+    sample_id: str | None
+    operator: str | None
+
+
+@dataclass(frozen=True, order=True)
+class TempPoint:
+    at: dt.datetime
+    device: str
+    temp_c: float
+
+
+@dataclass(frozen=True)
+class DeviceSeen:
+    device: str
+    last_message: dt.datetime | None
+    state: str | None  # the latest status message: online / offline
+
+
+class Readings(Protocol):
+    """What the console asks of the store. ``canteens`` None means every canteen (the city's scope)."""
+
+    def tests(self, canteens: frozenset[str] | None, start: dt.datetime, end: dt.datetime) -> list[TestRow]: ...
+
+    def samples(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[SampleRow]: ...
+
+    def temperatures(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[TempPoint]: ...
+
+    def devices(self, canteen: str) -> dict[str, DeviceSeen]: ...
+
+    def close(self) -> None: ...
+
+
+def _instant(ns: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ns // 1000 / 1e6, dt.UTC)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _test_row(at: dt.datetime, row: dict[str, Any]) -> TestRow:
+    return TestRow(
+        at=at,
+        canteen=row[Tag.CANTEEN],
+        device=row[Tag.DEVICE],
+        item_code=row[Tag.ITEM_CODE],
+        method=_str(row.get(F.METHOD)),
+        method_std=row[Tag.METHOD_STD],
+        value=_float(row.get(F.VALUE)),
+        unit=_str(row.get(F.UNIT)),
+        result=row[Tag.RESULT],
+        sample_no=_str(row.get(F.SAMPLE_NO)),
+        sample_name=_str(row.get(F.SAMPLE_NAME)),
+        supplier=_str(row.get(F.SUPPLIER)),
+        batch_no=_str(row.get(F.BATCH_NO)),
+        operator=_str(row.get(F.OPERATOR)),
+        entered_by=_str(row.get(F.ENTERED_BY)),
+    )
+
+
+def _sample_row(at: dt.datetime, row: dict[str, Any]) -> SampleRow:
+    return SampleRow(
+        at=at,
+        canteen=row[Tag.CANTEEN],
+        cabinet=row[Tag.CABINET],
+        meal=row[Tag.MEAL],
+        meal_date=_str(row.get(F.MEAL_DATE)),
+        dish_name=_str(row.get(F.DISH_NAME)),
+        weight_g=_float(row.get(F.WEIGHT_G)),
+        sample_id=_str(row.get(F.SAMPLE_ID)),
+        operator=_str(row.get(F.OPERATOR)),
+    )
+
+
+class LocalReadings:
+    """Reads the embedded store's file (its own connection: the drain writes through another)."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = open_database(path)
+        # The store creates its table on first write; a console started before it must still answer (empty).
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS points (measurement TEXT NOT NULL, series TEXT NOT NULL,"
+            " time_ns INTEGER NOT NULL, tags TEXT NOT NULL, fields TEXT NOT NULL,"
+            " PRIMARY KEY (measurement, series, time_ns)) WITHOUT ROWID"
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _points(
+        self, measurement: M, canteens: frozenset[str] | None, start: dt.datetime, end: dt.datetime
+    ) -> Iterator[tuple[dt.datetime, dict[str, Any]]]:
+        where = "measurement = ? AND time_ns >= ? AND time_ns < ?"
+        params: list[Any] = [measurement.value, epoch_ns(start), epoch_ns(end)]
+        if canteens is not None:
+            where += f" AND json_extract(tags, '$.{Tag.CANTEEN}') IN ({','.join('?' * len(canteens))})"
+            params += sorted(canteens)
+        rows = self._db.execute(
+            f"SELECT time_ns, tags, fields FROM points WHERE {where} ORDER BY time_ns DESC LIMIT {MAX_ROWS}", params
+        )
+        for time_ns, tags, fields in rows:
+            yield _instant(time_ns), {**json.loads(tags), **json.loads(fields)}
+
+    def tests(self, canteens: frozenset[str] | None, start: dt.datetime, end: dt.datetime) -> list[TestRow]:
+        return [_test_row(at, row) for at, row in self._points(M.RAPID_TEST, canteens, start, end)]
+
+    def samples(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[SampleRow]:
+        points = self._points(M.SAMPLE_RETENTION, frozenset([canteen]), start, end)
+        return [_sample_row(at, row) for at, row in points if row.get(Tag.ACTION) == "retained"]
+
+    def temperatures(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[TempPoint]:
+        points = self._points(M.CABINET, frozenset([canteen]), start, end)
+        return sorted(TempPoint(at, row[Tag.DEVICE], float(row[F.TEMP_C])) for at, row in points)
+
+    def devices(self, canteen: str) -> dict[str, DeviceSeen]:
+        seen: dict[str, DeviceSeen] = {}
+        for measurement in DEVICE_MEASUREMENTS:
+            device_tag = Tag.CABINET if measurement is M.SAMPLE_RETENTION else Tag.DEVICE
+            rows = self._db.execute(
+                f"SELECT json_extract(tags, '$.{device_tag}'), MAX(time_ns), json_extract(fields, '$.{F.STATE}')"
+                f" FROM points WHERE measurement = ? AND json_extract(tags, '$.{Tag.CANTEEN}') = ? GROUP BY 1",
+                (measurement.value, canteen),
+            )
+            for device, time_ns, state in rows:
+                _merge(seen, device, _instant(time_ns), state if measurement is M.DEVICE_STATUS else None)
+        return seen
+
+
+def _merge(seen: dict[str, DeviceSeen], device: str, at: dt.datetime, state: str | None) -> None:
+    known = seen.get(device)
+    if known is None:
+        seen[device] = DeviceSeen(device, at, state)
+        return
+    latest = max(at, known.last_message) if known.last_message else at
+    seen[device] = DeviceSeen(device, latest, state or known.state)
+
+
+class InfluxReadings:
+    """Reads InfluxDB 1.x with InfluxQL over ``/query`` (the v1 API, also served by 2.x and 3.x)."""
+
+    def __init__(self, url: str, database: str, *, username: str | None = None, password: str | None = None) -> None:
+        self._base = f"{url.rstrip('/')}/query"
+        self._params = {"db": database, "epoch": "ns", **({"u": username, "p": password or ""} if username else {})}
+
+    def close(self) -> None:
+        pass
+
+    def _query(self, query: str) -> list[dict[str, Any]]:
+        url = f"{self._base}?{urllib.parse.urlencode({**self._params, 'q': query})}"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                body = json.load(response)
+        except urllib.error.HTTPError as exc:
+            raise ReadingsError(f"InfluxDB refused a query ({exc.code}): {exc.read()[:200]!r}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise ReadingsError(f"cannot reach InfluxDB: {exc}") from None
+        rows: list[dict[str, Any]] = []
+        for result in body.get("results", []):
+            if "error" in result and "database not found" not in result["error"]:
+                raise ReadingsError(f"InfluxDB: {result['error']}")
+            for series in result.get("series", []):
+                tags = series.get("tags", {})
+                rows += [{**tags, **dict(zip(series["columns"], values, strict=True))} for values in series["values"]]
+        return rows
+
+    @staticmethod
+    def _where(canteens: frozenset[str] | None, start: dt.datetime, end: dt.datetime) -> str:
+        where = f"time >= {epoch_ns(start)} AND time < {epoch_ns(end)}"
+        if canteens is not None:
+            # Canteen ids follow the id rule ([a-z0-9-]): nothing in them can break out of the regex.
+            where += f' AND "{Tag.CANTEEN}" =~ /^({"|".join(sorted(canteens))})$/'
+        return where
+
+    def tests(self, canteens: frozenset[str] | None, start: dt.datetime, end: dt.datetime) -> list[TestRow]:
+        if canteens is not None and not canteens:
+            return []  # an empty scope: nothing (an empty regex group would match every canteen)
+        query = f'SELECT * FROM "{M.RAPID_TEST}" WHERE {self._where(canteens, start, end)} ORDER BY time DESC'
+        return [_test_row(_instant(row["time"]), row) for row in self._query(f"{query} LIMIT {MAX_ROWS}")]
+
+    def samples(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[SampleRow]:
+        where = f"{self._where(frozenset([canteen]), start, end)} AND \"{Tag.ACTION}\" = 'retained'"
+        rows = self._query(f'SELECT * FROM "{M.SAMPLE_RETENTION}" WHERE {where} ORDER BY time DESC LIMIT {MAX_ROWS}')
+        return [_sample_row(_instant(row["time"]), row) for row in rows]
+
+    def temperatures(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[TempPoint]:
+        where = self._where(frozenset([canteen]), start, end)
+        rows = self._query(f'SELECT "{F.TEMP_C}", "{Tag.DEVICE}" FROM "{M.CABINET}" WHERE {where} LIMIT {MAX_ROWS}')
+        return sorted(TempPoint(_instant(row["time"]), row[Tag.DEVICE], float(row[F.TEMP_C])) for row in rows)
+
+    def devices(self, canteen: str) -> dict[str, DeviceSeen]:
+        seen: dict[str, DeviceSeen] = {}
+        where = f"\"{Tag.CANTEEN}\" = '{canteen}'"
+        for measurement in DEVICE_MEASUREMENTS:
+            device_tag = Tag.CABINET if measurement is M.SAMPLE_RETENTION else Tag.DEVICE
+            field = F.STATE if measurement is M.DEVICE_STATUS else F.RECEIVED_AT
+            rows = self._query(f'SELECT last("{field}") FROM "{measurement}" WHERE {where} GROUP BY "{device_tag}"')
+            for row in rows:
+                state = row["last"] if measurement is M.DEVICE_STATUS else None
+                _merge(seen, row[device_tag], _instant(row["time"]), state)
+        return seen

@@ -1,0 +1,82 @@
+"""The console's own file: API tokens for machine clients (only their SHA-256 is kept) and canteens' menus."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from runtime.errors import ShianError
+from runtime.sqlite import open_database
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_tokens (
+    token_id TEXT PRIMARY KEY,
+    digest TEXT NOT NULL UNIQUE,
+    username TEXT NOT NULL,
+    label TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+"""
+#: A token's visible prefix: names it in listings and logs without revealing it.
+TOKEN_PREFIX = "shian_"
+
+
+class TokenError(ShianError):
+    """No such token, or it is revoked already."""
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    token_id: str
+    username: str
+    label: str
+    created_at: str
+    revoked_at: str | None
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ConsoleStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = open_database(path)
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def issue_token(self, username: str, label: str, at: dt.datetime) -> tuple[str, str]:
+        """A new bearer token for ``username``: (token id, the token). The token is shown once, never stored."""
+        token_id = secrets.token_hex(4)
+        token = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+        self._db.execute(
+            "INSERT INTO api_tokens (token_id, digest, username, label, created_at) VALUES (?, ?, ?, ?, ?)",
+            (token_id, _digest(token), username, label, at.isoformat()),
+        )
+        return token_id, token
+
+    def revoke_token(self, token_id: str, at: dt.datetime) -> None:
+        changed = self._db.execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL", (at.isoformat(), token_id)
+        ).rowcount
+        if not changed:
+            raise TokenError(f"no active token {token_id!r} (see `shian console token list`)")
+
+    def tokens(self) -> list[ApiToken]:
+        rows = self._db.execute(
+            "SELECT token_id, username, label, created_at, revoked_at FROM api_tokens ORDER BY created_at"
+        ).fetchall()
+        return [ApiToken(*row) for row in rows]
+
+    def token_user(self, token: str) -> str | None:
+        """The account an active token acts for, or None."""
+        row = self._db.execute(
+            "SELECT username FROM api_tokens WHERE digest = ? AND revoked_at IS NULL", (_digest(token),)
+        ).fetchone()
+        return str(row[0]) if row else None

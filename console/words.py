@@ -1,0 +1,238 @@
+"""What the console says, in Chinese (the default) and English: its labels, and the platform's codes in words.
+
+A code the catalogue does not know is shown as it is, never dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Language = Literal["zh", "en"]
+LANGUAGES: tuple[Language, ...] = ("zh", "en")
+
+_W = dict[str, tuple[str, str]]  # key -> (zh, en)
+
+LABELS: _W = {
+    "app": ("食安监管平台", "Shian food-safety console"),
+    "login": ("登录", "Log in"),
+    "logout": ("退出", "Log out"),
+    "username": ("账号", "Account"),
+    "password": ("密码", "Password"),
+    "login_failed": ("账号或密码错误", "Wrong account or password"),
+    "throttled": ("尝试次数过多，请 {seconds} 秒后再试", "Too many attempts; try again in {seconds} s"),
+    "inbox": ("告警", "Alerts"),
+    "overview": ("概览", "Overview"),
+    "canteens": ("食堂", "Canteens"),
+    "canteen": ("食堂", "Canteen"),
+    "district": ("区县", "District"),
+    "all": ("全部", "All"),
+    "state": ("状态", "State"),
+    "severity": ("级别", "Severity"),
+    "rule": ("规则", "Rule"),
+    "from": ("起", "From"),
+    "to": ("止", "To"),
+    "filter": ("筛选", "Filter"),
+    "opened": ("发生时间", "Opened"),
+    "updated": ("更新时间", "Updated"),
+    "message": ("内容", "Message"),
+    "escalation": ("通报层级", "Escalated to"),
+    "notified": ("已通知", "Notified"),
+    "evidence": ("证据记录", "Evidence"),
+    "audit": ("处理记录", "Audit trail"),
+    "actor": ("操作人", "By"),
+    "action": ("操作", "Action"),
+    "detail": ("说明", "Detail"),
+    "acknowledge": ("确认收到", "Acknowledge"),
+    "resolve": ("处置完毕", "Resolve"),
+    "note": ("备注", "Note"),
+    "disposition": ("处置方式", "Disposition"),
+    "review": ("复核结论", "Review"),
+    "previous": ("上一页", "Previous"),
+    "next": ("下一页", "Next"),
+    "page_of": ("第 {page} 页，共 {total} 条", "Page {page} of {total} alerts"),
+    "no_alerts": ("没有符合条件的告警", "No alert matches"),
+    "live": ("实时更新", "Live"),
+    "new_alerts": ("有新告警", "New alerts"),
+    "times_in": ("时间为 {tz}", "Times in {tz}"),
+    "today_tests": ("今日快检", "Today's rapid tests"),
+    "time": ("时间", "Time"),
+    "sample": ("样品", "Sample"),
+    "item": ("检测项目", "Item"),
+    "method": ("方法", "Method"),
+    "value": ("结果值", "Value"),
+    "verdict": ("结论", "Verdict"),
+    "tester": ("检测人", "Tester"),
+    "supplier": ("供应商", "Supplier"),
+    "batch": ("批次", "Batch"),
+    "entered_by": ("手工录入", "Entered by hand"),
+    "no_tests": ("今日暂无检测", "No test today yet"),
+    "samples_today": ("今日留样", "Samples kept today"),
+    "meal": ("餐次", "Meal"),
+    "menu": ("菜单", "Menu"),
+    "kept": ("已留样", "Kept"),
+    "missing": ("未留样", "Missing"),
+    "weight": ("重量", "Weight"),
+    "cabinet_temp": ("留样柜温度（24 小时）", "Sample cabinet temperature (24 h)"),
+    "cameras_online": ("摄像头在线", "Cameras online"),
+    "open_alerts": ("未处置告警", "Open alerts"),
+    "devices": ("设备", "Devices"),
+    "device": ("设备", "Device"),
+    "kind": ("类型", "Kind"),
+    "last_message": ("最后消息", "Last message"),
+    "never": ("从未", "never"),
+    "coverage": ("今日检测覆盖", "Tested today"),
+    "coverage_of": ("{tested} / {covered} 个食堂", "{tested} of {covered} canteens"),
+    "pass_rate": ("合格率", "Pass rate"),
+    "tests": ("检测数", "Tests"),
+    "most_alerts": ("告警最多的食堂", "Canteens with the most alerts"),
+    "open_by_district": ("各区县未处置告警", "Open alerts by district"),
+    "open_by_rule": ("各规则未处置告警", "Open alerts by rule"),
+    "count": ("数量", "Count"),
+    "not_found": ("没有找到，或您无权查看", "Not found, or not yours to see"),
+    "forbidden": ("您无权进行此操作", "You may not do this"),
+    "store_down": ("暂时无法读取检测数据，请稍后再试", "The readings cannot be read just now; try again shortly"),
+    "csrf": ("表单已过期，请刷新页面后重试", "The form has expired; reload the page and try again"),
+    "done": ("已保存", "Saved"),
+    "language": ("English", "中文"),
+    "enter_test": ("录入快检结果", "Enter a test result"),
+    "save": ("保存", "Save"),
+    "sample_no": ("样品编号", "Sample no."),
+    "food_category": ("食品类别", "Food category"),
+    "unit": ("单位", "Unit"),
+    "method_std": ("检测标准", "Standard"),
+    "tested_at": ("检测时间", "Tested at"),
+    "receipt_stored": ("已入库", "Stored"),
+    "receipt_duplicate": ("重复提交，未重复入库", "Already stored: a duplicate"),
+    "receipt_rejected": ("未入库：{reason}", "Not stored: {reason}"),
+    "menu_import": ("导入菜单（CSV）", "Import a menu (CSV)"),
+    "menu_hint": (
+        "每行：日期,餐次,菜品（菜品以“、”分隔），如 2026-12-07,lunch,番茄炒蛋、米饭；同一天同一餐次以新导入的为准。",
+        "One line per meal: date,meal,dishes (dishes separated by '、' or ';'), e.g. 2026-12-07,lunch,番茄炒蛋、米饭; "
+        "a meal imported again replaces the earlier one.",
+    ),
+    "menu_paste": ("或粘贴 CSV 内容", "or paste the CSV"),
+    "no_menu": (
+        "未录入菜单：按登记的固定菜品检查留样",
+        "No menu entered: samples are checked against the fixed dishes",
+    ),
+    "menus_saved": ("已保存 {count} 餐的菜单", "Saved the menu of {count} meals"),
+    "date": ("日期", "Date"),
+    "dishes": ("菜品", "Dishes"),
+}
+
+STATES: _W = {
+    "open": ("待处理", "Open"),
+    "acknowledged": ("已确认", "Acknowledged"),
+    "resolved": ("已处置", "Resolved"),
+}
+SEVERITIES: _W = {"info": ("提示", "Info"), "warning": ("警告", "Warning"), "critical": ("严重", "Critical")}
+LEVELS: _W = {"school": ("学校", "School"), "district": ("区县", "District"), "city": ("市级", "City")}
+RULES: _W = {
+    "test.failed": ("快检不合格", "Test failed"),
+    "test.verdict_mismatch": ("判定不一致", "Verdict mismatch"),
+    "test.suspect": ("可疑需复检", "Suspect result"),
+    "test.invalid_control": ("对照无效", "Invalid control"),
+    "test.followup_missing": ("未按时复检", "Retest missing"),
+    "test.coverage_missing": ("当日未检测", "No test today"),
+    "sample.missing": ("留样缺失", "Samples missing"),
+    "sample.underweight": ("留样不足 125 克", "Sample under 125 g"),
+    "sample.early_disposal": ("留样不足 48 小时", "Sample disposed early"),
+    "cabinet.temperature": ("留样柜温度异常", "Cabinet temperature"),
+    "cabinet.door_open": ("留样柜门未关", "Cabinet door open"),
+    "device.offline": ("设备离线", "Device offline"),
+    "device.clock_skew": ("设备时钟偏差", "Device clock skew"),
+    "camera.violation": ("AI 识别违规", "Camera violation"),
+    "storage.backlog_disk": ("平台存储积压", "Storage backlog"),
+}
+VERDICTS: _W = {
+    "pass": ("合格", "Pass"),
+    "fail": ("不合格", "Fail"),
+    "suspect": ("可疑", "Suspect"),
+    "invalid": ("无效", "Invalid"),
+}
+ITEMS: _W = {
+    "pesticide.op_carbamate": ("有机磷和氨基甲酸酯类农药", "Organophosphate and carbamate pesticides"),
+    "vetdrug.clenbuterol": ("克伦特罗（瘦肉精）", "Clenbuterol"),
+    "vetdrug.ractopamine": ("莱克多巴胺", "Ractopamine"),
+    "additive.nitrite": ("亚硝酸盐", "Nitrite"),
+    "additive.sulfite": ("二氧化硫", "Sulphur dioxide"),
+    "toxin.aflatoxin_b1": ("黄曲霉毒素 B1", "Aflatoxin B1"),
+    "adulterant.formaldehyde": ("甲醛", "Formaldehyde"),
+}
+METHODS: _W = {
+    "enzyme_inhibition": ("酶抑制法", "Enzyme inhibition"),
+    "test_card": ("速测卡", "Test card"),
+    "colloidal_gold": ("胶体金", "Colloidal gold"),
+    "spectrophotometry": ("分光光度法", "Spectrophotometry"),
+}
+MEALS: _W = {
+    "breakfast": ("早餐", "Breakfast"),
+    "lunch": ("午餐", "Lunch"),
+    "dinner": ("晚餐", "Dinner"),
+    "snack": ("加餐", "Snack"),
+}
+KINDS: _W = {
+    "detector": ("快检仪", "Detector"),
+    "cabinet": ("留样柜", "Sample cabinet"),
+    "camera": ("摄像头", "Camera"),
+}
+CATEGORIES: _W = {
+    "vegetable": ("蔬菜", "Vegetable"),
+    "fruit": ("水果", "Fruit"),
+    "meat": ("肉类", "Meat"),
+    "aquatic": ("水产", "Aquatic"),
+    "egg": ("蛋类", "Egg"),
+    "grain": ("粮食", "Grain"),
+    "other": ("其他", "Other"),
+}
+DISPOSITIONS: _W = {
+    "returned_to_supplier": ("退回供应商", "Returned to the supplier"),
+    "destroyed": ("销毁", "Destroyed"),
+    "other": ("其他", "Other"),
+}
+REVIEWS: _W = {"confirmed": ("属实", "Confirmed"), "false_positive": ("误报", "False positive")}
+ACTIONS: _W = {
+    "opened": ("发生", "Opened"),
+    "updated": ("更新", "Updated"),
+    "escalated_severity": ("升级级别", "Severity raised"),
+    "acknowledged": ("确认收到", "Acknowledged"),
+    "resolved": ("处置完毕", "Resolved"),
+    "escalated": ("逐级通报", "Escalated"),
+    "refused": ("拒绝", "Refused"),
+}
+DEVICE_STATES: _W = {"online": ("在线", "Online"), "offline": ("离线", "Offline")}
+
+CATALOGUES: dict[str, _W] = {
+    "label": LABELS,
+    "state": STATES,
+    "severity": SEVERITIES,
+    "level": LEVELS,
+    "rule": RULES,
+    "verdict": VERDICTS,
+    "item": ITEMS,
+    "method": METHODS,
+    "meal": MEALS,
+    "kind": KINDS,
+    "category": CATEGORIES,
+    "disposition": DISPOSITIONS,
+    "review": REVIEWS,
+    "action": ACTIONS,
+    "device_state": DEVICE_STATES,
+}
+
+
+class Words:
+    """The console's words in one language: ``words("label", "inbox")`` or ``words.t("page_of", page=2)``."""
+
+    def __init__(self, language: Language) -> None:
+        self.language: Language = language
+        self._index = 0 if language == "zh" else 1
+
+    def __call__(self, catalogue: str, code: str | None) -> str:
+        if code is None:
+            return ""
+        entry = CATALOGUES[catalogue].get(code)
+        return entry[self._index] if entry else code
+
+    def t(self, key: str, **params: object) -> str:
+        return self("label", key).format(**params)

@@ -1,0 +1,156 @@
+"""A console over real stores in a temporary directory: two districts, three canteens, one account of each
+kind, alerts raised through the rules store and readings written through the storage schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from broker_config.web_passwords import WebPasswords
+from console.app import create_app
+from console.context import Console, ManualIntake
+from console.feed import AlertFeed
+from console.readings import LocalReadings
+from console.store import ConsoleStore
+from devices.messages import WireModel
+from devices.registry import Registry
+from devices.topics import Channel, DeviceKind
+from rules.alerts import Alert, RulesStore
+from runtime.clock import FakeClock
+from simulators.payloads import PayloadFactory
+from storage.local import LocalStore
+from storage.schema import points_for
+from tests.rules_helpers import MORNING
+from tests.storage_helpers import new_record, spool_record
+
+#: canteen -> (district, its display name)
+CANTEENS = {"c-a": ("城区", "城区一小食堂"), "c-b": ("城区", "城区二小食堂"), "c-c": ("泽州", "泽州中学食堂")}
+#: account -> (role, canteen or district)
+ACCOUNTS = {
+    "school-a": ("school", "c-a"),
+    "school-b": ("school", "c-b"),
+    "district-cq": ("district", "城区"),
+    "district-zz": ("district", "泽州"),
+    "city": ("city", None),
+}
+SEES = {
+    "school-a": {"c-a"},
+    "school-b": {"c-b"},
+    "district-cq": {"c-a", "c-b"},
+    "district-zz": {"c-c"},
+    "city": {"c-a", "c-b", "c-c"},
+}
+
+
+def password(username: str) -> str:
+    return f"pw-{username}-long-enough"
+
+
+def tenants_registry() -> Registry:
+    accounts: list[dict[str, Any]] = []
+    for username, (role, where) in ACCOUNTS.items():
+        scope = {"canteen": where} if role == "school" else {"district": where} if role == "district" else {}
+        accounts.append({"username": username, "role": role, **scope})
+    return Registry.model_validate(
+        {
+            "region": "jincheng",
+            "canteens": [
+                {
+                    "id": cid,
+                    "name": name,
+                    "district": district,
+                    "type": "primary",
+                    "testing_tier": "strips",
+                    "meals": [{"meal": "lunch", "start": "11:40", "end": "12:30", "dishes": ["米饭", "青菜"]}],
+                    "devices": [
+                        {"id": f"{cid}-det", "kind": "detector"},
+                        {"id": f"{cid}-cab", "kind": "cabinet"},
+                        {"id": f"{cid}-cam", "kind": "camera"},
+                    ],
+                }
+                for cid, (district, name) in CANTEENS.items()
+            ],
+            "accounts": accounts,
+        }
+    )
+
+
+def write_passwords(path: Path, registry: Registry) -> WebPasswords:
+    web = WebPasswords.load(path)
+    for account in registry.accounts:
+        web.set_password(account.username, password(account.username))
+    web.save()
+    return web
+
+
+class ConsoleRig:
+    """The console's stores, filled on demand, and a client of its app."""
+
+    def __init__(self, tmp: Path, *, manual_intake: ManualIntake | None = None, start: dt.datetime = MORNING) -> None:
+        self.clock = FakeClock(start)
+        self.registry = tenants_registry()
+        self.rules = RulesStore(tmp / "rules.sqlite")
+        self.store = LocalStore(tmp / "store.sqlite")
+        self.console = Console(
+            registry=self.registry,
+            clock=self.clock,
+            alerts=RulesStore(tmp / "rules.sqlite"),
+            readings=LocalReadings(tmp / "store.sqlite"),
+            passwords=write_passwords(tmp / "web-passwords.yaml", self.registry),
+            store=ConsoleStore(tmp / "console.sqlite"),
+            feed=AlertFeed(),
+            secret_key="a-test-secret-key-of-at-least-32-characters",
+            manual_intake=manual_intake,
+        )
+        self.app = create_app(self.console)
+        self.seq = 0
+
+    def client(self, username: str | None = None) -> TestClient:
+        client = TestClient(self.app, follow_redirects=False)
+        if username is not None:
+            login(client, username)
+        return client
+
+    def raise_alert(
+        self, canteen: str, rule: str = "test.failed", message: str | None = None, **evidence: Any
+    ) -> Alert:
+        alert, _ = self.rules.raise_alert(
+            dedup_key=f"{canteen}|{rule}|{self.seq}",
+            rule=rule,
+            severity="critical" if rule == "test.failed" else "warning",
+            canteen_id=canteen,
+            message=message or f"{CANTEENS[canteen][1]}：{rule} 告警 {self.seq}",
+            evidence={"canteen": canteen, **evidence},
+            at=self.clock.now(),
+        )
+        self.seq += 1
+        return alert
+
+    def record(self, canteen: str, kind: DeviceKind, channel: Channel, model: WireModel) -> None:
+        """A record as the storage drain would have written it."""
+        self.seq += 1
+        device = f"{canteen}-{kind.value[:3]}"
+        record = spool_record(new_record(model, kind, channel, canteen=canteen, device=device), self.seq)
+        self.store.write(points_for(record, CANTEENS[canteen][0]))
+
+    def test_result(self, canteen: str, **changes: Any) -> None:
+        model = PayloadFactory(f"{canteen}-det").test_result(self.clock.now(), fail_rate=0.0)
+        self.record(canteen, DeviceKind.DETECTOR, Channel.EVENT, model.model_copy(update=changes))
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+def login(client: TestClient, username: str, secret: str | None = None) -> Any:
+    form = client.get("/login")
+    return client.post(
+        "/login",
+        data={"username": username, "password": secret or password(username), "csrf_token": csrf_of(form.text)},
+    )

@@ -1,0 +1,148 @@
+"""Strip results entered by hand in the console: through the gateway's own intake (validation, dedup, spool),
+on to storage and the rules engine, marked with who entered them; and no device can pretend to be one."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from broker_config.web_passwords import WebPasswords
+from console.app import create_app
+from console.feed import AlertFeed
+from devices.registry import RegistryError, manual_device_id, parse_registry
+from devices.topics import Channel, DeviceKind, DeviceTopic
+from gateway.intake import Accepted, Classifier, Rejected
+from mqtt.bus import Incoming
+from runtime.clock import FakeClock
+from simulators.payloads import PayloadFactory
+from tests.console_helpers import csrf_of, login, tenants_registry, write_passwords
+from tests.rules_helpers import MORNING
+from wiring.build import build_drain, build_gateway, build_rules
+from wiring.console import build_console, web_passwords_path
+from wiring.settings import Settings
+
+STRIP = {
+    "sample_no": "S-0001",
+    "sample_name": "小白菜",
+    "food_category": "vegetable",
+    "supplier": "泽州县丰收农产品合作社",
+    "batch_no": "B-77",
+    "item_code": "pesticide.op_carbamate",
+    "method": "test_card",
+    "method_std": "GB/T 5009.199-2003",
+    "value": "62.5",
+    "unit": "%",
+    "result": "fail",
+    "operator": "李军",
+}
+
+
+def test_a_strip_result_entered_in_the_form_is_stored_once_raises_test_failed_and_shows_who(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    registry, clock = tenants_registry(), FakeClock(MORNING)
+    gateway = build_gateway(settings, registry, clock)
+    drain = build_drain(settings, registry, clock)
+    rules, _ = build_rules(settings, registry, clock)
+    write_passwords(web_passwords_path(settings), registry)
+    console = build_console(settings, registry, clock, AlertFeed(), manual_intake=gateway.submit_manual)
+    client = TestClient(create_app(console), follow_redirects=False)
+    login(client, "school-a")
+
+    form = client.get("/canteens/c-a/tests/new").text
+    hidden = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', form))
+    posted = {**STRIP, **hidden}
+    first = client.post("/canteens/c-a/tests/new", data=posted)
+    assert first.status_code == 303
+    assert first.headers["location"] == "/canteens/c-a"
+    assert "已入库" in client.get("/canteens/c-a").text
+    clock.advance(dt.timedelta(seconds=30))
+    client.post("/canteens/c-a/tests/new", data=posted)  # the same form submitted again, later
+    assert "重复提交" in client.get("/canteens/c-a").text
+    (record,) = list(gateway.spool.all_records())
+    assert record.device_id == manual_device_id("c-a")
+    assert record.canteen_id == "c-a"
+    assert json.loads(record.payload)["entered_by"] == "school-a"
+    assert gateway.stats.stored == 1
+    assert gateway.stats.duplicates == 1
+
+    assert drain.drain_once() == 1
+    asyncio.run(rules.step())
+    (alert,) = rules.engine.store.alerts(state="open")
+    assert alert.rule == "test.failed"
+    assert alert.canteen_id == "c-a"
+    page = client.get("/canteens/c-a").text
+    assert "手工录入: school-a" in page
+    assert "李军" in page
+    assert "不合格" in page
+
+
+def test_the_form_says_what_is_wrong_and_stores_nothing(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    registry, clock = tenants_registry(), FakeClock(MORNING)
+    gateway = build_gateway(settings, registry, clock)
+    write_passwords(web_passwords_path(settings), registry)
+    console = build_console(settings, registry, clock, AlertFeed(), manual_intake=gateway.submit_manual)
+    client = TestClient(create_app(console), follow_redirects=False)
+    login(client, "school-a")
+    csrf = csrf_of(client.get("/canteens/c-a/tests/new").text)
+    bad = client.post("/canteens/c-a/tests/new", data={**STRIP, "value": "", "csrf_token": csrf, "form_id": "f1"})
+    assert bad.status_code == 422
+    assert "must carry its value" in bad.text
+    assert list(gateway.spool.all_records()) == []
+    # Only a school enters its own results: a district may not, another school's canteen does not exist.
+    assert login(TestClient(create_app(console)), "district-cq").status_code == 200
+    district = TestClient(create_app(console), follow_redirects=False)
+    login(district, "district-cq")
+    assert district.get("/canteens/c-a/tests/new").status_code == 403
+    assert client.get("/canteens/c-b/tests/new").status_code == 404
+
+
+def test_no_device_can_claim_entered_by_or_publish_as_the_manual_detector() -> None:
+    registry = tenants_registry()
+    classify = Classifier(registry)
+    result = PayloadFactory("c-a-det").test_result(MORNING, fail_rate=0.0)
+    topic = DeviceTopic("c-a", DeviceKind.DETECTOR, "c-a-det", Channel.EVENT)
+    honest = classify(Incoming(str(topic), result.model_dump_json().encode(), 1, False, 1))
+    assert isinstance(honest, Accepted)
+    claimed = result.model_copy(update={"entered_by": "school-a"}).model_dump_json().encode()
+    refused = classify(Incoming(str(topic), claimed, 1, False, 2))
+    assert isinstance(refused, Rejected)
+    assert refused.reason == "invalid_value"
+    assert "entered_by" in refused.detail
+    manual = DeviceTopic("c-a", DeviceKind.DETECTOR, manual_device_id("c-a"), Channel.EVENT)
+    impostor = classify(Incoming(str(manual), result.model_dump_json().encode(), 1, False, 3))
+    assert isinstance(impostor, Rejected)
+    assert impostor.reason == "unknown_device"
+
+
+def test_the_registry_refuses_a_device_named_like_the_manual_detector() -> None:
+    text = """
+region: r
+canteens:
+  - id: c1
+    name: 一小
+    district: d
+    type: primary
+    devices:
+      - {id: c1-manual, kind: detector}
+"""
+    with pytest.raises(RegistryError, match=r"<registry>:9: device id 'c1-manual' ends in '-manual'"):
+        parse_registry(text)
+
+
+def test_web_passwords_are_argon2id_and_never_clear_text(tmp_path: Path) -> None:
+    path = tmp_path / "web-passwords.yaml"
+    web = write_passwords(path, tenants_registry())
+    content = path.read_text()
+    assert "pw-school-a" not in content
+    assert content.count("$argon2id$") == 5
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert WebPasswords.load(path).verify("school-a", "pw-school-a-long-enough")
+    assert not web.verify("school-a", "pw-school-b-long-enough")
+    assert not web.verify("nobody", "x")
