@@ -10,11 +10,13 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
 from broker_config.web_passwords import WebPasswords
 from console.app import create_app
 from console.feed import AlertFeed
+from console.store import ConsoleStore
 from devices.registry import RegistryError, manual_device_id, parse_registry
 from devices.topics import Channel, DeviceKind, DeviceTopic
 from gateway.intake import Accepted, Classifier, Rejected
@@ -146,3 +148,49 @@ def test_web_passwords_are_argon2id_and_never_clear_text(tmp_path: Path) -> None
     assert WebPasswords.load(path).verify("school-a", "pw-school-a-long-enough")
     assert not web.verify("school-a", "pw-school-b-long-enough")
     assert not web.verify("nobody", "x")
+
+
+def test_provisioning_writes_the_consoles_argon2id_hashes_and_keeps_them_until_a_rotation(tmp_path: Path) -> None:
+    from broker_config.provision import provision
+
+    registry = tenants_registry()
+    out = tmp_path / "broker"
+    first = provision(registry, out, persistence_dir=tmp_path)
+    credentials = yaml.safe_load(first.credentials.read_text())
+    hashes = yaml.safe_load(first.web_passwords.read_text())
+    assert set(hashes) == {a.username for a in registry.accounts}  # people, not devices
+    assert all(h.startswith("$argon2id$") for h in hashes.values())
+    assert not any(password in first.web_passwords.read_text() for password in credentials.values())
+    web = WebPasswords.load(first.web_passwords)
+    assert web.verify("school-a", credentials["school-a"])
+    again = provision(registry, out, persistence_dir=tmp_path)  # nothing changed: the same hashes
+    assert yaml.safe_load(again.web_passwords.read_text()) == hashes
+    rotated = provision(registry, out, rotate=["school-a"], persistence_dir=tmp_path)
+    new_password = yaml.safe_load(rotated.credentials.read_text())["school-a"]
+    web.refresh()  # a running console rereads the file when it changes
+    assert web.verify("school-a", new_password)
+    assert not web.verify("school-a", credentials["school-a"])
+
+
+def test_the_console_token_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from shian.cli import main
+
+    registry_file = tmp_path / "registry.yaml"
+    registry_file.write_text(yaml.safe_dump(tenants_registry().model_dump(mode="json")), encoding="utf-8")
+    common = ["--registry", str(registry_file), "--data-dir", str(tmp_path)]
+    assert main(["console", "token", "issue", "district-zz", "--label", "教育局", *common]) == 0
+    token = capsys.readouterr().out.strip()
+    assert token.startswith("shian_")
+    store = ConsoleStore(tmp_path / "console.sqlite")
+    assert store.token_user(token) == "district-zz"
+    assert main(["console", "token", "list", *common]) == 0
+    listing = capsys.readouterr().out
+    (token_id,) = [line.split()[0] for line in listing.splitlines()]
+    assert "district-zz" in listing
+    assert "active" in listing
+    assert token not in listing
+    assert main(["console", "token", "revoke", token_id, *common]) == 0
+    assert store.token_user(token) is None
+    assert main(["console", "token", "revoke", token_id, *common]) == 2  # already revoked: a clear error
+    assert "no active token" in capsys.readouterr().err
+    assert main(["console", "token", "issue", "c-a-det", *common]) == 2  # a device is not an account
