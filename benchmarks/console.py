@@ -83,7 +83,7 @@ def _server_ms(response: httpx2.Response) -> float:
     return float(response.headers["server-timing"].split("dur=")[1])
 
 
-async def _inbox(base: str, rounds: int) -> tuple[list[float], list[float]]:
+async def _inbox(base: str, rounds: int) -> tuple[dict[str, list[float]], list[float]]:
     week = (dt.date.today() - dt.timedelta(days=7)).isoformat()
     queries = [
         "/alerts",
@@ -94,10 +94,11 @@ async def _inbox(base: str, rounds: int) -> tuple[list[float], list[float]]:
     ]
     async with httpx2.AsyncClient(base_url=base) as client:
         await _login(client, "bench-district")
-        pages, static = [], []
+        pages: dict[str, list[float]] = {query: [] for query in queries}
+        static: list[float] = []
         for _ in range(rounds):
             for query in queries:
-                pages.append(_server_ms(await client.get(query)))
+                pages[query].append(_server_ms(await client.get(query)))
             static.append(_server_ms(await client.get("/static/console.css")))
     return pages, static
 
@@ -163,13 +164,16 @@ async def main(alerts: int, clients: int) -> None:
         server = ConsoleServer(create_app(console), "127.0.0.1", 0)
         serving = asyncio.create_task(server.serve())
         await asyncio.sleep(0.2)
-        pages, static = await _inbox(server.url, rounds=10)
+        by_query, static = await _inbox(server.url, rounds=10)
+        pages = [ms for times in by_query.values() for ms in times]
         p50, p90 = statistics.median(pages), statistics.quantiles(pages, n=10)[-1]
         print(
             f"inbox (district, {len(pages)} filtered pages): server time median {p50:.1f} ms, p90 {p90:.1f} ms, "
             f"max {max(pages):.1f} ms; static file median {statistics.median(static):.2f} ms "
             f"(ratio {p50 / statistics.median(static):.0f}x)"
         )
+        for query, times in by_query.items():
+            print(f"  {query}: median {statistics.median(times):.1f} ms, max {max(times):.1f} ms")
         one = await _feed(server.url, feed, store, 1)
         many = await _feed(server.url, feed, store, clients)
         print(f"live feed: 1 stream {one * 1000:.1f} ms; {clients} streams, the last after {many * 1000:.1f} ms")

@@ -80,6 +80,7 @@ _INBOX_COLUMNS = {
 _INBOX_INDEXES = """
 CREATE INDEX IF NOT EXISTS alerts_by_canteen ON alerts (canteen_id, state);
 CREATE INDEX IF NOT EXISTS alerts_by_rule ON alerts (rule, state);
+CREATE INDEX IF NOT EXISTS alerts_by_canteen_rule ON alerts (canteen_id, rule);
 CREATE INDEX IF NOT EXISTS alerts_by_opened ON alerts (opened_ts);
 """
 
