@@ -69,6 +69,7 @@ def _account_rules(account: Account, registry: Registry) -> list[str]:
                 f"topic write {ROOT}/+/+/+/receipt",
                 f"topic readwrite {alerts}/#",
                 f"topic readwrite {ROOT}/deadletter/#",
+                f"topic write {ROOT}/public/#",  # the parents' daily digests (retained)
             ]
         case "school":
             return [f"topic read {alerts}/{account.canteen}/#", f"topic write {alerts}/{account.canteen}/+/ack"]

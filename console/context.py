@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo
 
 from broker_config.web_passwords import WebPasswords
 from console.access import LoginThrottle
+from console.digest_outbox import DigestOutbox
 from console.feed import AlertFeed
+from console.live import LiveTests
 from console.readings import Readings
 from console.store import ConsoleStore
 from devices.messages import ReceiptStatus
@@ -36,6 +38,13 @@ class Console:
     #: Tells the rules engine to publish a change made here (an acknowledgement) without waiting for its tick.
     wake_rules: Callable[[], None] = lambda: None
     manual_intake: ManualIntake | None = None
+    #: Today's test results as they arrive, for the kiosks (None: kiosks load the store and poll nothing).
+    live: LiveTests | None = None
+    #: A kiosk whose canteen's devices sent nothing for this long says its data is stale.
+    kiosk_stale_s: float = 15 * 60
+    #: The parents' digests made so far, and the local time they are made (the public page says when).
+    digests: DigestOutbox | None = None
+    digest_time: dt.time = dt.time(17, 30)
     throttle: LoginThrottle = field(init=False)
 
     def __post_init__(self) -> None:
@@ -50,6 +59,8 @@ class Console:
         return start, start + dt.timedelta(days=1)
 
     def close(self) -> None:
+        if self.digests is not None:
+            self.digests.close()
         self.alerts.close()
         self.readings.close()
         self.store.close()

@@ -20,6 +20,8 @@ from rules.alerts import ESCALATION_LEVELS, Alert, AlertError, AlertQuery, Dispo
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
+# Page data in <script type="application/json"> blocks keeps its Chinese as it is (still escaping < > & ').
+templates.env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
 PAGE_SIZE = 50
 
 

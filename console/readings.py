@@ -51,6 +51,7 @@ class TestRow:
     batch_no: str | None
     operator: str | None
     entered_by: str | None
+    msg_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ def _test_row(at: dt.datetime, row: dict[str, Any]) -> TestRow:
         batch_no=_str(row.get(F.BATCH_NO)),
         operator=_str(row.get(F.OPERATOR)),
         entered_by=_str(row.get(F.ENTERED_BY)),
+        msg_id=_str(row.get(F.MSG_ID)),
     )
 
 

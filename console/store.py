@@ -7,6 +7,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from runtime.errors import ShianError
 from runtime.sqlite import open_database
@@ -21,6 +22,19 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     revoked_at TEXT
 );
 """
+CREATE_PUBLIC = """
+CREATE TABLE IF NOT EXISTS public_tokens (
+    token_id TEXT PRIMARY KEY,
+    digest TEXT NOT NULL UNIQUE,
+    canteen_id TEXT NOT NULL,
+    purpose TEXT NOT NULL,            -- kiosk: the display at the test-room door; public: the parents' pages
+    created_at TEXT NOT NULL,
+    revoked_at TEXT,
+    -- public tokens only: the platform puts the link in every digest it pushes, so it must know the token
+    link_token TEXT
+);
+"""
+PublicPurpose = Literal["kiosk", "public"]
 #: A token's visible prefix: names it in listings and logs without revealing it.
 TOKEN_PREFIX = "shian_"
 
@@ -46,7 +60,7 @@ class ConsoleStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db = open_database(path)
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(_SCHEMA + CREATE_PUBLIC)
 
     def close(self) -> None:
         self._db.close()
@@ -80,3 +94,49 @@ class ConsoleStore:
             "SELECT username FROM api_tokens WHERE digest = ? AND revoked_at IS NULL", (_digest(token),)
         ).fetchone()
         return str(row[0]) if row else None
+
+    # --- the tokens in public URLs: one canteen's kiosk or parents' pages, and nothing else -----------------
+
+    def issue_public_token(self, canteen_id: str, purpose: PublicPurpose, at: dt.datetime) -> tuple[str, str]:
+        token_id = secrets.token_hex(4)
+        token = secrets.token_urlsafe(24)  # goes into a URL typed on a display's remote: no prefix
+        self._db.execute(
+            "INSERT INTO public_tokens (token_id, digest, canteen_id, purpose, created_at, link_token)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (token_id, _digest(token), canteen_id, purpose, at.isoformat(), token if purpose == "public" else None),
+        )
+        return token_id, token
+
+    def link_token(self, canteen_id: str) -> str | None:
+        """The newest active token of the canteen's parents' page, for the link a digest carries."""
+        row = self._db.execute(
+            "SELECT link_token FROM public_tokens WHERE canteen_id = ? AND purpose = 'public' AND revoked_at IS NULL"
+            " ORDER BY created_at DESC LIMIT 1",
+            (canteen_id,),
+        ).fetchone()
+        return str(row[0]) if row and row[0] else None
+
+    def revoke_public_token(self, token_id: str, at: dt.datetime) -> None:
+        changed = self._db.execute(
+            "UPDATE public_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL",
+            (at.isoformat(), token_id),
+        ).rowcount
+        if not changed:
+            raise TokenError(f"no active token {token_id!r} (see `shian kiosk list`)")
+
+    def public_tokens(self) -> list[tuple[str, str, str, str, str | None]]:
+        """(token id, canteen, purpose, issued, revoked) of every public token."""
+        rows = self._db.execute(
+            "SELECT token_id, canteen_id, purpose, created_at, revoked_at FROM public_tokens ORDER BY created_at"
+        ).fetchall()
+        return [(str(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4]) for r in rows]
+
+    def opens(self, token: str | None, canteen_id: str, purpose: PublicPurpose) -> bool:
+        """Whether ``token`` is an active token of ``purpose`` for exactly this canteen."""
+        if not token:
+            return False
+        row = self._db.execute(
+            "SELECT 1 FROM public_tokens WHERE digest = ? AND canteen_id = ? AND purpose = ? AND revoked_at IS NULL",
+            (_digest(token), canteen_id, purpose),
+        ).fetchone()
+        return row is not None

@@ -74,6 +74,9 @@ def asyncapi(documents: Mapping[str, type[BaseModel]]) -> dict[str, Any]:
         "alertAck": _channel(f"{alerts}/{{canteen_id}}/{{alert_id}}/ack", alert, ["alert_ack"], "Acknowledgements."),
         "deadLetter": _channel(f"{ROOT}/deadletter/{{reason}}", ["reason"], ["deadletter"], "Refused messages."),
     }
+    if "daily_digest" in documents:
+        daily = f"{ROOT}/public/{{canteen_id}}/daily"
+        channels["dailyDigest"] = _channel(daily, ["canteen_id"], ["daily_digest"], "A canteen's day, for parents.")
     operations = {
         "deviceSendsTelemetry": _operation("send", "telemetry", "A device publishes readings.", 1),
         "deviceSendsEvent": _operation("send", "event", "A device publishes a record, kept until its receipt.", 1),
@@ -88,6 +91,13 @@ def asyncapi(documents: Mapping[str, type[BaseModel]]) -> dict[str, Any]:
         "supervisorSendsAck": _operation("send", "alertAck", 'Acknowledge: {"by": account, "note": text}.', 1),
         "operatorReceivesDeadLetter": _operation("receive", "deadLetter", "What the gateway refused.", 1),
     }
+    if "daily_digest" in documents:
+        operations["platformSendsDailyDigest"] = _operation(
+            "send", "dailyDigest", "Each school day at the configured time, and corrections, retained.", 1, True
+        )
+        operations["publicReceivesDailyDigest"] = _operation(
+            "receive", "dailyDigest", "A parents' bridge reads the latest digest of its canteen.", 1, True
+        )
     return {
         "asyncapi": "3.0.0",
         "info": {

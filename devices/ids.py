@@ -15,7 +15,7 @@ ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 _ID_RE = re.compile(rf"\A{ID_PATTERN}\Z")
 
 #: Topic words that can never be a canteen id: they name the platform's own topic trees.
-RESERVED_CANTEEN_IDS = frozenset({"alerts", "deadletter"})
+RESERVED_CANTEEN_IDS = frozenset({"alerts", "deadletter", "public"})
 
 
 def is_valid_id(value: str) -> bool:

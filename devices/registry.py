@@ -114,6 +114,14 @@ class Account(RegistryModel):
         return self
 
 
+class ParentChannel(RegistryModel):
+    """Where a canteen's daily digest is pushed for parents: a group robot of a parents' group, or a webhook."""
+
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    #: wecom / dingtalk: a group robot's text message; json: the digest as JSON (a WeChat official-account bridge).
+    format: Literal["wecom", "dingtalk", "json"] = "json"
+
+
 CanteenType = Literal["primary", "middle", "kindergarten", "supplier"]
 TestingTier = Literal["lab", "strips", "none"]
 
@@ -129,6 +137,8 @@ class Canteen(RegistryModel):
     meals: list[MealSchedule] = Field(default_factory=list)
     calendar: SchoolCalendar = Field(default_factory=SchoolCalendar)
     devices: list[DeviceEntry] = Field(default_factory=list)
+    #: The parents' groups and bridges that receive the daily digest (docs/public.md).
+    parent_channels: list[ParentChannel] = Field(default_factory=list)
 
 
 #: The device id under which a canteen's hand-entered results are stored (see :func:`manual_device_id`).

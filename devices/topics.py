@@ -113,5 +113,10 @@ def deadletter_topic(reason: str) -> str:
     return f"{ROOT}/deadletter/{check_id(reason, 'dead-letter reason')}"
 
 
+def public_daily_topic(canteen_id: str) -> str:
+    """The day's results of one canteen for parents, retained (docs/public.md)."""
+    return f"{ROOT}/public/{check_canteen_id(canteen_id)}/daily"
+
+
 DEADLETTER_SUBSCRIPTION = f"{ROOT}/deadletter/#"
 ALERTS_SUBSCRIPTION = f"{ROOT}/alerts/#"

@@ -23,7 +23,7 @@ from mqtt.link_options import LastWill, LinkOptions
 from runtime.clock import Clock
 from simulators.payloads import PayloadFactory
 from wiring.broker import BrokerAddress
-from wiring.console import demo_logins
+from wiring.console import demo_logins, demo_public_links
 from wiring.loops import watch_operator_topics
 from wiring.platform import Platform
 
@@ -157,4 +157,7 @@ def announce_console(platform: Platform) -> None:
     url = platform.settings.web.public_url or server.url
     lines = [f"控制台 Console: {url}"]
     lines += [f"  登录 login: {username}  密码 password: {password}" for username, password in logins.items()]
+    if platform.console is not None and platform.registry.canteens:
+        kiosk, public = demo_public_links(platform.console, platform.settings, platform.registry.canteens[0].id)
+        lines += [f"快检公示屏 Kiosk: {url}{kiosk}", f"家长日报 Parents' page: {url}{public}"]
     print("\n".join(lines), file=sys.stderr, flush=True)

@@ -4,7 +4,10 @@ kind, alerts raised through the rules store and readings written through the sto
 from __future__ import annotations
 
 import datetime as dt
+import http.server
+import json
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,7 @@ from fastapi.testclient import TestClient
 from broker_config.web_passwords import WebPasswords
 from console.app import create_app
 from console.context import Console, ManualIntake
+from console.digest_outbox import DigestOutbox
 from console.feed import AlertFeed
 from console.readings import LocalReadings
 from console.store import ConsoleStore
@@ -50,7 +54,9 @@ def password(username: str) -> str:
     return f"pw-{username}-long-enough"
 
 
-def tenants_registry() -> Registry:
+def tenants_registry(
+    parent_channels: dict[str, list[dict[str, str]]] | None = None, holidays: list[str] | None = None
+) -> Registry:
     accounts: list[dict[str, Any]] = []
     for username, (role, where) in ACCOUNTS.items():
         scope = {"canteen": where} if role == "school" else {"district": where} if role == "district" else {}
@@ -71,9 +77,11 @@ def tenants_registry() -> Registry:
                         {"id": f"{cid}-cab", "kind": "cabinet"},
                         {"id": f"{cid}-cam", "kind": "camera"},
                     ],
+                    "parent_channels": (parent_channels or {}).get(cid, []),
                 }
                 for cid, (district, name) in CANTEENS.items()
             ],
+            "calendar": {"holidays": holidays or []},
             "accounts": accounts,
         }
     )
@@ -90,9 +98,17 @@ def write_passwords(path: Path, registry: Registry) -> WebPasswords:
 class ConsoleRig:
     """The console's stores, filled on demand, and a client of its app."""
 
-    def __init__(self, tmp: Path, *, manual_intake: ManualIntake | None = None, start: dt.datetime = MORNING) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        manual_intake: ManualIntake | None = None,
+        start: dt.datetime = MORNING,
+        registry: Registry | None = None,
+    ) -> None:
+        self.tmp = tmp
         self.clock = FakeClock(start)
-        self.registry = tenants_registry()
+        self.registry = registry or tenants_registry()
         self.rules = RulesStore(tmp / "rules.sqlite")
         self.store = LocalStore(tmp / "store.sqlite")
         self.console = Console(
@@ -105,9 +121,13 @@ class ConsoleRig:
             feed=AlertFeed(),
             secret_key="a-test-secret-key-of-at-least-32-characters",
             manual_intake=manual_intake,
+            digests=DigestOutbox(tmp / "console.sqlite"),
         )
         self.app = create_app(self.console)
         self.seq = 0
+        self.factories: dict[str, PayloadFactory] = {}
+        #: Every test result written, as its payload's fields.
+        self.tests_written: list[dict[str, Any]] = []
 
     def client(self, username: str | None = None) -> TestClient:
         client = TestClient(self.app, follow_redirects=False)
@@ -138,8 +158,14 @@ class ConsoleRig:
         self.store.write(points_for(record, CANTEENS[canteen][0]))
 
     def test_result(self, canteen: str, **changes: Any) -> None:
-        model = PayloadFactory(f"{canteen}-det").test_result(self.clock.now(), fail_rate=0.0)
-        self.record(canteen, DeviceKind.DETECTOR, Channel.EVENT, model.model_copy(update=changes))
+        self.record_at(self.clock.now(), canteen, **changes)
+
+    def record_at(self, at: dt.datetime, canteen: str, **changes: Any) -> None:
+        """A test result of ``canteen``'s detector taken at ``at``, with ``changes`` to its fields."""
+        factory = self.factories.setdefault(canteen, PayloadFactory(f"{canteen}-det"))
+        model = factory.test_result(at, fail_rate=0.0).model_copy(update=changes)
+        self.tests_written.append(model.model_dump(mode="json"))
+        self.record(canteen, DeviceKind.DETECTOR, Channel.EVENT, model)
 
 
 def csrf_of(html: str) -> str:
@@ -154,3 +180,35 @@ def login(client: TestClient, username: str, secret: str | None = None) -> Any:
         "/login",
         data={"username": username, "password": secret or password(username), "csrf_token": csrf_of(form.text)},
     )
+
+
+class RecordingServer:
+    """An HTTP server that keeps every POST by path, and answers 500 to the first ``fail_first`` of a path."""
+
+    def __init__(self, fail_first: dict[str, int] | None = None) -> None:
+        self.received: dict[str, list[Any]] = {}
+        self.fail_first = dict(fail_first or {})
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if outer.fail_first.get(self.path, 0) > 0:
+                    outer.fail_first[self.path] -= 1
+                    self.send_response(500)
+                else:
+                    outer.received.setdefault(self.path, []).append(json.loads(body))
+                    self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -205,6 +205,7 @@ def test_demo_shows_accepted_messages_and_a_dead_letter(tmp_path: Path, capsys: 
     # ... and the console's address and a login were printed for the newcomer
     assert re.search(r"控制台 Console: http://127\.0\.0\.1:\d+", result.stderr)
     assert re.search(r"登录 login: school-jc-cq-001  密码 password: \S{8,}", result.stderr)
+    assert re.search(r"快检公示屏 Kiosk: http://127\.0\.0\.1:\d+/kiosk/jc-cq-001\?t=\S+", result.stderr)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

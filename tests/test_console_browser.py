@@ -5,26 +5,16 @@ disposition, the district sees it escalated, and a strip result entered in the f
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import expect
 
 from broker_config.managed import ManagedMosquitto
-from devices.topics import Channel, DeviceKind, DeviceTopic
-from mqtt.device_link import MqttLink
-from mqtt.link_options import LinkOptions
 from runtime.clock import SystemClock
-from simulators.payloads import PayloadFactory
 from tests.browser import chromium, screenshot
-from tests.console_helpers import CANTEENS, password, tenants_registry, write_passwords
 from tests.helpers import eventually
-from wiring.broker import BrokerAddress
-from wiring.console import web_passwords_path
-from wiring.platform import Platform
-from wiring.settings import GatewaySettings, MqttSettings, RulesSettings, Settings, WebSettings
+from tests.platform_rig import log_in, publish_failed_test, running_platform, url
 
 pytestmark = pytest.mark.slow
 
@@ -36,61 +26,6 @@ DOUBLE_SUBMIT = """async () => {
 }"""
 #: How long a live update may take to reach the page (the issue asks for well under this).
 LIVE_S = 5.0
-
-
-@asynccontextmanager
-async def running_platform(tmp: Path, broker: ManagedMosquitto, uid: str) -> AsyncIterator[Platform]:
-    settings = Settings(
-        data_dir=tmp,
-        mqtt=MqttSettings(host=broker.host, port=broker.port),
-        gateway=GatewaySettings(client_id=f"console-{uid}", canteens=list(CANTEENS)),
-        rules=RulesSettings(tick_s=0.2),
-        web=WebSettings(port=0),
-    )
-    registry = tenants_registry()
-    write_passwords(web_passwords_path(settings), registry)
-    platform = Platform(settings, registry, SystemClock())
-    platform.serve_console()
-    platform.start(BrokerAddress(broker.host, broker.port))
-    try:
-        await platform.gateway_ready()
-        yield platform
-    finally:
-        await platform.shutdown()
-        await platform.close()
-
-
-def url(platform: Platform, path: str) -> str:
-    assert platform.console_server is not None
-    return f"{platform.console_server.url}{path}"
-
-
-async def log_in(browser: Browser, platform: Platform, username: str) -> Page:
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    await page.goto(url(platform, "/alerts"))
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", password(username))
-    await page.click("form[action='/login'] button[type=submit]")
-    await expect(page.locator("h1")).to_contain_text("告警")
-    return page
-
-
-async def publish_failed_test(broker: ManagedMosquitto, canteen: str, sample: str) -> None:
-    device = f"{canteen}-det"
-    result = PayloadFactory(device).test_result(SystemClock().now(), fail_rate=0.0)
-    failed = result.model_copy(
-        update={
-            "result": "fail",
-            "item_code": "pesticide.op_carbamate",
-            "method": "enzyme_inhibition",
-            "unit": "%",
-            "value": 78.0,
-            "sample_name": sample,
-        }
-    )
-    topic = DeviceTopic(canteen, DeviceKind.DETECTOR, device, Channel.EVENT)
-    async with MqttLink(LinkOptions(host=broker.host, port=broker.port, client_id=device)) as link:
-        await link.publish(str(topic), failed.model_dump_json().encode(), qos=1)
 
 
 async def test_a_school_sees_its_alert_live_acknowledges_and_resolves_it(

@@ -14,6 +14,7 @@ import structlog
 from console.app import create_app
 from console.context import Console
 from console.feed import AlertFeed
+from console.live import LiveTests
 from console.server import ConsoleServer
 from devices.registry import Registry, load_registry
 from gateway.metrics import serve_metrics
@@ -24,8 +25,8 @@ from runtime.clock import Clock, SystemClock
 from runtime.tuning import tune_for_ingest
 from wiring import loops
 from wiring.broker import BrokerAddress, broker_for, gateway_link_options
-from wiring.build import build_drain, build_gateway, build_rules
-from wiring.console import build_console
+from wiring.build import build_drain, build_gateway, build_rules, spool_path
+from wiring.console import build_console, build_digests
 from wiring.settings import Settings
 
 log = structlog.get_logger("shian")
@@ -59,6 +60,7 @@ class Platform:
         if settings.web.enabled:
             self.console = build_console(settings, registry, clock, self.feed, manual_intake=self.gateway.submit_manual)
             self.console.wake_rules = self.gateway.committed.set
+            self.console.live = LiveTests(spool_path(settings), registry, clock)
         self.drain.on_backlog_disk = self._backlog_disk
         self.drain_stop, self.rules_stop, self.devices_stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self.core: list[asyncio.Task[None]] = []  # gateway, storage drain, rules: must never end by themselves
@@ -92,6 +94,11 @@ class Platform:
             self.console_server = ConsoleServer(create_app(self.console), web.bind, web.port)
             self.console_task = asyncio.ensure_future(self.console_server.serve())
             self.helpers.append(self.console_task)
+            if self.settings.digest.enabled:
+                digests = build_digests(self.console, self.settings, lambda: self.alerts_topic.bus)
+                self.helpers.append(asyncio.ensure_future(digests.run(asyncio.Event())))  # cancelled at close
+            if self.console.live is not None:
+                self.helpers.append(asyncio.ensure_future(self.console.live.run(asyncio.Event())))  # cancelled at close
             log.info("console.serving", url=self.settings.web.public_url or self.console_server.url)
 
     def link_options(self, address: BrokerAddress, role: str | None = None) -> LinkOptions:

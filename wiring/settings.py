@@ -5,6 +5,7 @@ Nested keys use ``__`` in the environment: ``SHIAN_MQTT__PORT=1884`` overrides `
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from pathlib import Path
@@ -163,6 +164,21 @@ class WebSettings(BaseModel):
     #: The Argon2id password hashes that ``shian broker provision`` writes (web-passwords.yaml in its --out).
     #: Unset: {data_dir}/web-passwords.yaml, where ``shian demo`` puts its demo accounts'.
     passwords: Path | None = None
+    #: A door display whose canteen's devices sent nothing for this long says its data is stale.
+    kiosk_stale_minutes: float = Field(default=15.0, gt=0)
+
+
+class DigestSettings(BaseModel):
+    """``[digest]``: the parents' daily digest of each canteen (docs/public.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Make and send digests (needs the console: [web] enabled).
+    enabled: bool = True
+    #: The local time (the registry's zone) each school day's digest is made.
+    send_at: dt.time = dt.time(17, 30)
+    #: How often a day already sent is looked at again for a correction (更正).
+    recheck_minutes: float = Field(default=5.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -181,6 +197,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    digest: DigestSettings = Field(default_factory=DigestSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -10,6 +10,7 @@ from shian.commands import (
     contract,
     dashboards,
     deadletter,
+    kiosk,
     platform,
     query,
     registry,
@@ -29,6 +30,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     contract,
     alerts,
     console,
+    kiosk,
     scenario,
     simulate,
 )

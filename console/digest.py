@@ -1,0 +1,214 @@
+"""The parents' daily digest of one canteen: what was tested and found, what was done about failures, the
+samples kept against the menu, whether the sample cabinet stayed cold, and how alerts were handled — in plain
+Chinese, from the same stores the console reads, with nothing docs/public.md forbids.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from console.privacy import scrub
+from console.readings import Readings, TestRow
+from console.words import Words
+from devices.registry import Canteen, Registry
+from rules.alerts import Alert, AlertQuery, RulesStore
+
+CabinetState = Literal["kept", "excursion", "no_data"]
+
+_HANDLING = {
+    "returned_to_supplier": "已退回供应商",
+    "destroyed": "已销毁",
+    "other": "已处理",
+}
+
+
+class DigestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TestCounts(DigestModel):
+    __test__ = False  # not a pytest class
+
+    total: int = Field(ge=0)
+    passed: int = Field(ge=0)
+    failed: int = Field(ge=0)
+
+
+class Failure(DigestModel):
+    """A failed test and what was done with the food."""
+
+    sample: str
+    supplier: str
+    batch: str
+    item: str
+    handling: str
+
+
+class MealSamples(DigestModel):
+    meal: str
+    dishes: int = Field(ge=0)
+    kept: int = Field(ge=0)
+
+
+class AlertCounts(DigestModel):
+    raised: int = Field(ge=0)
+    handled: int = Field(ge=0)
+
+
+class DailyDigest(DigestModel):
+    """Published retained on ``shian/v1/public/{canteen_id}/daily`` (docs/contract.md), pushed to the canteen's
+    parents' groups and shown on its public page."""
+
+    canteen_id: str
+    canteen_name: str
+    date: dt.date
+    #: 1 for the day's digest; 2, 3 … for corrections, when a record arriving later changed the day's result.
+    version: int = Field(ge=1)
+    correction: bool
+    published_at: AwareDatetime
+    tests: TestCounts
+    failures: list[Failure]
+    samples: list[MealSamples]
+    cabinet: CabinetState
+    alerts: AlertCounts
+    #: The whole digest as one message for a parents' group, in Chinese.
+    text: str
+    #: The canteen's public page of the day (with its public token), when the platform has a public address.
+    url: str | None = None
+
+    def facts(self) -> dict[str, object]:
+        """What the day's result is, without when and how often it was said: a change here needs a correction."""
+        return self.model_dump(include={"tests", "failures", "samples", "cabinet", "alerts"})
+
+
+def _handling(alert: Alert | None) -> str:
+    if alert is None:
+        return "待处理"
+    if alert.disposition is not None:
+        return _HANDLING[alert.disposition]
+    return {"resolved": "已处理", "acknowledged": "处理中", "open": "待处理"}[alert.state]
+
+
+def _failure_alerts(alerts: list[Alert]) -> dict[str, Alert]:
+    """msg_id of a failed test -> the test.failed alert it raised (its evidence names the record)."""
+    found: dict[str, Alert] = {}
+    for alert in alerts:
+        if alert.rule == "test.failed":
+            for evidence in alert.evidence:
+                if isinstance(evidence.get("msg_id"), str):
+                    found[evidence["msg_id"]] = alert
+    return found
+
+
+def compose(
+    registry: Registry,
+    readings: Readings,
+    alerts_store: RulesStore,
+    canteen: Canteen,
+    day: dt.date,
+    *,
+    version: int,
+    at: dt.datetime,
+) -> DailyDigest:
+    """The digest of ``canteen`` for ``day`` as the stores know it at ``at``."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(registry.timezone)
+    start = dt.datetime.combine(day, dt.time(), tz)
+    end = start + dt.timedelta(days=1)
+    words = Words("zh")
+    tests: list[TestRow] = readings.tests(frozenset([canteen.id]), start, end)
+    day_alerts, _ = alerts_store.search(
+        AlertQuery(canteens=frozenset([canteen.id]), opened_from=start, opened_to=end), limit=1000
+    )
+    by_msg = _failure_alerts(day_alerts)
+    failures = [
+        Failure(
+            sample=scrub(t.sample_name),
+            supplier=scrub(t.supplier),
+            batch=scrub(t.batch_no),
+            item=words("item", t.item_code),
+            handling=_handling(by_msg.get(t.msg_id or "")),
+        )
+        for t in sorted(tests, key=lambda t: t.at)
+        if t.result == "fail"
+    ]
+    kept: dict[str, set[str]] = {}
+    for sample in readings.samples(canteen.id, start, end):
+        if sample.meal_date in (None, day.isoformat()):
+            kept.setdefault(sample.meal, set()).add(sample.dish_name or sample.sample_id or "")
+    menus = alerts_store.menus_between(canteen.id, day, day)
+    samples = [
+        MealSamples(
+            meal=words("meal", meal.meal),
+            dishes=len(menus.get((day, meal.meal), meal.dishes)),
+            kept=len(kept.get(meal.meal, set())),
+        )
+        for meal in canteen.meals
+        if day.isoweekday() in meal.weekdays
+    ]
+    has_cabinet = any(d.kind == "cabinet" for d in canteen.devices)
+    readings_seen = bool(readings.temperatures(canteen.id, start, end)) if has_cabinet else False
+    excursion = any(a.rule == "cabinet.temperature" for a in day_alerts)
+    cabinet: CabinetState = "excursion" if excursion else ("kept" if readings_seen else "no_data")
+    counts = TestCounts(
+        total=len(tests),
+        passed=sum(1 for t in tests if t.result == "pass"),
+        failed=len(failures),
+    )
+    alert_counts = AlertCounts(raised=len(day_alerts), handled=sum(1 for a in day_alerts if a.state != "open"))
+    digest = DailyDigest(
+        canteen_id=canteen.id,
+        canteen_name=canteen.name,
+        date=day,
+        version=version,
+        correction=version > 1,
+        published_at=at,
+        tests=counts,
+        failures=failures,
+        samples=samples,
+        cabinet=cabinet,
+        alerts=alert_counts,
+        text="",
+    )
+    return digest.model_copy(update={"text": render_text(digest)})
+
+
+def render_text(digest: DailyDigest) -> str:
+    """The digest as parents read it in their group."""
+    day = f"{digest.date.month}月{digest.date.day}日"
+    lines = [f"{'【更正】' if digest.correction else ''}【{digest.canteen_name} {day} 食品安全日报】"]
+    t = digest.tests
+    if t.total:
+        lines.append(f"今日快检 {t.total} 项：合格 {t.passed} 项，不合格 {t.failed} 项。")
+    else:
+        lines.append("今日无快检记录。")
+    for f in digest.failures:
+        batch = f"，批次 {f.batch}" if f.batch else ""
+        lines.append(f"不合格：{f.sample}（{f.supplier}{batch}）{f.item}——{f.handling}。")
+    if digest.samples:
+        meals = "；".join(f"{m.meal}{m.dishes}道菜，留样{m.kept}份" for m in digest.samples)
+        lines.append(f"留样：{meals}。")
+    lines.append(
+        {
+            "kept": "留样柜温度：全天保持在 0–8℃。",
+            "excursion": "留样柜温度：今日曾超出 0–8℃，已提醒处理。",
+            "no_data": "留样柜温度：今日无数据。",
+        }[digest.cabinet]
+    )
+    a = digest.alerts
+    lines.append(f"今日监管提醒 {a.raised} 条，已处理 {a.handled} 条。" if a.raised else "今日无监管提醒。")
+    if digest.correction:
+        lines.append("此前发布的日报有误，以本条为准。")
+    return "\n".join(lines)
+
+
+def webhook_body(digest: DailyDigest, fmt: str) -> dict[str, object]:
+    """A WeCom or DingTalk group robot's text message, or the digest itself as JSON."""
+    if fmt == "json":
+        return digest.model_dump(mode="json")
+    text = digest.text + (f"\n详情：{digest.url}" if digest.url else "")
+    return {"msgtype": "text", "text": {"content": text}}

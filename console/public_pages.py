@@ -1,0 +1,103 @@
+"""The pages anyone with a canteen's token may open, with no login: the kiosk at the test-room door and the
+parents' daily page. A token opens one canteen's page of one kind and nothing else; docs/public.md says what
+they may show."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response, StreamingResponse
+
+from console.app import ConsoleDep
+from console.context import Console
+from console.live import js_time, kiosk_row
+from console.pages import templates
+from console.store import PublicPurpose
+from console.words import Words
+
+router = APIRouter(include_in_schema=False)
+
+
+def _opened(console: Console, canteen_id: str, token: str | None, purpose: PublicPurpose) -> None:
+    """404 unless ``token`` is an active token of ``purpose`` for this very canteen: the same answer for a
+    wrong, revoked or other canteen's token as for a canteen that does not exist."""
+    if console.registry.canteen(canteen_id) is None or not console.store.opens(token, canteen_id, purpose):
+        raise HTTPException(404)
+
+
+def _public_headers(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"  # a shared display must never show a cached yesterday
+    response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL
+    return response
+
+
+@router.get("/kiosk/{canteen_id}")
+def kiosk(request: Request, canteen_id: str, console: ConsoleDep, t: str | None = None) -> Response:
+    _opened(console, canteen_id, t, "kiosk")
+    canteen = console.registry.canteen(canteen_id)
+    assert canteen is not None
+    words = Words("zh")
+    start, end = console.day_bounds(console.today())
+    tests = console.readings.tests(frozenset([canteen_id]), start, end)
+    seen = [s.last_message for s in console.readings.devices(canteen_id).values() if s.last_message]
+    response = templates.TemplateResponse(
+        request,
+        "kiosk.html",
+        {
+            "canteen": canteen,
+            "today": console.today(),
+            "rows": [asdict(kiosk_row(test, console.tz, words)) for test in tests],
+            "state": {
+                "date": console.today().isoformat(),
+                "now": js_time(console.clock.now()),
+                "last_seen": js_time(max(seen)) if seen else None,
+                "last_seen_text": max(seen).astimezone(console.tz).strftime("%H:%M") if seen else None,
+                "stale_after_s": console.kiosk_stale_s,
+                "events": f"/kiosk/{canteen_id}/events?t={t}",
+            },
+        },
+    )
+    return _public_headers(response)
+
+
+@router.get("/kiosk/{canteen_id}/events")
+def kiosk_events(canteen_id: str, console: ConsoleDep, t: str | None = None) -> Response:
+    _opened(console, canteen_id, t, "kiosk")
+    if console.live is None:
+        raise HTTPException(503, "no live feed in this process")
+    seen = [s.last_message for s in console.readings.devices(canteen_id).values() if s.last_message]
+    stream = console.live.stream(canteen_id, max(seen) if seen else None)
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+
+
+@router.get("/p/{canteen_id}/{day}")
+def public_day(request: Request, canteen_id: str, day: str, console: ConsoleDep, t: str | None = None) -> Response:
+    """A canteen's day for parents, made for a phone: the latest version of that day's digest."""
+    _opened(console, canteen_id, t, "public")
+    canteen = console.registry.canteen(canteen_id)
+    assert canteen is not None
+    date = console.today() if day == "today" else _parse_day(day)
+    digests = console.digests
+    response = templates.TemplateResponse(
+        request,
+        "public_day.html",
+        {
+            "canteen": canteen,
+            "date": date,
+            "digest": digests.latest(canteen_id, date) if digests else None,
+            "days": digests.recent_days(canteen_id) if digests else [],
+            "token": t,
+            "digest_time": console.digest_time.strftime("%H:%M"),
+        },
+    )
+    return _public_headers(response)
+
+
+def _parse_day(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(404) from None

@@ -1,0 +1,81 @@
+// The kiosk: today's rows, newest first, live from the server's event stream; scrolls by itself when the list
+// is longer than the screen; says so when its data is stale, and reloads itself when the day changes.
+"use strict";
+
+(function () {
+  const state = JSON.parse(document.getElementById("kiosk-state").textContent);
+  const rows = document.getElementById("rows");
+  const empty = document.getElementById("empty");
+  const known = new Set();
+  let lastSeen = state.last_seen ? Date.parse(state.last_seen) : null;
+  let lastSeenText = state.last_seen_text;
+  let serverOffset = Date.parse(state.now) - Date.now(); // the display's own clock may be wrong
+  if (Number.isNaN(serverOffset)) serverOffset = 0;
+  let lastTick = Date.now();
+
+  function cell(text, className) {
+    const td = document.createElement("td");
+    td.textContent = text;  // device text is never markup
+    if (className) td.className = className;
+    return td;
+  }
+
+  function add(row, fresh) {
+    if (known.has(row.key)) return;
+    known.add(row.key);
+    const tr = document.createElement("tr");
+    tr.className = row.verdict_code + (fresh ? " fresh" : "");
+    tr.dataset.key = row.key;
+    tr.append(
+      cell(row.time), cell(row.sample), cell(`${row.supplier} ${row.batch}`.trim()), cell(row.item),
+      cell(row.method), cell(row.value), cell(row.verdict, "verdict"), cell(row.tester),
+    );
+    // newest first: the rows arrive in time order, and the page's first rows come newest first
+    if (fresh) rows.prepend(tr); else rows.append(tr);
+    empty.hidden = rows.children.length > 0;
+  }
+
+  JSON.parse(document.getElementById("kiosk-rows").textContent).forEach((row) => add(row, false));
+  empty.hidden = rows.children.length > 0;
+
+  function render() {
+    const now = Date.now() + serverOffset;
+    const updated = document.getElementById("updated");
+    if (lastSeenText) updated.textContent = `最后更新 ${lastSeenText}`;
+    const silentS = lastSeen ? (now - lastSeen) / 1000 : Infinity;  // NaN-safe: no time means stale
+    const disconnected = Date.now() - lastTick > 30000;
+    const stale = disconnected || !(silentS <= state.stale_after_s);
+    document.body.classList.toggle("is-stale", stale);
+    document.getElementById("stale").hidden = !stale;
+    const minutes = disconnected ? Math.round((Date.now() - lastTick) / 60000) : Math.round(silentS / 60);
+    document.getElementById("stale-minutes").textContent = Number.isFinite(minutes) ? String(Math.max(1, minutes)) : "—";
+  }
+
+  const source = new EventSource(state.events);
+  source.addEventListener("test", (event) => { add(JSON.parse(event.data), true); });
+  source.addEventListener("tick", (event) => {
+    const tick = JSON.parse(event.data);
+    if (tick.date !== state.date) { window.location.reload(); return; } // never yesterday's results as today's
+    lastTick = Date.now();
+    serverOffset = Date.parse(tick.now) - Date.now();
+    if (tick.last_seen && Date.parse(tick.last_seen) >= (lastSeen || 0)) {
+      lastSeen = Date.parse(tick.last_seen);
+      lastSeenText = tick.last_seen_text;
+    }
+    render();
+  });
+  source.addEventListener("reload", () => window.location.reload());
+  setInterval(render, 1000);
+  render();
+
+  // Scroll a long list slowly, pause at the end, start again at the top.
+  const scroller = document.getElementById("scroller");
+  let pause = 0;
+  setInterval(() => {
+    if (scroller.scrollHeight <= scroller.clientHeight) return;
+    if (pause > 0) { pause -= 1; return; }
+    const before = scroller.scrollTop;
+    scroller.scrollTop += 2;
+    if (scroller.scrollTop === before) { pause = 60; setTimeout(() => { scroller.scrollTop = 0; }, 2500); }
+  }, 50);
+})();
