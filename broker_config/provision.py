@@ -2,7 +2,8 @@
 
 Every device may write only its own telemetry, event and status topics and read only its own receipts. The
 gateway reads device topics and writes receipts, alerts and dead letters. A school reads and acknowledges only
-its canteen's alerts; a district reads its canteens' alerts; the city reads all alerts. No account is granted
+its canteen's alerts; a district reads its canteens' alerts; the city reads all alerts; each canteen's public
+account (``public-{canteen}``, for a parents' bridge) reads that canteen's daily digest. No account is granted
 ``$SYS``. Clear-text passwords exist only in the credentials file (mode 0600) that provisioning keeps, for
 flashing devices and handing out accounts; the broker only ever sees hashes.
 """
@@ -23,7 +24,7 @@ import yaml
 from broker_config.mosquitto_conf import MosquittoConfig, TlsFiles
 from broker_config.web_passwords import FILE_NAME as WEB_PASSWORDS_FILE
 from broker_config.web_passwords import WebPasswords
-from devices.registry import Account, Registry
+from devices.registry import Account, Registry, public_account
 from devices.topics import ROOT, Channel, DeviceTopic
 
 #: The group of the user Debian's Mosquitto runs as (and a root-started one drops to).
@@ -60,6 +61,11 @@ def _device_topics(registry: Registry) -> Iterable[tuple[str, DeviceTopic]]:
                 yield device.id, DeviceTopic(canteen.id, device.kind, device.id, Channel.TELEMETRY)
 
 
+def _public_accounts(registry: Registry) -> list[tuple[str, str]]:
+    """(username, canteen) of each canteen's public account: it reads that canteen's public topic, nothing else."""
+    return [(public_account(canteen.id), canteen.id) for canteen in registry.canteens]
+
+
 def _account_rules(account: Account, registry: Registry) -> list[str]:
     alerts = f"{ROOT}/alerts"
     match account.role:
@@ -93,6 +99,8 @@ def render_acl(registry: Registry) -> str:
         ]
     for account in registry.accounts:
         lines += [f"user {account.username}", *_account_rules(account, registry), ""]
+    for username, canteen_id in _public_accounts(registry):
+        lines += [f"user {username}", f"topic read {ROOT}/public/{canteen_id}/#", ""]
     return "\n".join(lines)
 
 
@@ -161,6 +169,8 @@ def provision(
                 hashes[device.id] = device.password_hash
     for account in registry.accounts:
         hashes[account.username] = account.password_hash
+    for username, _ in _public_accounts(registry):
+        hashes[username] = None
     unknown = rotate - set(hashes)
     if unknown:
         raise ValueError(f"cannot rotate {', '.join(sorted(unknown))}: not an active device or account")

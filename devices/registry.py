@@ -152,6 +152,15 @@ def manual_device_id(canteen_id: str) -> str:
     return canteen_id[: 64 - len(MANUAL_SUFFIX)] + MANUAL_SUFFIX
 
 
+#: Broker accounts that read one canteen's public topic (its daily digest), made by provisioning.
+PUBLIC_PREFIX = "public-"
+
+
+def public_account(canteen_id: str) -> str:
+    """The broker account of a canteen's public topic (a parents' bridge reads the digest with it)."""
+    return PUBLIC_PREFIX + canteen_id[: 64 - len(PUBLIC_PREFIX)]
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceAssignment:
     canteen: Canteen
@@ -210,6 +219,14 @@ class Registry(RegistryModel):
         )
 
 
+def _reserved(name: str, what: str) -> Iterator[str]:
+    """Names the platform makes itself: the canteens' public accounts and their manual detectors."""
+    if name.startswith(PUBLIC_PREFIX):
+        yield f"{what} {name!r} starts with {PUBLIC_PREFIX!r}, which names canteens' public accounts"
+    if name.endswith(MANUAL_SUFFIX):
+        yield f"{what} {name!r} ends in {MANUAL_SUFFIX!r}, which names hand-entered results"
+
+
 def cross_check(registry: Registry) -> Iterator[tuple[Path_, str]]:
     """Rules that span entries: unique canteen ids, and device ids unique across the whole region
     (a device id is also its broker username)."""
@@ -221,11 +238,8 @@ def cross_check(registry: Registry) -> Iterator[tuple[Path_, str]]:
             yield ("canteens", i, "id"), f"canteen id {canteen.id!r} is already used by canteens[{first}]"
         canteens.setdefault(canteen.id, i)
         for j, device in enumerate(canteen.devices):
-            if device.id.endswith(MANUAL_SUFFIX):
-                yield (
-                    ("canteens", i, "devices", j, "id"),
-                    f"device id {device.id!r} ends in {MANUAL_SUFFIX!r}, which names hand-entered results",
-                )
+            for problem in _reserved(device.id, "device id"):
+                yield ("canteens", i, "devices", j, "id"), problem
             if device.id in devices:
                 ci, dj = devices[device.id]
                 yield (
@@ -238,6 +252,8 @@ def cross_check(registry: Registry) -> Iterator[tuple[Path_, str]]:
     for k, account in enumerate(registry.accounts):
         if account.username in devices:
             yield ("accounts", k, "username"), f"username {account.username!r} is already a device id"
+        for problem in _reserved(account.username, "username"):
+            yield ("accounts", k, "username"), problem
         if account.role == "school" and account.canteen not in canteens:
             yield ("accounts", k, "canteen"), f"canteen {account.canteen!r} is not in the registry"
         if account.role == "district" and account.district not in districts:

@@ -22,7 +22,7 @@ from broker_config.mosquitto_conf import TlsFiles
 from broker_config.provision import PRODUCTION_MAX_PACKET_BYTES, check_password, provision
 from devices.messages import WireModel
 from devices.registry import Registry
-from devices.topics import Channel, DeviceKind, DeviceTopic, alert_ack_topic, alert_topic
+from devices.topics import Channel, DeviceKind, DeviceTopic, alert_ack_topic, alert_topic, public_daily_topic
 from gateway.service import Gateway
 from mqtt.bus import Incoming
 from mqtt.device_link import MqttError, MqttLink
@@ -142,6 +142,9 @@ def test_provisioned_passwords_are_mosquitto_hashes(secure: SecureBroker) -> Non
         "school2",
         "district-cq",
         "city",
+        "public-c0",
+        "public-c1",
+        "public-c2",
     }
     assert all(h.startswith("$7$101$") for h in lines.values())
     assert check_password(secure.password("cabinet0"), lines["cabinet0"])
@@ -219,6 +222,34 @@ async def test_cross_canteen_subscriptions_receive_nothing(secure: SecureBroker,
     # devices see no alerts and no other device's data ($SYS included)
     assert received["camera0"] == []
     assert received["detector1"] == []
+
+
+async def test_a_canteens_public_account_reads_its_own_digest_and_nothing_else(secure: SecureBroker) -> None:
+    """The parents' digest is retained on each canteen's public topic; canteen 0's public account reads canteen 0's
+    and no other, and may publish nothing there."""
+    async with MqttLink(secure.options("gateway", client_id="gateway-digests")) as platform:
+        for i in range(3):
+            await platform.publish(
+                public_daily_topic(f"c{i}"), json.dumps({"canteen_id": f"c{i}"}).encode(), retain=True
+            )
+    received: list[str] = []
+    async with MqttLink(secure.options("public-c0")) as reader:
+        await reader.subscribe(["#", "shian/v1/public/#", "shian/v1/public/c1/#", "shian/v1/alerts/#"])
+        await reader.publish(public_daily_topic("c1"), b'{"forged": true}', retain=True)  # refused by the ACL
+
+        async def collect() -> None:
+            async for incoming in reader.messages():
+                received.append(incoming.topic)
+
+        task = asyncio.create_task(collect())
+        await reader.sync()
+        await asyncio.sleep(0.3)
+        task.cancel()
+    assert set(received) == {public_daily_topic("c0")}
+    async with MqttLink(secure.options("public-c1")) as other:
+        await other.subscribe([public_daily_topic("c1")])
+        first = await anext(other.messages())
+    assert json.loads(first.payload) == {"canteen_id": "c1"}  # not the forged copy
 
 
 async def test_sys_topics_deliver_nothing_to_a_device(secure: SecureBroker, mosquitto: ManagedMosquitto) -> None:
