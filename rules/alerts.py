@@ -76,12 +76,16 @@ _INBOX_COLUMNS = {
     "rule": "json_extract(body, '$.rule')",
     "severity": "json_extract(body, '$.severity')",
     "opened_ts": "(julianday(json_extract(body, '$.opened_at')) - 2440587.5) * 86400.0",
+    "escalation": "json_extract(body, '$.escalation')",
 }
 _INBOX_INDEXES = """
 CREATE INDEX IF NOT EXISTS alerts_by_canteen ON alerts (canteen_id, state);
 CREATE INDEX IF NOT EXISTS alerts_by_rule ON alerts (rule, state);
 CREATE INDEX IF NOT EXISTS alerts_by_canteen_rule ON alerts (canteen_id, rule);
 CREATE INDEX IF NOT EXISTS alerts_by_opened ON alerts (opened_ts);
+-- The few alerts escalation may still move: without it, every step read every open alert.
+CREATE INDEX IF NOT EXISTS alerts_to_escalate ON alerts (opened_ts)
+    WHERE state = 'open' AND severity = 'critical' AND escalation != 'city';
 """
 
 Disposition = Literal["returned_to_supplier", "destroyed", "other"]
@@ -222,9 +226,10 @@ class RulesStore:
 
     def _save(self, alert: Alert) -> None:
         self._db.execute(
-            "INSERT INTO alerts (alert_id, dedup_key, body, state, version, canteen_id, rule, severity, opened_ts)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO UPDATE SET body = excluded.body,"
-            " state = excluded.state, version = excluded.version, severity = excluded.severity",
+            "INSERT INTO alerts (alert_id, dedup_key, body, state, version, canteen_id, rule, severity, opened_ts,"
+            " escalation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO UPDATE SET"
+            " body = excluded.body, state = excluded.state, version = excluded.version,"
+            " severity = excluded.severity, escalation = excluded.escalation",
             (
                 alert.alert_id,
                 alert.dedup_key,
@@ -235,6 +240,7 @@ class RulesStore:
                 alert.rule,
                 alert.severity,
                 alert.opened_at.timestamp(),
+                alert.escalation,
             ),
         )
 
@@ -280,6 +286,16 @@ class RulesStore:
             params,
         ).fetchall()
         return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+    def escalation_candidates(self, opened_before: dt.datetime) -> list[Alert]:
+        """Open critical alerts opened before ``opened_before`` that have not reached the city: by index, however
+        many other alerts are open."""
+        rows = self._db.execute(
+            "SELECT body FROM alerts WHERE state = 'open' AND severity = 'critical' AND escalation != 'city'"
+            " AND opened_ts <= ? ORDER BY opened_ts",
+            (opened_before.timestamp(),),
+        ).fetchall()
+        return [Alert.model_validate_json(r[0]) for r in rows]
 
     def count(self, state: State | None = None, severity: Severity | None = None) -> int:
         """How many alerts there are, of one state and severity or all (exact, whatever their number)."""

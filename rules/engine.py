@@ -53,19 +53,26 @@ class RulesEngine:
         for table in self._tables:
             table.load(saved.get(table.namespace, {}))
 
-    def process(self, records: Sequence[SpoolRecord]) -> None:
-        """Apply records (in spool order) and the timers, then commit alerts, state and checkpoint together."""
+    def process(self, records: Sequence[SpoolRecord], *, caught_up: bool = True) -> None:
+        """Apply records (in spool order) and the timers, then commit alerts, state and checkpoint together.
+
+        ``caught_up``: whether these reach the spool's head. When they do not, the timers run at the engine's
+        watermark — the receive time of the last record applied, never later than the clock — so that a device
+        whose records are still waiting in the spool is not called silent, nor a deadline judged, for a moment
+        the engine has not read up to yet."""
         if not records:
             return
         with self.store.transaction():
+            checkpoint = self.store.checkpoint()
             for record in records:
-                if record.seq <= self.store.checkpoint():
+                if record.seq <= checkpoint:
                     continue  # already applied before a crash: never twice
                 seen = Observation(record, hydrate(record))
                 for unit in self.units:
                     self._apply(unit.on_record(seen))
-                self.store.set_checkpoint(record.seq)
-            self._timers(self.clock.now())
+            self.store.set_checkpoint(max(checkpoint, records[-1].seq))
+            now = self.clock.now()
+            self._timers(now if caught_up else min(now, records[-1].received_at))
             self._save_state()
 
     def tick(self) -> None:

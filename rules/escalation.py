@@ -15,9 +15,9 @@ log = structlog.get_logger("shian.rules")
 
 def escalate(store: RulesStore, config: RulesConfig, now: dt.datetime) -> None:
     delays = config.escalate_after
-    for alert in store.alerts(state="open"):
-        if alert.severity != "critical":
-            continue
+    if not delays:
+        return
+    for alert in store.escalation_candidates(now - delays[0]):
         age = now - alert.opened_at
         target: Literal["district", "city"] | None = None
         if len(delays) > 1 and age >= delays[1]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 
 import structlog
@@ -75,7 +76,8 @@ class RulesRunner:
         store = self.engine.store
         records = await asyncio.to_thread(self.spool.read, store.checkpoint(), self.batch)
         if records:
-            await asyncio.to_thread(self.engine.process, records)
+            caught_up = records[-1].seq >= self.spool.last_seq()
+            await asyncio.to_thread(functools.partial(self.engine.process, records, caught_up=caught_up))
             self.spool.advance(CONSUMER, records[-1].seq)  # lets the spool prune; the truth is in the store
         else:
             await asyncio.to_thread(self.engine.tick)

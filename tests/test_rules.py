@@ -10,6 +10,7 @@ import pytest
 from devices.topics import Channel, DeviceKind
 from rules.config import RulesConfig, RulesConfigError, load_rules
 from tests.rules_helpers import MORNING, Harness
+from tests.storage_helpers import new_record, spool_record
 
 M = dt.timedelta(minutes=1)
 S = dt.timedelta(seconds=1)
@@ -287,3 +288,95 @@ def test_a_cameras_silence_counts_from_the_kitchens_opening(h: Harness) -> None:
     assert "cam1" not in {a.device_id for a in h.alerts("device.offline")}
     h.at(MORNING.replace(hour=9, minute=41, second=30))
     assert "cam1" in {a.device_id for a in h.alerts("device.offline")}
+
+
+def test_an_engine_far_behind_calls_no_device_silent_whose_records_wait_in_the_spool(tmp_path: Path) -> None:
+    """Silence is judged at the engine's watermark, not the clock: an engine started an hour behind the spool
+    reads a detector's hour of heartbeats in batches and never calls it offline on the way."""
+    h = Harness(tmp_path, start=MORNING)
+    det = h.factories["det1"]
+    records = []
+    for n in range(120):  # a heartbeat every 30 s from 08:00 to 09:00
+        at = MORNING + dt.timedelta(seconds=30 * n)
+        record = new_record(
+            det.detector_heartbeat(at),
+            DeviceKind.DETECTOR,
+            Channel.TELEMETRY,
+            canteen="c1",
+            device="det1",
+            received_at=at,
+        )
+        records.append(spool_record(record, n + 1))
+    h.clock.set(MORNING + dt.timedelta(hours=1))  # the engine starts at 09:00 with all of it unread
+    for start in range(0, len(records), 10):
+        batch = records[start : start + 10]
+        h.engine.process(batch, caught_up=batch[-1] is records[-1])
+    detector = [a for a in h.alerts("device.offline") if a.device_id == "det1"]
+    assert detector == []  # not even raised and resolved again
+    assert {a.device_id for a in h.alerts("device.offline")} == {"cab1"}  # the cabinet did fall silent
+    h.after(dt.timedelta(minutes=10))  # caught up: the detector's real silence still counts
+    assert sorted(str(a.device_id) for a in h.alerts("device.offline", state="open")) == ["cab1", "det1"]
+
+
+def test_a_rules_store_made_before_the_inbox_columns_gains_them(tmp_path: Path) -> None:
+    """A store of an earlier version (alerts with their body only) opens with the columns the console and the
+    escalation read by index, filled from the bodies."""
+    import sqlite3
+
+    from rules.alerts import Alert, AlertQuery, RulesStore
+
+    alert = Alert(
+        alert_id="a1",
+        rule="test.failed",
+        severity="critical",
+        state="open",
+        canteen_id="c1",
+        message="m",
+        evidence=[],
+        opened_at=MORNING,
+        updated_at=MORNING,
+        dedup_key="k1",
+    )
+    db = sqlite3.connect(tmp_path / "rules.sqlite")
+    db.execute(
+        "CREATE TABLE alerts (alert_id TEXT PRIMARY KEY, dedup_key TEXT NOT NULL, body TEXT NOT NULL,"
+        " state TEXT NOT NULL, version TEXT NOT NULL)"
+    )
+    db.execute("INSERT INTO alerts VALUES ('a1', 'k1', ?, 'open', 'v')", (alert.model_dump_json(),))
+    db.commit()
+    db.close()
+    store = RulesStore(tmp_path / "rules.sqlite")
+    found, total = store.search(AlertQuery(canteens=frozenset(["c1"]), rule="test.failed", opened_from=MORNING))
+    assert (total, [a.alert_id for a in found]) == (1, ["a1"])
+    assert [a.alert_id for a in store.escalation_candidates(MORNING + dt.timedelta(hours=1))] == ["a1"]
+
+
+def test_escalation_reaches_an_old_alert_behind_a_thousand_newer_ones(tmp_path: Path) -> None:
+    """Escalation once read "the open alerts" a page of 1,000 at a time and never saw the rest."""
+    from rules.escalation import escalate
+
+    h = Harness(tmp_path)
+    oldest, _ = h.store.raise_alert(
+        dedup_key="old",
+        rule="test.failed",
+        severity="critical",
+        canteen_id="c1",
+        message="m",
+        evidence={},
+        at=MORNING,
+    )
+    with h.store.transaction():
+        for i in range(1200):
+            h.store.raise_alert(
+                dedup_key=f"new|{i}",
+                rule="test.failed",
+                severity="critical",
+                canteen_id="c1",
+                message="m",
+                evidence={},
+                at=MORNING + dt.timedelta(minutes=50),
+            )
+    escalate(h.store, h.config, MORNING + h.config.escalate_after[0] + S)
+    escalated = h.store.get(oldest.alert_id)
+    assert escalated is not None
+    assert escalated.escalation == "district"

@@ -1,0 +1,161 @@
+"""Benchmark: the rules engine's records/s on the realistic mix of the reference city, as a ratio to the
+gateway's ingest rate of the same records in the same run; and alerts/s raised with 100,000 alerts open.
+
+The mix (of issue 17's measurement): 70 % camera streams, 15 % cabinet readings, 8 % heartbeats (detectors),
+5 % test results of which 1 % fail, 2 % sample retentions, at current timestamps over the city's devices.
+
+1. Ingest: the gateway's own path in process (classify, spool entry, group commit with fsync) of N records, in
+   its batches. Rules: the engine applies the same spool in the runner's batches, with its timers.
+2. Alerts: a store with --open alerts already open; then failed tests, each raising test.failed.
+
+    .venv/bin/python -m benchmarks.rules_throughput [--records 60000] [--rounds 3] [--open 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from devices.registry import Registry
+from devices.topics import Channel, DeviceKind, DeviceTopic
+from gateway.entries import SkewLimits, spool_entry
+from gateway.intake import Classifier
+from mqtt.bus import Incoming
+from rules.alerts import RulesStore
+from rules.config import RulesConfig
+from rules.engine import RulesEngine
+from runtime.clock import FakeClock
+from simulators.city import generate_city
+from simulators.payloads import PayloadFactory
+from spool import Spool, plan
+
+BATCH = 2000  # the gateway's default max_batch
+RULES_BATCH = 1000  # the rules runner's batch
+
+
+def _mix(registry: Registry, count: int, now: dt.datetime, *, fail_rate: float = 0.01) -> list[tuple[str, bytes]]:
+    rng = random.Random(17)
+    by_kind: dict[DeviceKind, list[tuple[str, str]]] = {kind: [] for kind in DeviceKind}
+    for canteen in registry.canteens:
+        for device in canteen.devices:
+            by_kind[device.kind].append((canteen.id, device.id))
+    factories: dict[str, PayloadFactory] = {}
+    messages = []
+    for n in range(count):
+        roll = rng.random()
+        at = now + dt.timedelta(milliseconds=n)
+        if roll < 0.70:
+            kind, channel = DeviceKind.CAMERA, Channel.TELEMETRY
+        elif roll < 0.85:
+            kind, channel = DeviceKind.CABINET, Channel.TELEMETRY
+        elif roll < 0.93:
+            kind, channel = DeviceKind.DETECTOR, Channel.TELEMETRY
+        elif roll < 0.98:
+            kind, channel = DeviceKind.DETECTOR, Channel.EVENT
+        else:
+            kind, channel = DeviceKind.CABINET, Channel.EVENT
+        canteen, device = rng.choice(by_kind[kind])
+        factory = factories.setdefault(device, PayloadFactory(device))
+        if kind is DeviceKind.CAMERA:
+            model = factory.camera_stream(at)
+        elif kind is DeviceKind.CABINET and channel is Channel.TELEMETRY:
+            model = factory.cabinet_reading(at, samples_held=3)
+        elif kind is DeviceKind.DETECTOR and channel is Channel.TELEMETRY:
+            model = factory.detector_heartbeat(at)
+        elif kind is DeviceKind.DETECTOR:
+            model = factory.test_result(at, fail_rate=fail_rate)
+        else:
+            model = factory.sample_retained(at, "lunch", f"菜{n % 4}", n % 40)
+        topic = str(DeviceTopic(canteen, kind, device, channel))
+        messages.append((topic, model.model_dump_json().encode()))
+    return messages
+
+
+def _ingest(registry: Registry, spool: Spool, messages: list[tuple[str, bytes]], now: dt.datetime) -> float:
+    """Seconds the gateway's path takes to classify and commit ``messages``."""
+    classify, window = Classifier(registry), SkewLimits().window(now)
+    started = time.perf_counter()
+    for start in range(0, len(messages), BATCH):
+        deliveries = [Incoming(t, p, 1, False, i) for i, (t, p) in enumerate(messages[start : start + BATCH])]
+        entries = [spool_entry(d, classify(d), window) for d in deliveries]
+        spool.commit_plan(plan(entries))
+    return time.perf_counter() - started
+
+
+def _apply(engine: RulesEngine, spool: Spool) -> tuple[float, int]:
+    """Seconds the engine takes to apply the whole spool in the runner's batches, and how many records."""
+    applied = 0
+    started = time.perf_counter()
+    while records := spool.read(engine.store.checkpoint(), RULES_BATCH):
+        engine.process(records)
+        applied += len(records)
+    return time.perf_counter() - started, applied
+
+
+def _open_alerts(store: RulesStore, count: int, at: dt.datetime) -> None:
+    with store.transaction():
+        for i in range(count):
+            store.raise_alert(
+                dedup_key=f"bench-open|{i}",
+                rule="test.failed",
+                severity="critical",  # the kind escalation looks at
+                canteen_id="bench",
+                message="open",
+                evidence={"i": i},
+                at=at,
+            )
+
+
+def main(records: int, rounds: int, open_alerts: int) -> None:
+    registry = Registry.model_validate(generate_city())
+    devices = sum(len(c.devices) for c in registry.canteens)
+    now = dt.datetime.now(dt.UTC)
+    messages = _mix(registry, records, now)
+    print(f"reference city: {len(registry.canteens)} canteens, {devices} devices; {records} records of the mix")
+    ratios = []
+    for round_ in range(1, rounds + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            spool = Spool(Path(tmp) / "spool.sqlite")
+            ingest_s = _ingest(registry, spool, messages, now)
+            clock = FakeClock(now + dt.timedelta(seconds=records / 1000))
+            engine = RulesEngine(registry, RulesConfig(), RulesStore(Path(tmp) / "rules.sqlite"), clock)
+            rules_s, applied = _apply(engine, spool)
+            ingest_rate, rules_rate = records / ingest_s, applied / rules_s
+            ratios.append(rules_rate / ingest_rate)
+            print(
+                f"round {round_}: gateway {ingest_rate:,.0f} records/s, rules {rules_rate:,.0f} records/s, "
+                f"ratio {ratios[-1]:.2f}"
+            )
+    print(f"ratio median {statistics.median(ratios):.2f} over {rounds} rounds (goal >= 0.3)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = RulesStore(Path(tmp) / "rules.sqlite")
+        started = time.perf_counter()
+        _open_alerts(store, open_alerts, now)
+        print(f"{open_alerts:,} alerts opened in {time.perf_counter() - started:.1f} s")
+        failing = _mix(registry, 20_000, now, fail_rate=1.0)
+        tests = [m for m in failing if "/detector/" in m[0] and '"test.result"' in m[1].decode()][:3000]
+        spool = Spool(Path(tmp) / "spool.sqlite")
+        _ingest(registry, spool, tests, now)
+        engine = RulesEngine(registry, RulesConfig(), store, FakeClock(now + dt.timedelta(seconds=30)))
+        before = store.count()
+        seconds, _ = _apply(engine, spool)
+        raised = store.count() - before
+        print(
+            f"with {open_alerts:,} open: {raised:,} alerts raised in {seconds:.2f} s = {raised / seconds:,.0f}/s "
+            "(goal >= 2,000)"
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=60_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--open", type=int, default=100_000, dest="open_alerts")
+    args = parser.parse_args()
+    main(args.records, args.rounds, args.open_alerts)
