@@ -19,8 +19,10 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from devices.messages import WireModel
 from devices.registry import Registry
 from devices.topics import Channel, DeviceKind, DeviceTopic
 from gateway.entries import SkewLimits, spool_entry
@@ -38,41 +40,31 @@ BATCH = 2000  # the gateway's default max_batch
 RULES_BATCH = 1000  # the rules runner's batch
 
 
+#: (share of the mix up to here, kind, channel, how a device's payload factory makes one)
+_MIX: list[tuple[float, DeviceKind, Channel, Callable[[PayloadFactory, dt.datetime, int, float], WireModel]]] = [
+    (0.70, DeviceKind.CAMERA, Channel.TELEMETRY, lambda f, at, n, fail: f.camera_stream(at)),
+    (0.85, DeviceKind.CABINET, Channel.TELEMETRY, lambda f, at, n, fail: f.cabinet_reading(at, samples_held=3)),
+    (0.93, DeviceKind.DETECTOR, Channel.TELEMETRY, lambda f, at, n, fail: f.detector_heartbeat(at)),
+    (0.98, DeviceKind.DETECTOR, Channel.EVENT, lambda f, at, n, fail: f.test_result(at, fail_rate=fail)),
+    (1.00, DeviceKind.CABINET, Channel.EVENT, lambda f, at, n, fail: f.sample_retained(at, "lunch", f"菜{n % 4}", n)),
+]
+
+
 def _mix(registry: Registry, count: int, now: dt.datetime, *, fail_rate: float = 0.01) -> list[tuple[str, bytes]]:
     rng = random.Random(17)
     by_kind: dict[DeviceKind, list[tuple[str, str]]] = {kind: [] for kind in DeviceKind}
-    for canteen in registry.canteens:
-        for device in canteen.devices:
-            by_kind[device.kind].append((canteen.id, device.id))
+    for entry in registry.canteens:
+        for device in entry.devices:
+            by_kind[device.kind].append((entry.id, device.id))
     factories: dict[str, PayloadFactory] = {}
     messages = []
     for n in range(count):
         roll = rng.random()
-        at = now + dt.timedelta(milliseconds=n)
-        if roll < 0.70:
-            kind, channel = DeviceKind.CAMERA, Channel.TELEMETRY
-        elif roll < 0.85:
-            kind, channel = DeviceKind.CABINET, Channel.TELEMETRY
-        elif roll < 0.93:
-            kind, channel = DeviceKind.DETECTOR, Channel.TELEMETRY
-        elif roll < 0.98:
-            kind, channel = DeviceKind.DETECTOR, Channel.EVENT
-        else:
-            kind, channel = DeviceKind.CABINET, Channel.EVENT
-        canteen, device = rng.choice(by_kind[kind])
-        factory = factories.setdefault(device, PayloadFactory(device))
-        if kind is DeviceKind.CAMERA:
-            model = factory.camera_stream(at)
-        elif kind is DeviceKind.CABINET and channel is Channel.TELEMETRY:
-            model = factory.cabinet_reading(at, samples_held=3)
-        elif kind is DeviceKind.DETECTOR and channel is Channel.TELEMETRY:
-            model = factory.detector_heartbeat(at)
-        elif kind is DeviceKind.DETECTOR:
-            model = factory.test_result(at, fail_rate=fail_rate)
-        else:
-            model = factory.sample_retained(at, "lunch", f"菜{n % 4}", n % 40)
-        topic = str(DeviceTopic(canteen, kind, device, channel))
-        messages.append((topic, model.model_dump_json().encode()))
+        _, kind, channel, make = next(share for share in _MIX if roll < share[0])
+        canteen_id, device_id = rng.choice(by_kind[kind])
+        factory = factories.setdefault(device_id, PayloadFactory(device_id))
+        model = make(factory, now + dt.timedelta(milliseconds=n), n, fail_rate)
+        messages.append((str(DeviceTopic(canteen_id, kind, device_id, channel)), model.model_dump_json().encode()))
     return messages
 
 
