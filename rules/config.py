@@ -50,6 +50,11 @@ class RulesConfig(BaseModel):
     temperature_clear_after: dt.timedelta = dt.timedelta(minutes=5)
     door_open_after: dt.timedelta = dt.timedelta(minutes=5)
     offline_missed_heartbeats: int = Field(default=3, ge=1)
+    #: platform.mass_offline: this share of the fleet (and at least this many devices) falling silent within
+    #: the window is an outage, not so many broken devices.
+    mass_offline_share: float = Field(default=0.2, gt=0, le=1)
+    mass_offline_min_devices: int = Field(default=20, ge=2)
+    mass_offline_window: dt.timedelta = dt.timedelta(minutes=1)
     #: Cameras count as silent only during kitchen hours: this long before a meal's service starts until it ends.
     kitchen_opens_before_meal: dt.timedelta = dt.timedelta(hours=2)
     camera_confidence_min: float = Field(default=0.8, ge=0, le=1)

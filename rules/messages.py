@@ -60,6 +60,17 @@ TEMPLATES: dict[str, dict[Language, str]] = {
         "zh": "{canteen}：设备 {device}（{kind}）离线：{why}。",
         "en": "{canteen}: device {device} ({kind}) is offline: {why}.",
     },
+    "canteen.offline": {
+        "zh": "{canteen}：全部 {count} 台设备自 {time} 起同时无信号（{devices}），可能是食堂网络或电源故障。",
+        "en": "{canteen}: all {count} devices silent since {time} ({devices}); the canteen's network or power may "
+        "be down.",
+    },
+    "platform.mass_offline": {
+        "zh": "平台：一分钟内 {count} 台设备（共 {fleet} 台）同时离线，疑似网络或消息服务器故障；"
+        "单台设备离线告警暂缓。",
+        "en": "platform: {count} of {fleet} devices went silent within a minute, likely a network or broker outage; "
+        "per-device offline alerts are held.",
+    },
     "camera.violation": {
         "zh": "{canteen}：摄像头 {device} 在{area}区域识别到违规“{violation}”（置信度 {confidence}），请人工复核。",
         "en": "{canteen}: camera {device} saw '{violation}' in {area} (confidence {confidence}); please review.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -198,7 +199,9 @@ def test_offline_by_status_and_by_silence(h: Harness) -> None:
         h.feed(h.factories[device].status("online", h.clock.now()), kind, Channel.STATUS, device)
     h.feed(h.factories["cab1"].status("offline", h.clock.now()), DeviceKind.CABINET, Channel.STATUS, "cab1")
     assert [a.device_id for a in h.alerts("device.offline")] == ["cab1"]
-    h.after(90 * S)  # camera heartbeat 30 s: silent for 3 intervals
+    h.after(60 * S)
+    h.feed(h.factories["det1"].detector_heartbeat(h.clock.now()), DeviceKind.DETECTOR, Channel.TELEMETRY, "det1")
+    h.after(30 * S)  # camera heartbeat 30 s: silent for 3 intervals, while the detector beats on
     assert {a.device_id for a in h.alerts("device.offline", "open")} == {"cab1", "cam1"}
     h.feed(h.factories["cam1"].camera_stream(h.clock.now()), DeviceKind.CAMERA, Channel.TELEMETRY, "cam1")
     assert {a.device_id for a in h.alerts("device.offline", "open")} == {"cab1"}
@@ -207,7 +210,9 @@ def test_offline_by_status_and_by_silence(h: Harness) -> None:
 def test_cameras_are_not_missed_outside_kitchen_hours(h: Harness) -> None:
     h.at(MORNING.replace(hour=20))
     h.after(60 * M)
-    assert {a.device_id for a in h.alerts("device.offline")} == {"det1", "cab1"}  # but not the camera
+    (canteen,) = h.alerts("canteen.offline")  # the detector and the cabinet, silent together
+    assert canteen.evidence[0]["devices"] == ["det1", "cab1"]  # but not the camera
+    assert h.alerts("device.offline") == []
 
 
 def test_camera_violations_need_confidence_and_repeat_into_one_alert(h: Harness) -> None:
@@ -286,6 +291,8 @@ def test_a_cameras_silence_counts_from_the_kitchens_opening(h: Harness) -> None:
     h.feed(h.factories["cam1"].camera_stream(h.clock.now()), DeviceKind.CAMERA, Channel.TELEMETRY, "cam1")  # 08:00
     h.at(MORNING.replace(hour=9, minute=40, second=1))
     assert "cam1" not in {a.device_id for a in h.alerts("device.offline")}
+    h.at(MORNING.replace(hour=9, minute=41, second=0))
+    h.feed(h.factories["det1"].detector_heartbeat(h.clock.now()), DeviceKind.DETECTOR, Channel.TELEMETRY, "det1")
     h.at(MORNING.replace(hour=9, minute=41, second=30))
     assert "cam1" in {a.device_id for a in h.alerts("device.offline")}
 
@@ -315,6 +322,7 @@ def test_an_engine_far_behind_calls_no_device_silent_whose_records_wait_in_the_s
     assert detector == []  # not even raised and resolved again
     assert {a.device_id for a in h.alerts("device.offline")} == {"cab1"}  # the cabinet did fall silent
     h.after(dt.timedelta(minutes=10))  # caught up: the detector's real silence still counts
+    # (not a canteen.offline: the cabinet fell silent an hour before the detector, not together with it)
     assert sorted(str(a.device_id) for a in h.alerts("device.offline", state="open")) == ["cab1", "det1"]
 
 
@@ -380,3 +388,100 @@ def test_escalation_reaches_an_old_alert_behind_a_thousand_newer_ones(tmp_path: 
     escalated = h.store.get(oldest.alert_id)
     assert escalated is not None
     assert escalated.escalation == "district"
+
+
+# --- storm control -------------------------------------------------------------------------------------------
+
+
+class Fleet:
+    """Canteens of a detector, a cabinet and a camera each, all beating until told otherwise."""
+
+    KINDS = (("det", DeviceKind.DETECTOR, 60), ("cab", DeviceKind.CABINET, 60), ("cam", DeviceKind.CAMERA, 30))
+
+    def __init__(self, tmp: Path, canteens: int) -> None:
+        from devices.registry import Registry
+        from rules.alerts import RulesStore
+        from rules.engine import RulesEngine
+        from runtime.clock import FakeClock
+        from simulators.payloads import PayloadFactory
+
+        lunch = {"meal": "lunch", "start": "11:40", "end": "12:30", "dishes": ["米饭"]}
+        self.registry = Registry.model_validate(
+            {
+                "region": "storm",
+                "canteens": [
+                    {
+                        "id": f"s{i}",
+                        "name": f"食堂{i}",
+                        "district": "城区",
+                        "type": "primary",
+                        "meals": [lunch],
+                        "devices": [{"id": f"{k}{i}", "kind": kind, "heartbeat_s": hb} for k, kind, hb in self.KINDS],
+                    }
+                    for i in range(canteens)
+                ],
+            }
+        )
+        self.clock = FakeClock(MORNING.replace(hour=10))  # kitchen hours: cameras count
+        self.store = RulesStore(tmp / "rules.sqlite")
+        self.engine = RulesEngine(self.registry, RulesConfig(), self.store, self.clock)
+        self.factories = {d.id: PayloadFactory(d.id) for c in self.registry.canteens for d in c.devices}
+        self.seq = 0
+
+    def beat(self, devices: list[str]) -> None:
+        now, records = self.clock.now(), []
+        for device in devices:
+            self.seq += 1
+            kind, canteen = device[:3], f"s{device[3:]}"
+            factory = self.factories[device]
+            model, dk = {
+                "det": (factory.detector_heartbeat(now), DeviceKind.DETECTOR),
+                "cab": (factory.cabinet_reading(now, samples_held=1), DeviceKind.CABINET),
+                "cam": (factory.camera_stream(now), DeviceKind.CAMERA),
+            }[kind]
+            record = new_record(model, dk, Channel.TELEMETRY, canteen=canteen, device=device, received_at=now)
+            records.append(spool_record(record, self.seq))
+        self.engine.process(records)
+
+    def run(self, minutes: float, beating: list[str]) -> None:
+        """Time passes in 30 s steps; ``beating`` devices send at each."""
+        for _ in range(int(minutes * 2)):
+            self.clock.advance(30 * S)
+            self.beat(beating)
+            self.engine.tick()
+
+    def devices(self, canteens: range) -> list[str]:
+        return [f"{k}{i}" for i in canteens for k, _, _ in self.KINDS]
+
+    def alerts(self, rule: str, state: str | None = None) -> list[Any]:
+        return [a for a in self.store.alerts(limit=10_000) if a.rule == rule and (state is None or a.state == state)]
+
+
+def test_a_canteens_network_dies_one_canteen_offline_not_one_per_device(tmp_path: Path) -> None:
+    fleet = Fleet(tmp_path, canteens=3)
+    fleet.run(5, fleet.devices(range(3)))
+    fleet.run(10, fleet.devices(range(1, 3)))  # canteen s0 goes dark: camera (90 s) first, then the rest (180 s)
+    (dark,) = fleet.alerts("canteen.offline")
+    assert dark.canteen_id == "s0"
+    assert dark.evidence[0]["devices"] == ["det0", "cab0", "cam0"]
+    assert fleet.alerts("device.offline") == []  # none raised on the way, not even the camera's
+    fleet.run(5, ["cab0", *fleet.devices(range(1, 3))])  # its cabinet comes back on its own
+    assert fleet.alerts("canteen.offline", "open") == []
+    assert sorted(str(a.device_id) for a in fleet.alerts("device.offline", "open")) == ["cam0", "det0"]
+
+
+def test_a_fleet_wide_outage_is_one_mass_offline_and_no_storm(tmp_path: Path) -> None:
+    fleet = Fleet(tmp_path, canteens=30)  # 90 devices
+    everyone = fleet.devices(range(30))
+    fleet.run(5, everyone)
+    fleet.run(5, fleet.devices(range(10)))  # the network of two thirds of the city drops at once
+    (outage,) = fleet.alerts("platform.mass_offline")
+    assert outage.canteen_id == "platform"
+    assert outage.severity == "critical"
+    assert fleet.alerts("canteen.offline") == []
+    assert fleet.alerts("device.offline") == []
+    back = [d for d in everyone if d not in {"det29", "cab29", "cam29", "cam28"}]
+    fleet.run(5, back)  # it comes back, but for one canteen and one camera
+    assert fleet.alerts("platform.mass_offline", "open") == []
+    assert [a.canteen_id for a in fleet.alerts("canteen.offline")] == ["s29"]
+    assert [a.device_id for a in fleet.alerts("device.offline")] == ["cam28"]

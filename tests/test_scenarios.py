@@ -25,6 +25,7 @@ RULES = {
     "cabinet.temperature",
     "cabinet.door_open",
     "device.offline",
+    "canteen.offline",
     "camera.violation",
     "device.clock_skew",
 }
