@@ -3,7 +3,7 @@ there is one place that counts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -74,9 +74,14 @@ class GatewayCollector(Collector):
             spool.close()
 
 
-def serve_metrics(stats: GatewayStats, spool: Spool, instance: str, *, port: int, bind: str) -> int:
-    """Start the endpoint in a background thread; return the port it listens on."""
+def serve_metrics(
+    stats: GatewayStats, spool: Spool, instance: str, *, port: int, bind: str, also: Sequence[Collector] = ()
+) -> int:
+    """Start the endpoint in a background thread; return the port it listens on. ``also``: the collectors of
+    the other parts of the platform in this process (the rules engine's)."""
     registry = CollectorRegistry()
     registry.register(GatewayCollector(stats, spool.path, instance))
+    for collector in also:
+        registry.register(collector)
     server, _ = start_http_server(port, addr=bind, registry=registry)
     return int(server.server_port)

@@ -55,6 +55,8 @@ class RulesConfig(BaseModel):
     mass_offline_share: float = Field(default=0.2, gt=0, le=1)
     mass_offline_min_devices: int = Field(default=20, ge=2)
     mass_offline_window: dt.timedelta = dt.timedelta(minutes=1)
+    #: platform.rules_lag: the engine's oldest unapplied record has waited this long.
+    rules_lag_alert_after: dt.timedelta = dt.timedelta(minutes=1)
     #: Cameras count as silent only during kitchen hours: this long before a meal's service starts until it ends.
     kitchen_opens_before_meal: dt.timedelta = dt.timedelta(hours=2)
     camera_confidence_min: float = Field(default=0.8, ge=0, le=1)

@@ -71,6 +71,10 @@ TEMPLATES: dict[str, dict[Language, str]] = {
         "en": "platform: {count} of {fleet} devices went silent within a minute, likely a network or broker outage; "
         "per-device offline alerts are held.",
     },
+    "platform.rules_lag": {
+        "zh": "平台：规则引擎落后 {records} 条记录（{seconds} 秒），告警可能延迟。",
+        "en": "platform: the rules engine is {records} records ({seconds} s) behind; alerts may be late.",
+    },
     "camera.violation": {
         "zh": "{canteen}：摄像头 {device} 在{area}区域识别到违规“{violation}”（置信度 {confidence}），请人工复核。",
         "en": "{canteen}: camera {device} saw '{violation}' in {area} (confidence {confidence}); please review.",

@@ -13,13 +13,15 @@ from devices.registry import Registry
 from devices.topics import ROOT
 from mqtt.bus import BusClient, Incoming
 from rules.alerts import AlertAck, AlertError
-from rules.engine import RulesEngine
+from rules.engine import PLATFORM, RulesEngine
 from rules.notify import Notifier
+from rules.stats import RulesStats
 from spool import Spool
 
 log = structlog.get_logger("shian.rules")
 
 CONSUMER = "rules"
+LAG_RULE = "platform.rules_lag"
 #: The actor the audit log names for an acknowledgement whose sender could not be read.
 UNREADABLE = "(unreadable)"
 ACK_SUBSCRIPTION = f"{ROOT}/alerts/+/+/ack"
@@ -60,6 +62,7 @@ class RulesRunner:
         self.tick_s = tick_s
         #: Set by the gateway after each commit (same process): records are taken at once instead of at the tick.
         self.wake = wake or asyncio.Event()
+        self.stats = RulesStats()
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -79,10 +82,29 @@ class RulesRunner:
             caught_up = records[-1].seq >= self.spool.last_seq()
             await asyncio.to_thread(functools.partial(self.engine.process, records, caught_up=caught_up))
             self.spool.advance(CONSUMER, records[-1].seq)  # lets the spool prune; the truth is in the store
+            self.stats.applied += len(records)
         else:
             await asyncio.to_thread(self.engine.tick)
+        await asyncio.to_thread(self.measure_lag)
         await self.publish_pending()
         return len(records)
+
+    def measure_lag(self) -> None:
+        """How far behind the spool's head the engine is, in records and in seconds; past the configured bound,
+        ``platform.rules_lag`` is raised (and cleared once the lag is under half of it)."""
+        checkpoint, now = self.engine.store.checkpoint(), self.engine.clock.now()
+        self.stats.lag_records = max(0, self.spool.last_seq() - checkpoint)
+        oldest = self.spool.oldest_after(checkpoint) if self.stats.lag_records else None
+        self.stats.lag_s = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
+        bound = self.engine.config.rules_lag_alert_after.total_seconds()
+        lagging = self.engine.store.open_for(f"{LAG_RULE}|{PLATFORM}") is not None
+        if self.stats.lag_s > bound and not lagging:
+            evidence = {"lag_records": self.stats.lag_records, "lag_s": round(self.stats.lag_s, 1)}
+            self.engine.report(
+                LAG_RULE, "warning", now, evidence, seconds=round(self.stats.lag_s), records=self.stats.lag_records
+            )
+        elif lagging and self.stats.lag_s < bound / 2:
+            self.engine.clear(LAG_RULE, "the rules engine caught up", now, by="rules")
 
     async def close(self) -> None:
         """Close the notifiers, the spool reader and the rules store."""

@@ -13,6 +13,8 @@ from devices.registry import Registry
 from gateway.metrics import serve_metrics
 from gateway.service import Gateway
 from mqtt.memory_bus import MemoryBroker
+from rules.metrics import RulesCollector
+from rules.stats import RulesStats
 from runtime.clock import FakeClock
 from shian.cli import main
 from spool import Spool
@@ -40,7 +42,10 @@ async def test_metrics_endpoint(tmp_path: Path, uid: str) -> None:
     good = records_for(uid, 5)
     bad = [(good[0][0], b"{not json"), ("shian/v1/x/y", b"{}")]
     gateway = await _ingest(make_registry(uid), spool, [*good, good[1], *bad])
-    port = serve_metrics(gateway.stats, spool, "gw-test", port=0, bind="127.0.0.1")
+    rules = RulesStats(applied=3, lag_records=2, lag_s=1.5)
+    port = serve_metrics(
+        gateway.stats, spool, "gw-test", port=0, bind="127.0.0.1", also=[RulesCollector(rules, "gw-test")]
+    )
     text = await asyncio.to_thread(
         lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     )
@@ -51,6 +56,9 @@ async def test_metrics_endpoint(tmp_path: Path, uid: str) -> None:
     assert 'shian_gateway_rejected_total{instance="gw-test",reason="bad_topic"} 1.0' in text
     assert 'shian_gateway_spool_backlog{instance="gw-test"} 5.0' in text  # no consumer has read yet
     assert 'shian_gateway_ack_latency_seconds_count{instance="gw-test"} 8.0' in text
+    assert 'shian_rules_applied_total{instance="gw-test"} 3.0' in text
+    assert 'shian_rules_lag_records{instance="gw-test"} 2.0' in text
+    assert 'shian_rules_lag_seconds{instance="gw-test"} 1.5' in text
 
 
 async def test_deadletter_list_show_and_replay_after_fixing_the_registry(

@@ -485,3 +485,42 @@ def test_a_fleet_wide_outage_is_one_mass_offline_and_no_storm(tmp_path: Path) ->
     assert fleet.alerts("platform.mass_offline", "open") == []
     assert [a.canteen_id for a in fleet.alerts("canteen.offline")] == ["s29"]
     assert [a.device_id for a in fleet.alerts("device.offline")] == ["cam28"]
+
+
+def test_the_engines_lag_is_measured_and_past_its_bound_alerted(tmp_path: Path) -> None:
+    """Records waiting five minutes in the spool: the runner says how far behind it is, raises
+    platform.rules_lag while it is behind by more than a minute, and clears it once caught up."""
+    import asyncio
+
+    from rules.runner import RulesRunner
+    from spool import Spool
+
+    h = Harness(tmp_path)
+    spool = Spool(tmp_path / "spool.sqlite")
+    waiting = MORNING - dt.timedelta(minutes=5)
+    det = h.factories["det1"]
+    spool.commit(
+        [
+            new_record(
+                det.detector_heartbeat(waiting),
+                DeviceKind.DETECTOR,
+                Channel.TELEMETRY,
+                canteen="c1",
+                device="det1",
+                received_at=waiting,
+            )
+            for _ in range(30)
+        ]
+    )
+    runner = RulesRunner(h.engine, spool, [], batch=10)
+    asyncio.run(runner.step())
+    assert (runner.stats.applied, runner.stats.lag_records) == (10, 20)
+    assert runner.stats.lag_s == pytest.approx(300.0)
+    (lag,) = h.alerts("platform.rules_lag", "open")
+    assert lag.canteen_id == "platform"
+    assert "20 条记录" in lag.message
+    asyncio.run(runner.step())
+    asyncio.run(runner.step())
+    assert (runner.stats.lag_records, runner.stats.lag_s) == (0, 0.0)
+    assert h.alerts("platform.rules_lag", "open") == []
+    assert len(h.alerts("platform.rules_lag", "resolved")) == 1

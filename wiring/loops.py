@@ -18,6 +18,7 @@ from mqtt.reconnect import serve_connected
 from mqtt.service_link import ServiceLink
 from rules.notify import MqttAlerts
 from rules.runner import RulesRunner
+from rules.stats import RulesStats
 from runtime.clock import Clock
 from spool import Spool
 from storage.drain import StorageDrain
@@ -30,12 +31,13 @@ STATS_EVERY_S = 5.0
 PRUNE_EVERY_S = 600.0
 
 
-async def report_stats(instance: str, stats: GatewayStats, drain: StorageDrain) -> None:
+async def report_stats(instance: str, stats: GatewayStats, drain: StorageDrain, rules: RulesStats) -> None:
     """Every few seconds: the counters in the log, and a `gateway` point for the platform-health board."""
     while True:
         await asyncio.sleep(STATS_EVERY_S)
         log.info("gateway.stats", **stats.snapshot())
         log.info("storage.stats", **drain.stats.snapshot())
+        log.info("rules.stats", **rules.snapshot())
         point = gateway_point(
             instance,
             dt.datetime.now(dt.UTC),

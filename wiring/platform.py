@@ -21,6 +21,7 @@ from gateway.metrics import serve_metrics
 from gateway.runner import run_gateway
 from mqtt.link_options import LinkOptions
 from rules.config import RulesConfig
+from rules.metrics import RulesCollector
 from runtime.clock import Clock, SystemClock
 from runtime.tuning import tune_for_ingest
 from wiring import loops
@@ -83,7 +84,12 @@ class Platform:
         g = self.settings.gateway
         if g.metrics_port is not None:
             port = serve_metrics(
-                self.gateway.stats, self.gateway.spool, g.client_id, port=g.metrics_port, bind=g.metrics_bind
+                self.gateway.stats,
+                self.gateway.spool,
+                g.client_id,
+                port=g.metrics_port,
+                bind=g.metrics_bind,
+                also=[RulesCollector(self.rules.stats, g.client_id)],
             )
             log.info("metrics.serving", url=f"http://{g.metrics_bind}:{port}/metrics")
 
@@ -115,7 +121,9 @@ class Platform:
             asyncio.create_task(self.rules.run(self.rules_stop)),
         ]
         self.helpers += [
-            asyncio.create_task(loops.report_stats(self.settings.gateway.client_id, self.gateway.stats, self.drain)),
+            asyncio.create_task(
+                loops.report_stats(self.settings.gateway.client_id, self.gateway.stats, self.drain, self.rules.stats)
+            ),
             asyncio.create_task(loops.rules_link(self.rules, self.alerts_topic, self.link_options(address, "rules"))),
             asyncio.create_task(loops.prune_spool(self.gateway.spool, self.clock)),
         ]
