@@ -199,6 +199,9 @@ ACTIONS: _W = {
     "resolved": ("处置完毕", "Resolved"),
     "escalated": ("逐级通报", "Escalated"),
     "refused": ("拒绝", "Refused"),
+    "reminded": ("提醒", "Reminded"),
+    "notified": ("已通知", "Notified"),
+    "notify_failed": ("通知失败", "Notification failed"),
 }
 DEVICE_STATES: _W = {"online": ("在线", "Online"), "offline": ("离线", "Offline")}
 

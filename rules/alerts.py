@@ -118,6 +118,9 @@ class Alert(BaseModel):
     disposition: Disposition | None = None
     #: For a camera violation, the supervisor's review of the AI's finding; set when the alert is resolved.
     review: Review | None = None
+    #: Reminders sent so far for an unacknowledged critical alert, and the last one's time.
+    reminders: int = 0
+    reminded_at: AwareDatetime | None = None
 
 
 class AlertAck(BaseModel):
@@ -424,6 +427,35 @@ class RulesStore:
             self._audit(alert, "escalated", "rules", at, to=level)
             return alert
 
+    def remind(self, alert_id: str, at: dt.datetime) -> Alert:
+        """One more reminder of an unacknowledged alert: its notifiers hear it again."""
+        with self.transaction():
+            alert = self.get(alert_id)
+            if alert is None:
+                raise AlertError(f"no alert {alert_id}")
+            alert = alert.model_copy(update={"reminders": alert.reminders + 1, "reminded_at": at})
+            self._save(alert)
+            self._audit(alert, "reminded", "rules", at, reminders=alert.reminders)
+            return alert
+
+    def open_critical(self) -> list[Alert]:
+        """Critical alerts nobody has acknowledged yet (reminders go to them)."""
+        rows = self._db.execute(
+            "SELECT body FROM alerts WHERE state = 'open' AND severity = 'critical' ORDER BY opened_ts"
+        ).fetchall()
+        return [Alert.model_validate_json(r[0]) for r in rows]
+
+    def notified(self, alert_id: str, to: str, at: dt.datetime, *, error: str | None = None) -> None:
+        """Who a notification of the alert went to, or that it could not be delivered, in the audit log."""
+        alert = self.get(alert_id)
+        if alert is None:
+            return
+        with self.transaction():
+            if error is None:
+                self._audit(alert, "notified", "rules", at, to=to)
+            else:
+                self._audit(alert, "notify_failed", "rules", at, to=to, error=error[:300])
+
     def refuse(self, alert_id: str, actor: str, why: str, at: dt.datetime) -> None:
         """Record a refused action (an acknowledgement from an account that may not give it)."""
         alert = self.get(alert_id)
@@ -434,8 +466,17 @@ class RulesStore:
     # --- the outbox: every change is published once, even across crashes ----------------------------------------
 
     @staticmethod
+    def version_of(alert: Alert) -> str:
+        """What changes with every change a notifier must hear of (state, severity, escalation, evidence,
+        reminders)."""
+        return RulesStore._version(alert)
+
+    @staticmethod
     def _version(alert: Alert) -> str:
-        return f"{alert.updated_at.isoformat()}|{alert.state}|{alert.severity}|{alert.escalation}|{len(alert.evidence)}"
+        return (
+            f"{alert.updated_at.isoformat()}|{alert.state}|{alert.severity}|{alert.escalation}|{len(alert.evidence)}"
+            f"|{alert.reminders}"
+        )
 
     def unpublished(self) -> list[Alert]:
         """Alerts changed since they were last published: found by the index, not by reading every alert."""

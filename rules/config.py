@@ -65,6 +65,8 @@ class RulesConfig(BaseModel):
     escalate_after: list[dt.timedelta] = Field(
         default_factory=lambda: [dt.timedelta(minutes=30), dt.timedelta(minutes=60)]
     )
+    #: An unacknowledged critical alert is sent again this often (null: never).
+    remind_every: dt.timedelta | None = dt.timedelta(minutes=30)
     language: Literal["zh", "en"] = "zh"
 
     @model_validator(mode="after")

@@ -16,7 +16,7 @@ from devices.registry import Registry
 from rules.alerts import RulesStore, Severity
 from rules.config import RulesConfig
 from rules.effects import Effect, Raise, Resolve
-from rules.escalation import escalate
+from rules.escalation import escalate, remind
 from rules.messages import render
 from rules.state import Table
 from rules.units import UNITS, Observation, RuleContext, RuleUnit
@@ -98,6 +98,7 @@ class RulesEngine:
         for unit in self.units:
             self._apply(unit.on_tick(now, since))
         escalate(self.store, self.config, now)
+        remind(self.store, self.config, now)
 
     def _apply(self, effects: Iterable[Effect]) -> None:
         for effect in effects:

@@ -1,4 +1,5 @@
-"""Unacknowledged critical alerts go up: school -> district -> city, after the configured delays."""
+"""Unacknowledged critical alerts go up: school -> district -> city, after the configured delays; and are
+repeated to whoever is told every ``remind_every`` until somebody acknowledges them."""
 
 from __future__ import annotations
 
@@ -27,3 +28,13 @@ def escalate(store: RulesStore, config: RulesConfig, now: dt.datetime) -> None:
         if target and ESCALATION_LEVELS.index(target) > ESCALATION_LEVELS.index(alert.escalation):
             store.escalate(alert.alert_id, target, now)
             log.warning("alert.escalated", alert_id=alert.alert_id, to=target)
+
+
+def remind(store: RulesStore, config: RulesConfig, now: dt.datetime) -> None:
+    if config.remind_every is None:
+        return
+    for alert in store.open_critical():
+        last = alert.reminded_at or alert.opened_at
+        if now - last >= config.remind_every:
+            store.remind(alert.alert_id, now)
+            log.info("alert.reminded", alert_id=alert.alert_id, reminders=alert.reminders + 1)

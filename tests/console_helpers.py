@@ -183,24 +183,33 @@ def login(client: TestClient, username: str, secret: str | None = None) -> Any:
 
 
 class RecordingServer:
-    """An HTTP server that keeps every POST by path, and answers 500 to the first ``fail_first`` of a path."""
+    """An HTTP server that keeps every POST by path; answers 500 to the first ``fail_first`` of a path, and
+    200 with a robot's ``errcode`` (refused) to the first ``errcode_first``."""
 
-    def __init__(self, fail_first: dict[str, int] | None = None) -> None:
+    def __init__(self, fail_first: dict[str, int] | None = None, errcode_first: dict[str, int] | None = None) -> None:
         self.received: dict[str, list[Any]] = {}
         self.fail_first = dict(fail_first or {})
+        self.errcode_first = dict(errcode_first or {})
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                answer = b""
                 if outer.fail_first.get(self.path, 0) > 0:
                     outer.fail_first[self.path] -= 1
                     self.send_response(500)
+                elif outer.errcode_first.get(self.path, 0) > 0:
+                    outer.errcode_first[self.path] -= 1
+                    self.send_response(200)
+                    answer = b'{"errcode": 93000, "errmsg": "invalid webhook url"}'
                 else:
                     outer.received.setdefault(self.path, []).append(json.loads(body))
                     self.send_response(200)
-                self.send_header("Content-Length", "0")
+                    answer = b'{"errcode": 0, "errmsg": "ok"}'
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
+                self.wfile.write(answer)
 
             def log_message(self, *args: object) -> None:
                 pass

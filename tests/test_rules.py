@@ -247,7 +247,8 @@ def test_unacknowledged_critical_alerts_escalate(h: Harness) -> None:
     h.after(30 * M)
     assert h.store.get(alert.alert_id).escalation == "city"  # type: ignore[union-attr]
     audit = [entry["action"] for entry in h.store.audit_for(alert.alert_id)]
-    assert audit == ["opened", "escalated", "escalated"]
+    # each half hour unacknowledged: up one level, and a reminder to everyone told so far
+    assert audit == ["opened", "escalated", "reminded", "escalated", "reminded"]
 
 
 def test_english_and_region_overrides(tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ from gateway.service import Gateway
 from rules.alerts import RulesStore
 from rules.config import RulesConfig, load_rules
 from rules.engine import RulesEngine
-from rules.notify import MqttAlerts, Notifier, Webhook
+from rules.notify import MqttAlerts, Notifier
 from rules.runner import RulesRunner
+from rules.webhooks import Route, Webhooks
 from runtime.clock import Clock
 from spool import Spool
 from storage.drain import StorageDrain
@@ -100,6 +101,12 @@ def build_rules(
     engine = RulesEngine(registry, config, RulesStore(rules_store_path(settings)), clock)
     alerts_topic = MqttAlerts(None)
     notifiers: list[Notifier] = [alerts_topic, StoredAlerts(build_writer(settings), registry)]
-    notifiers += [Webhook(hook.url, hook.format) for hook in settings.rules.webhooks]
+    routes = [
+        Route(hook.route_name(i), hook.url, hook.format, hook.level, hook.district, hook.quiet_hours)
+        for i, hook in enumerate(settings.rules.webhooks)
+    ]
+    if routes:
+        # its own connection to the rules store: the delivery loop writes its outbox and the audit log
+        notifiers.append(Webhooks(routes, RulesStore(rules_store_path(settings)), registry, clock))
     notifiers += also_notify
     return RulesRunner(engine, Spool(spool_path(settings)), notifiers, tick_s=settings.rules.tick_s), alerts_topic

@@ -22,6 +22,7 @@ from gateway.runner import run_gateway
 from mqtt.link_options import LinkOptions
 from rules.config import RulesConfig
 from rules.metrics import RulesCollector
+from rules.webhooks import Webhooks
 from runtime.clock import Clock, SystemClock
 from runtime.tuning import tune_for_ingest
 from wiring import loops
@@ -126,6 +127,7 @@ class Platform:
             ),
             asyncio.create_task(loops.rules_link(self.rules, self.alerts_topic, self.link_options(address, "rules"))),
             asyncio.create_task(loops.prune_spool(self.gateway.spool, self.clock)),
+            *(asyncio.create_task(n.deliver_forever()) for n in self.rules.notifiers if isinstance(n, Webhooks)),
         ]
 
     async def gateway_ready(self, timeout_s: float = 30.0) -> None:

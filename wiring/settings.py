@@ -125,13 +125,24 @@ class StorageSettings(BaseModel):
 
 
 class WebhookSettings(BaseModel):
-    """One ``[[rules.webhooks]]`` entry: where to post alert changes, and in which format."""
+    """One ``[[rules.webhooks]]`` entry: where to post alert changes, in which format, and which of them."""
 
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(pattern=r"^https?://")
     #: json: the alert as JSON; wecom / dingtalk: a group robot's text message.
     format: Literal["json", "wecom", "dingtalk"] = "json"
+    #: Who it is for, as the message and the audit log name it (default: the level and district).
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    #: school: every change; district: alerts escalated to the district; city: those escalated to the city.
+    level: Literal["school", "district", "city"] = "school"
+    #: Only the alerts of this district's canteens (a district education bureau's group).
+    district: str | None = None
+    #: Warnings between these local times wait until the end ("22:00", "07:00"); critical alerts never wait.
+    quiet_hours: tuple[dt.time, dt.time] | None = None
+
+    def route_name(self, index: int) -> str:
+        return self.name or f"{self.level}{'-' + self.district if self.district else ''}-{index}"
 
 
 class RulesSettings(BaseModel):
