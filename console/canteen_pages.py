@@ -22,6 +22,7 @@ from console.context import Console
 from console.menus import MenuError, parse_menu_csv
 from console.pages import checked_form, render, text
 from console.readings import SampleRow, TestRow
+from console.trace import TraceLine, trace
 from devices.messages import TestResult
 from devices.registry import Canteen
 from rules.alerts import AlertQuery
@@ -338,3 +339,54 @@ async def import_menu(request: Request, canteen_id: str, viewer: PageViewer, con
     )
     request.session["flash"] = words_of(request).t("menus_saved", count=len(rows))
     return RedirectResponse(f"/canteens/{canteen_id}/menu", status_code=303)
+
+
+# --- tracing a batch or a supplier ------------------------------------------------------------------------
+
+#: Days a trace covers when the form gives no range.
+TRACE_DAYS = 30
+
+
+@router.get("/trace")
+def trace_page(request: Request, viewer: PageViewer, console: ConsoleDep) -> Response:
+    """Every canteen (of the viewer's) that tested a batch or a supplier's food, and what became of each."""
+    params = {k: v.strip() for k, v in request.query_params.items() if v.strip()}
+    today = console.today()
+    first = _date(params.get("from")) or today - dt.timedelta(days=TRACE_DAYS)
+    last = _date(params.get("to")) or today
+    supplier, batch = params.get("supplier"), params.get("batch")
+    lines: list[TraceLine] = []
+    truncated = False
+    if supplier or batch:
+        lines, truncated = trace(
+            console.registry,
+            console.readings,
+            console.alerts,
+            words_of(request),
+            canteens=viewer.canteens,
+            start=console.day_bounds(first)[0],
+            end=console.day_bounds(last)[1],
+            supplier=supplier,
+            batch=batch,
+        )
+    return render(
+        request,
+        "trace.html",
+        viewer,
+        lines=lines,
+        truncated=truncated,
+        supplier=supplier or "",
+        batch=batch or "",
+        first=first,
+        last=last,
+        asked=bool(supplier or batch),
+        failed=sum(1 for line in lines if line.test.result == "fail"),
+        canteens=len({line.test.canteen for line in lines}),
+    )
+
+
+def _date(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None

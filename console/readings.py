@@ -84,7 +84,17 @@ class DeviceSeen:
 class Readings(Protocol):
     """What the console asks of the store. ``canteens`` None means every canteen (the city's scope)."""
 
-    def tests(self, canteens: frozenset[str] | None, start: dt.datetime, end: dt.datetime) -> list[TestRow]: ...
+    def tests(
+        self,
+        canteens: frozenset[str] | None,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        supplier: str | None = None,
+        batch: str | None = None,
+    ) -> list[TestRow]:
+        """Rapid tests in the range, newest first; ``supplier`` and ``batch`` narrow them (the supplier trace)."""
+        ...
 
     def samples(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[SampleRow]: ...
 
@@ -158,10 +168,18 @@ class LocalReadings:
         self._db.close()
 
     def _points(
-        self, measurement: M, canteens: frozenset[str] | None, start: dt.datetime, end: dt.datetime
+        self,
+        measurement: M,
+        canteens: frozenset[str] | None,
+        start: dt.datetime,
+        end: dt.datetime,
+        matching: dict[str, str] | None = None,
     ) -> Iterator[tuple[dt.datetime, dict[str, Any]]]:
         where = "measurement = ? AND time_ns >= ? AND time_ns < ?"
         params: list[Any] = [measurement.value, epoch_ns(start), epoch_ns(end)]
+        for name, value in (matching or {}).items():
+            where += f" AND json_extract(fields, '$.{name}') = ?"  # names come from the schema, values are bound
+            params.append(value)
         if canteens is not None:
             where += f" AND json_extract(tags, '$.{Tag.CANTEEN}') IN ({','.join('?' * len(canteens))})"
             params += sorted(canteens)
@@ -171,8 +189,17 @@ class LocalReadings:
         for time_ns, tags, fields in rows:
             yield _instant(time_ns), {**json.loads(tags), **json.loads(fields)}
 
-    def tests(self, canteens: frozenset[str] | None, start: dt.datetime, end: dt.datetime) -> list[TestRow]:
-        return [_test_row(at, row) for at, row in self._points(M.RAPID_TEST, canteens, start, end)]
+    def tests(
+        self,
+        canteens: frozenset[str] | None,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        supplier: str | None = None,
+        batch: str | None = None,
+    ) -> list[TestRow]:
+        matching = {str(k): v for k, v in ((F.SUPPLIER, supplier), (F.BATCH_NO, batch)) if v is not None}
+        return [_test_row(at, row) for at, row in self._points(M.RAPID_TEST, canteens, start, end, matching)]
 
     def samples(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[SampleRow]:
         points = self._points(M.SAMPLE_RETENTION, frozenset([canteen]), start, end)
@@ -241,10 +268,22 @@ class InfluxReadings:
             where += f' AND "{Tag.CANTEEN}" =~ /^({"|".join(sorted(canteens))})$/'
         return where
 
-    def tests(self, canteens: frozenset[str] | None, start: dt.datetime, end: dt.datetime) -> list[TestRow]:
+    def tests(
+        self,
+        canteens: frozenset[str] | None,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        supplier: str | None = None,
+        batch: str | None = None,
+    ) -> list[TestRow]:
         if canteens is not None and not canteens:
             return []  # an empty scope: nothing (an empty regex group would match every canteen)
-        query = f'SELECT * FROM "{M.RAPID_TEST}" WHERE {self._where(canteens, start, end)} ORDER BY time DESC'
+        where = self._where(canteens, start, end)
+        for name, value in ((F.SUPPLIER, supplier), (F.BATCH_NO, batch)):
+            if value is not None:
+                where += f' AND "{name}" = {_influx_string(value)}'
+        query = f'SELECT * FROM "{M.RAPID_TEST}" WHERE {where} ORDER BY time DESC'
         return [_test_row(_instant(row["time"]), row) for row in self._query(f"{query} LIMIT {MAX_ROWS}")]
 
     def samples(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[SampleRow]:
@@ -268,3 +307,8 @@ class InfluxReadings:
                 state = row["last"] if measurement is M.DEVICE_STATUS else None
                 _merge(seen, row[device_tag], _instant(row["time"]), state)
         return seen
+
+
+def _influx_string(value: str) -> str:
+    """A string literal of InfluxQL: a supplier's name is free text from a device."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -117,6 +117,18 @@ LABELS: _W = {
     ),
     "menus_saved": ("已保存 {count} 餐的菜单", "Saved the menu of {count} meals"),
     "date": ("日期", "Date"),
+    "trace": ("溯源", "Trace"),
+    "trace_hint": (
+        "按批次或供应商查询：哪些食堂检测了这批食品、结果如何、不合格如何处置",
+        "By batch or supplier: which canteens tested that food, the results, and what was done",
+    ),
+    "trace_summary": (
+        "{tests} 次检测，涉及 {canteens} 个食堂，不合格 {failed} 次",
+        "{tests} tests at {canteens} canteens, {failed} failed",
+    ),
+    "trace_none": ("这段时间没有相符的检测", "No test matches in this period"),
+    "trace_truncated": ("结果过多，仅显示部分，请缩小日期范围", "Too many results: narrow the dates to see them all"),
+    "handling": ("处置", "Handled"),
     "dishes": ("菜品", "Dishes"),
 }
 
@@ -143,6 +155,10 @@ RULES: _W = {
     "device.clock_skew": ("设备时钟偏差", "Device clock skew"),
     "camera.violation": ("AI 识别违规", "Camera violation"),
     "storage.backlog_disk": ("平台存储积压", "Storage backlog"),
+    "supplier.batch_failed": ("同批次他处不合格", "Batch failed elsewhere"),
+    "canteen.offline": ("食堂设备全部离线", "Canteen offline"),
+    "platform.mass_offline": ("大面积设备离线", "Mass offline"),
+    "platform.rules_lag": ("规则引擎滞后", "Rules engine lagging"),
 }
 VERDICTS: _W = {
     "pass": ("合格", "Pass"),

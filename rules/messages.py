@@ -19,6 +19,12 @@ TEMPLATES: dict[str, dict[Language, str]] = {
         "en": "{canteen}: sample {sample_no} was judged '{device_result}' by the device but '{platform_result}' "
         "by the platform under {method_std} ({value} %).",
     },
+    "supplier.batch_failed": {
+        "zh": "{canteen}：供应商 {supplier} 批次 {batch_no} 的{sample_name}已在{failed_at}检测不合格，"
+        "请立即封存该批次食品并复检。",
+        "en": "{canteen}: {sample_name} of batch {batch_no} from {supplier} failed at {failed_at}; hold that batch "
+        "and test it.",
+    },
     "test.suspect": {
         "zh": "{canteen}：样品 {sample_no}（{sample_name}）抑制率 {value}% 处于可疑区间，需复检。",
         "en": "{canteen}: sample {sample_no} ({sample_name}) at {value} % inhibition is suspect; retest it.",

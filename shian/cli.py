@@ -30,6 +30,7 @@ examples:
   shian query tests               rapid tests per canteen today, with pass rate (local store)
   shian alerts list --state open  the alerts supervisors have not handled yet
   shian console token issue city-jincheng   a bearer token for the console's REST API
+  shian trace batch B2026112501   every canteen that tested that batch, and what was done with it
   shian deadletter replay --reason unknown_device   after adding the devices to the registry
 
 exit status: 0 done; 1 the answer is no (problems found, no such alert, an expectation failed);

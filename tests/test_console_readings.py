@@ -39,7 +39,9 @@ def _points(now: dt.datetime) -> list[StoragePoint]:
             at = now + dt.timedelta(minutes=minute)
             add(canteen, DeviceKind.DETECTOR, Channel.EVENT, det.test_result(at, fail_rate=0.5), f"{canteen}-det")
             add(canteen, DeviceKind.CABINET, Channel.TELEMETRY, cab.cabinet_reading(at, 2), f"{canteen}-cab")
-        manual = det.test_result(now, fail_rate=0.0).model_copy(update={"entered_by": f"school-{canteen[-1]}"})
+        manual = det.test_result(now, fail_rate=0.0).model_copy(
+            update={"entered_by": f"school-{canteen[-1]}", "supplier": "O'Brien 农场 \\ 1", "batch_no": "Q1"}
+        )
         add(canteen, DeviceKind.DETECTOR, Channel.EVENT, manual, f"{canteen}-manual")
         add(canteen, DeviceKind.CABINET, Channel.EVENT, cab.sample_retained(now, "lunch", "米饭", 1), f"{canteen}-cab")
         status = DeviceStatus(type="device.status", state="online", ts=now)
@@ -55,6 +57,7 @@ class Answers(NamedTuple):
     temperatures: list[TempPoint]
     devices: dict[str, DeviceSeen]
     later: list[TestRow]
+    traced: list[TestRow]
 
 
 def _answers(readings: Readings, now: dt.datetime) -> Answers:
@@ -67,6 +70,7 @@ def _answers(readings: Readings, now: dt.datetime) -> Answers:
         temperatures=readings.temperatures("c-a", start, end),
         devices=readings.devices("c-a"),
         later=readings.tests(None, end, end + dt.timedelta(hours=1)),
+        traced=readings.tests(None, start, end, supplier="O'Brien 农场 \\ 1", batch="Q1"),
     )
 
 
@@ -87,6 +91,7 @@ def test_the_embedded_store_and_influxdb_give_the_same_answers(tmp_path: Path, i
     assert len(on_local.temperatures) == 3
     assert set(on_local.devices) == {"c-a-det", "c-a-cab", "c-a-cam", "c-a-manual"}
     assert on_local.devices["c-a-cam"].state == "online"
+    assert sorted(t.canteen for t in on_local.traced) == ["c-a", "c-b"]  # a quote and a backslash in a supplier
     for name, local_answer, influx_answer in zip(Answers._fields, on_local, on_influx, strict=True):
         assert local_answer == influx_answer, name
 

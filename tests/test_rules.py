@@ -525,3 +525,68 @@ def test_the_engines_lag_is_measured_and_past_its_bound_alerted(tmp_path: Path) 
     assert (runner.stats.lag_records, runner.stats.lag_s) == (0, 0.0)
     assert h.alerts("platform.rules_lag", "open") == []
     assert len(h.alerts("platform.rules_lag", "resolved")) == 1
+
+
+def test_a_failed_batch_is_traced_to_every_canteen_that_recorded_it_that_day(tmp_path: Path) -> None:
+    """Batch B of supplier S fails at canteen 1; canteens 2 and 3 tested B that morning and are told to hold it;
+    canteen 4, supplied by S with another batch, is not; canteen 5 records B after the failure and is told then."""
+    from devices.registry import Registry
+    from rules.alerts import RulesStore
+    from rules.engine import RulesEngine
+    from runtime.clock import FakeClock
+    from simulators.payloads import PayloadFactory
+
+    registry = Registry.model_validate(
+        {
+            "region": "trace",
+            "canteens": [
+                {
+                    "id": f"k{i}",
+                    "name": f"食堂{i}",
+                    "district": "城区" if i < 3 else "泽州",
+                    "type": "primary",
+                    "devices": [{"id": f"det{i}", "kind": "detector"}],
+                }
+                for i in range(1, 6)
+            ],
+        }
+    )
+    store = RulesStore(tmp_path / "rules.sqlite")
+    engine = RulesEngine(registry, RulesConfig(), store, FakeClock(MORNING))
+    seq = 0
+
+    def test(canteen: int, batch: str, result: str, value: float, minutes: int) -> None:
+        nonlocal seq
+        seq += 1
+        at = MORNING + dt.timedelta(minutes=minutes)
+        model = (
+            PayloadFactory(f"det{canteen}")
+            .test_result(at, fail_rate=0.0)
+            .model_copy(
+                update={
+                    "supplier": "丰收合作社",
+                    "batch_no": batch,
+                    "result": result,
+                    "value": value,
+                    "unit": "%",
+                    "method": "enzyme_inhibition",
+                    "method_std": "GB/T 5009.199-2003",
+                    "item_code": "pesticide.op_carbamate",
+                }
+            )
+        )
+        record = new_record(model, DeviceKind.DETECTOR, Channel.EVENT, canteen=f"k{canteen}", device=f"det{canteen}")
+        engine.process([spool_record(record, seq)])
+
+    test(2, "B", "pass", 12.0, 0)
+    test(3, "B", "pass", 15.0, 5)
+    test(4, "C", "pass", 10.0, 6)
+    test(1, "B", "fail", 68.0, 30)
+    held = {a.canteen_id: a for a in store.alerts() if a.rule == "supplier.batch_failed"}
+    assert set(held) == {"k2", "k3"}
+    assert held["k2"].severity == "critical"
+    assert "丰收合作社 批次 B" in held["k2"].message
+    assert "已在食堂1检测不合格" in held["k2"].message
+    test(5, "B", "pass", 11.0, 60)  # recorded after the failure
+    test(2, "B", "pass", 9.0, 70)  # a second test at canteen 2: no second alert
+    assert sorted(a.canteen_id for a in store.alerts() if a.rule == "supplier.batch_failed") == ["k2", "k3", "k5"]

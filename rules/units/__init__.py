@@ -13,6 +13,7 @@ from rules.units.coverage import CoverageUnit
 from rules.units.devices import DevicesUnit
 from rules.units.rapid_tests import TestsUnit
 from rules.units.samples import SamplesUnit
+from rules.units.suppliers import SuppliersUnit
 
 #: Every unit, in the order it sees each record and each tick.
 UNITS: tuple[type[RuleUnit], ...] = (
@@ -23,6 +24,7 @@ UNITS: tuple[type[RuleUnit], ...] = (
     SamplesUnit,
     CabinetUnit,
     CamerasUnit,
+    SuppliersUnit,
 )
 
 __all__ = ["UNITS", "Observation", "RuleContext", "RuleUnit"]

@@ -17,6 +17,7 @@ from shian.commands import (
     scenario,
     simulate,
     storage,
+    trace,
 )
 
 COMMANDS: tuple[ModuleType, ...] = (
@@ -33,4 +34,5 @@ COMMANDS: tuple[ModuleType, ...] = (
     kiosk,
     scenario,
     simulate,
+    trace,
 )

@@ -1,0 +1,77 @@
+"""Tracing food back to whoever supplied it (退回并溯源): every canteen that tested a batch or a supplier's food
+in a period, each result, what was done with each failure and who handled it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from console.readings import MAX_ROWS, Readings, TestRow
+from console.words import Words
+from devices.registry import Registry
+from rules.alerts import Alert, AlertQuery, RulesStore
+
+
+@dataclass(frozen=True)
+class TraceLine:
+    test: TestRow
+    canteen_name: str
+    district: str
+    #: For a failure: what was done with the food (the alert's disposition), or its alert's state.
+    handling: str | None
+    #: Who acknowledged or resolved the failure's alert.
+    handled_by: str | None
+    alert_id: str | None
+
+
+def _failure_alerts(alerts: RulesStore, canteens: frozenset[str] | None, start: dt.datetime) -> dict[str, Alert]:
+    """msg_id of a failed test -> its test.failed alert (the alert's evidence names the record)."""
+    found: dict[str, Alert] = {}
+    page, _ = alerts.search(AlertQuery(canteens=canteens, rule="test.failed", opened_from=start), limit=10_000)
+    for alert in page:
+        for evidence in alert.evidence:
+            if isinstance(evidence.get("msg_id"), str):
+                found[evidence["msg_id"]] = alert
+    return found
+
+
+def trace(
+    registry: Registry,
+    readings: Readings,
+    alerts: RulesStore,
+    words: Words,
+    *,
+    canteens: frozenset[str] | None,
+    start: dt.datetime,
+    end: dt.datetime,
+    supplier: str | None = None,
+    batch: str | None = None,
+) -> tuple[list[TraceLine], bool]:
+    """Every test of ``supplier`` and/or ``batch`` in the range and scope, oldest first; and whether there were
+    more than a query returns (then the caller says so: narrow the range)."""
+    tests = readings.tests(canteens, start, end, supplier=supplier, batch=batch)
+    truncated = len(tests) >= MAX_ROWS
+    by_msg = _failure_alerts(alerts, canteens, start) if any(t.result == "fail" for t in tests) else {}
+    lines = []
+    for test in sorted(tests, key=lambda t: t.at):
+        canteen = registry.canteen(test.canteen)
+        alert = by_msg.get(test.msg_id or "") if test.result == "fail" else None
+        handling, handled_by = None, None
+        if alert is not None:
+            handling = words("disposition", alert.disposition) if alert.disposition else words("state", alert.state)
+            handled_by = alert.acked_by or next(
+                (e["actor"] for e in alerts.audit_for(alert.alert_id) if e["action"] == "resolved"), None
+            )
+        elif test.result == "fail":
+            handling = words("state", "open")
+        lines.append(
+            TraceLine(
+                test=test,
+                canteen_name=canteen.name if canteen else test.canteen,
+                district=canteen.district if canteen else "",
+                handling=handling,
+                handled_by=handled_by,
+                alert_id=alert.alert_id if alert else None,
+            )
+        )
+    return lines, truncated

@@ -1,0 +1,76 @@
+"""``shian trace batch|supplier``: every canteen that tested a batch or a supplier's food, and what became of it."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+
+from shian.commands.common import Commands, add_common, answer_no, date_argument, settings_from
+
+
+def add(commands: Commands) -> None:
+    trace = commands.add_parser(
+        "trace",
+        help="trace a batch or a supplier's food to every canteen that tested it (退回并溯源)",
+        description="List every test of a batch (or of all of a supplier's food) in a period: the canteen and its "
+        "district, the time in the registry's zone, the item, the verdict, and for each failure what was done "
+        "with the food (the disposition recorded when its test.failed alert was resolved) and who handled it. "
+        "Reads the configured store (the embedded one or InfluxDB) and the rules store. Exit status 1 when "
+        "nothing matches.",
+    )
+    kinds = trace.add_subparsers(dest="trace_command", required=True, metavar="WHAT")
+    for name, what in (("batch", "a batch number"), ("supplier", "a supplier's name, exactly as the tests carry it")):
+        parser = kinds.add_parser(name, help=f"by {what}")
+        add_common(parser)
+        parser.add_argument("value", metavar=name.upper(), help=what)
+        if name == "batch":
+            parser.add_argument("--supplier", help="only this supplier's batch of that number")
+        parser.add_argument("--from", dest="start", type=date_argument, help="first day (default: 30 days ago)")
+        parser.add_argument("--to", dest="end", type=date_argument, help="last day (default: today)")
+        parser.set_defaults(handler=_trace)
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
+    from console.trace import trace
+    from console.words import Words
+    from devices.registry import load_registry
+    from rules.alerts import RulesStore
+    from wiring.build import rules_store_path
+    from wiring.console import build_readings
+
+    settings = settings_from(args)
+    registry = load_registry(settings.registry)
+    tz = ZoneInfo(registry.timezone)
+    today = dt.datetime.now(tz).date()
+    first, last = args.start or today - dt.timedelta(days=30), args.end or today
+    start = dt.datetime.combine(first, dt.time(), tz)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tz)
+    supplier = args.value if args.trace_command == "supplier" else getattr(args, "supplier", None)
+    batch = args.value if args.trace_command == "batch" else None
+    words = Words("zh")
+    readings = build_readings(settings)
+    alerts = RulesStore(rules_store_path(settings))
+    try:
+        lines, truncated = trace(
+            registry, readings, alerts, words, canteens=None, start=start, end=end, supplier=supplier, batch=batch
+        )
+    finally:
+        readings.close()
+        alerts.close()
+    if not lines:
+        return answer_no(f"no test of {args.trace_command} {args.value!r} from {first} to {last}")
+    for line in lines:
+        t = line.test
+        handled = f"  {line.handling}" + (f" ({line.handled_by})" if line.handled_by else "") if line.handling else ""
+        food = f"{t.sample_name or ''}  {t.supplier or ''} {t.batch_no or ''}"
+        verdict = f"{words('item', t.item_code)}  {words('verdict', t.result)}"
+        print(f"{t.at.astimezone(tz):%Y-%m-%d %H:%M}  {line.district}  {line.canteen_name}  {food}  {verdict}{handled}")
+    failed = sum(1 for line in lines if line.test.result == "fail")
+    canteens = len({line.test.canteen for line in lines})
+    print(f"{len(lines)} tests at {canteens} canteens, {failed} failed ({first} – {last}, {tz.key})", file=sys.stderr)
+    if truncated:
+        print("shian: more tests than one query returns: narrow --from/--to for the whole list", file=sys.stderr)
+    return 0

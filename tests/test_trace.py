@@ -1,0 +1,87 @@
+"""Tracing a batch or a supplier: every canteen that tested it, each result, what was done with each failure
+and who handled it — in the console (scoped) and with `shian trace`."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from shian.cli import main
+from tests.console_helpers import ConsoleRig
+from wiring.build import local_store_path, rules_store_path
+from wiring.settings import Settings
+
+SUPPLIER = "丰收合作社"
+
+
+def _month(rig: ConsoleRig) -> str:
+    """Batch B at three canteens (it fails at c-b, which returns it), batch C at c-a; returns the failure's
+    alert id."""
+    common = {"supplier": SUPPLIER, "unit": "%", "method": "enzyme_inhibition", "item_code": "pesticide.op_carbamate"}
+    rig.test_result("c-a", batch_no="B", result="pass", value=12.0, sample_name="豇豆", **common)
+    rig.test_result("c-b", batch_no="B", result="fail", value=71.0, sample_name="豇豆", **common)
+    rig.test_result("c-c", batch_no="B", result="pass", value=9.0, sample_name="豇豆", **common)
+    rig.test_result("c-a", batch_no="C", result="pass", value=8.0, sample_name="菠菜", **common)
+    failed = next(t for t in rig.tests_written if t["result"] == "fail")
+    alert = rig.raise_alert("c-b", rule="test.failed", msg_id=failed["msg_id"])
+    rig.rules.resolve(alert.alert_id, "district-cq", "整批退回", rig.clock.now(), disposition="returned_to_supplier")
+    return alert.alert_id
+
+
+def test_the_city_traces_a_batch_to_every_canteen_and_its_disposition(tmp_path: Path) -> None:
+    rig = ConsoleRig(tmp_path)
+    alert_id = _month(rig)
+    html = rig.client("city").get("/trace", params={"batch": "B"}).text
+    assert "3 次检测，涉及 3 个食堂，不合格 1 次" in html
+    assert html.count('class="verdict-') == 3
+    assert "城区二小食堂" in html
+    assert "泽州中学食堂" in html
+    assert f'href="/alerts/{alert_id}">退回供应商</a> · district-cq' in html
+    assert "菠菜" not in html  # batch C is another batch
+    supplier = rig.client("city").get("/trace", params={"supplier": SUPPLIER}).text
+    assert supplier.count('class="verdict-') == 4
+
+
+def test_a_school_traces_only_within_its_own_canteen(tmp_path: Path) -> None:
+    rig = ConsoleRig(tmp_path)
+    _month(rig)
+    html = rig.client("school-a").get("/trace", params={"batch": "B"}).text
+    assert html.count('class="verdict-') == 1
+    assert "城区二小食堂" not in html
+    assert "退回供应商" not in html
+    assert "1 次检测，涉及 1 个食堂，不合格 0 次" in html
+
+
+def test_the_canteen_page_links_each_test_to_its_trace(tmp_path: Path) -> None:
+    rig = ConsoleRig(tmp_path)
+    _month(rig)
+    html = rig.client("school-a").get("/canteens/c-a").text
+    assert "/trace?supplier=%E4%B8%B0%E6%94%B6%E5%90%88%E4%BD%9C%E7%A4%BE&amp;batch=B" in html
+
+
+def test_shian_trace_batch_and_supplier(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = Settings(data_dir=tmp_path)
+    rig = ConsoleRig(tmp_path)
+    # the rig's stores where the CLI looks for them
+    assert rig.store.path == local_store_path(settings).with_name("store.sqlite")
+    _month(rig)
+    with sqlite3.connect(tmp_path / "rules.sqlite") as source, sqlite3.connect(rules_store_path(settings)) as copy:
+        source.backup(copy)  # with what is still in the write-ahead log
+    registry = tmp_path / "registry.yaml"
+    import yaml
+
+    registry.write_text(yaml.safe_dump(rig.registry.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    common = ["--data-dir", str(tmp_path), "--registry", str(registry), "--from", "2026-11-01", "--to", "2026-11-30"]
+    assert main(["trace", "batch", "B", *common]) == 0
+    out, err = capsys.readouterr()
+    lines = out.strip().splitlines()
+    assert len(lines) == 3
+    assert "城区二小食堂" in out
+    assert "不合格  退回供应商 (district-cq)" in out
+    assert "3 tests at 3 canteens, 1 failed" in err
+    assert main(["trace", "supplier", SUPPLIER, *common]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 4
+    assert main(["trace", "batch", "NOPE", *common]) == 1
+    assert "no test of batch 'NOPE'" in capsys.readouterr().err
