@@ -52,6 +52,7 @@ class RulesRunner:
         notifiers: Sequence[Notifier],
         *,
         batch: int = 1000,
+        catch_up_batch: int = 10_000,
         tick_s: float = 1.0,
         wake: asyncio.Event | None = None,
     ) -> None:
@@ -59,6 +60,8 @@ class RulesRunner:
         self.spool = spool
         self.notifiers = list(notifiers)
         self.batch = batch
+        #: Records per step while behind: fewer hops through a busy event loop, one transaction each.
+        self.catch_up_batch = max(batch, catch_up_batch)
         self.tick_s = tick_s
         #: Set by the gateway after each commit (same process): records are taken at once instead of at the tick.
         self.wake = wake or asyncio.Event()
@@ -77,7 +80,8 @@ class RulesRunner:
     async def step(self) -> int:
         """One batch of records (or a timer tick), then publish what changed. Returns records processed."""
         store = self.engine.store
-        records = await asyncio.to_thread(self.spool.read, store.checkpoint(), self.batch)
+        limit = self.catch_up_batch if self.stats.lag_records > self.batch else self.batch
+        records = await asyncio.to_thread(self.spool.read, store.checkpoint(), limit)
         if records:
             caught_up = records[-1].seq >= self.spool.last_seq()
             await asyncio.to_thread(functools.partial(self.engine.process, records, caught_up=caught_up))
