@@ -68,17 +68,36 @@ class RulesRunner:
         self.stats = RulesStats()
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            self.wake.clear()
-            processed = await self.step()
-            if not processed:
-                waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self.wake.wait())]
-                await asyncio.wait(waiters, timeout=self.tick_s, return_when=asyncio.FIRST_COMPLETED)
-                for waiter in waiters:
-                    waiter.cancel()
+        """Apply records and ticks until ``stop``; publish what changed alongside, so that a slow notifier (a
+        busy broker connection) never holds the engine up — the outbox keeps each change until it is out."""
+        changed = asyncio.Event()
+        publisher = asyncio.create_task(self._publish_forever(changed))
+        try:
+            while not stop.is_set():
+                self.wake.clear()
+                processed = await self.step(publish=False)
+                changed.set()
+                if not processed:
+                    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self.wake.wait())]
+                    await asyncio.wait(waiters, timeout=self.tick_s, return_when=asyncio.FIRST_COMPLETED)
+                    for waiter in waiters:
+                        waiter.cancel()
+                if publisher.done():
+                    publisher.result()  # a publisher that failed: say so rather than stop publishing quietly
+        finally:
+            publisher.cancel()
+            await asyncio.gather(publisher, return_exceptions=True)
+        await self.publish_pending()
 
-    async def step(self) -> int:
-        """One batch of records (or a timer tick), then publish what changed. Returns records processed."""
+    async def _publish_forever(self, changed: asyncio.Event) -> None:
+        while True:
+            await changed.wait()
+            changed.clear()
+            await self.publish_pending()
+
+    async def step(self, *, publish: bool = True) -> int:
+        """One batch of records (or a timer tick), then (unless ``run`` publishes alongside) publish what
+        changed. Returns records processed."""
         store = self.engine.store
         limit = self.catch_up_batch if self.stats.lag_records > self.batch else self.batch
         records = await asyncio.to_thread(self.spool.read, store.checkpoint(), limit)
@@ -90,24 +109,27 @@ class RulesRunner:
         else:
             await asyncio.to_thread(self.engine.tick)
         await asyncio.to_thread(self.measure_lag)
-        await self.publish_pending()
+        if publish:
+            await self.publish_pending()
         return len(records)
 
     def measure_lag(self) -> None:
         """How far behind the spool's head the engine is, in records and in seconds; past the configured bound,
-        ``platform.rules_lag`` is raised (and cleared once the lag is under half of it)."""
+        ``platform.rules_lag`` is raised (and cleared once the lag is under half of it, and the alert has been
+        open for a whole bound)."""
         checkpoint, now = self.engine.store.checkpoint(), self.engine.clock.now()
         self.stats.lag_records = max(0, self.spool.last_seq() - checkpoint)
         oldest = self.spool.oldest_after(checkpoint) if self.stats.lag_records else None
         self.stats.lag_s = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
-        bound = self.engine.config.rules_lag_alert_after.total_seconds()
-        lagging = self.engine.store.open_for(f"{LAG_RULE}|{PLATFORM}") is not None
-        if self.stats.lag_s > bound and not lagging:
+        bound = self.engine.config.rules_lag_alert_after
+        lagging = self.engine.store.open_for(f"{LAG_RULE}|{PLATFORM}")
+        if self.stats.lag_s > bound.total_seconds() and lagging is None:
             evidence = {"lag_records": self.stats.lag_records, "lag_s": round(self.stats.lag_s, 1)}
             self.engine.report(
                 LAG_RULE, "warning", now, evidence, seconds=round(self.stats.lag_s), records=self.stats.lag_records
             )
-        elif lagging and self.stats.lag_s < bound / 2:
+        elif lagging is not None and self.stats.lag_s < bound.total_seconds() / 2 and now - lagging.updated_at >= bound:
+            # cleared only once it has stayed open a whole bound: a lag that comes and goes is one alert, not many
             self.engine.clear(LAG_RULE, "the rules engine caught up", now, by="rules")
 
     async def close(self) -> None:

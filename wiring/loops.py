@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+from collections.abc import Callable
 
 import structlog
 
@@ -65,6 +66,14 @@ async def rules_link(runner: RulesRunner, alerts_topic: MqttAlerts, options: Lin
             alerts_topic.bus = None
 
     await serve_connected(options, serve, name="rules")
+
+
+async def forward_wakes(committed: asyncio.Event, wake: Callable[[], None]) -> None:
+    """Each commit of the gateway (an event of this loop) wakes the rules engine on its own loop."""
+    while True:
+        await committed.wait()
+        committed.clear()
+        wake()
 
 
 async def prune_spool(spool: Spool, clock: Clock) -> None:

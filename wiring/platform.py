@@ -29,6 +29,7 @@ from wiring import loops
 from wiring.broker import BrokerAddress, broker_for, gateway_link_options
 from wiring.build import build_drain, build_gateway, build_rules, spool_path
 from wiring.console import build_console, build_digests
+from wiring.rules_thread import RulesThread
 from wiring.settings import Settings
 
 log = structlog.get_logger("shian")
@@ -55,13 +56,14 @@ class Platform:
         self.rules, self.alerts_topic = build_rules(
             settings, registry, clock, config=rules_config, also_notify=[self.feed]
         )
-        self.rules.wake = self.gateway.committed
+        #: The rules engine runs on its own loop in its own thread (wiring/rules_thread.py).
+        self.rules_thread = RulesThread(self.rules)
         self.console: Console | None = None
         self.console_server: ConsoleServer | None = None
         self.console_task: asyncio.Future[None] | None = None
         if settings.web.enabled:
             self.console = build_console(settings, registry, clock, self.feed, manual_intake=self.gateway.submit_manual)
-            self.console.wake_rules = self.gateway.committed.set
+            self.console.wake_rules = self.gateway.committed.set  # forwarded to the rules thread
             self.console.live = LiveTests(spool_path(settings), registry, clock)
         self.drain.on_backlog_disk = self._backlog_disk
         self.drain_stop, self.rules_stop, self.devices_stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
@@ -116,10 +118,12 @@ class Platform:
         return dataclasses.replace(options, client_id=f"{options.client_id}-{role}")
 
     def start(self, address: BrokerAddress) -> None:
+        webhooks = [n for n in self.rules.notifiers if isinstance(n, Webhooks)]
+        self.rules_thread.adopt_notifiers(asyncio.get_running_loop())
         self.core = [
             asyncio.create_task(run_gateway(self.gateway, self.link_options(address))),
             asyncio.create_task(self.drain.run(self.drain_stop)),
-            asyncio.create_task(self.rules.run(self.rules_stop)),
+            asyncio.create_task(self.rules_thread.run()),
         ]
         self.helpers += [
             asyncio.create_task(
@@ -127,7 +131,8 @@ class Platform:
             ),
             asyncio.create_task(loops.rules_link(self.rules, self.alerts_topic, self.link_options(address, "rules"))),
             asyncio.create_task(loops.prune_spool(self.gateway.spool, self.clock)),
-            *(asyncio.create_task(n.deliver_forever()) for n in self.rules.notifiers if isinstance(n, Webhooks)),
+            asyncio.create_task(loops.forward_wakes(self.gateway.committed, self.rules_thread.wake)),
+            *(asyncio.create_task(hooks.deliver_forever()) for hooks in webhooks),
         ]
 
     async def gateway_ready(self, timeout_s: float = 30.0) -> None:
@@ -163,10 +168,12 @@ class Platform:
         await asyncio.wait([gateway_task], timeout=DRAIN_TIMEOUT_S)
         self.drain_stop.set()
         self.rules_stop.set()
+        self.rules_thread.stop()
         await asyncio.wait([drain_task, rules_task], timeout=DRAIN_TIMEOUT_S)
         await self.rules.step()
 
     async def close(self) -> None:
+        self.rules_thread.stop()
         if self.console_server is not None and self.console_task is not None:
             self.console_server.request_stop()  # event streams get a moment to end, then are cancelled
             await asyncio.wait([self.console_task], timeout=STOP_TIMEOUT_S)
