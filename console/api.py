@@ -16,7 +16,7 @@ from console.access import csrf_matches
 from console.app import ApiViewer, ConsoleDep
 from console.canteen_pages import canteen_in_scope
 from console.context import Console
-from console.pages import PAGE_SIZE, alert_in_scope, inbox_query, resolve
+from console.pages import PAGE_SIZE, acknowledge, alert_in_scope, inbox_query, resolve
 from console.readings import DeviceSeen, SampleRow, TestRow
 from rules.alerts import Alert, AlertError, Disposition, Review, Severity, State
 
@@ -110,11 +110,9 @@ def ack_alert(
     _change_allowed(request, x_csrf_token)
     alert = alert_in_scope(console, viewer, alert_id)
     try:
-        changed = console.alerts.acknowledge(alert.alert_id, viewer.username, body.note, console.clock.now())
+        return acknowledge(console, viewer, alert, body.note)
     except AlertError as exc:
         raise HTTPException(409, str(exc)) from None
-    console.wake_rules()
-    return changed
 
 
 @router.post("/alerts/{alert_id}/resolve", summary="Resolve an alert (with a disposition or review)")

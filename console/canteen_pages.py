@@ -20,7 +20,7 @@ from console.access import Viewer
 from console.app import ConsoleDep, PageViewer, words_of
 from console.context import Console
 from console.menus import MenuError, parse_menu_csv
-from console.pages import checked_form, render, text
+from console.pages import checked_form, parse_date, render, text
 from console.readings import SampleRow, TestRow
 from console.trace import TraceLine, trace
 from devices.messages import TestResult
@@ -352,8 +352,8 @@ def trace_page(request: Request, viewer: PageViewer, console: ConsoleDep) -> Res
     """Every canteen (of the viewer's) that tested a batch or a supplier's food, and what became of each."""
     params = {k: v.strip() for k, v in request.query_params.items() if v.strip()}
     today = console.today()
-    first = _date(params.get("from")) or today - dt.timedelta(days=TRACE_DAYS)
-    last = _date(params.get("to")) or today
+    first = parse_date(params.get("from")) or today - dt.timedelta(days=TRACE_DAYS)
+    last = parse_date(params.get("to")) or today
     supplier, batch = params.get("supplier"), params.get("batch")
     lines: list[TraceLine] = []
     truncated = False
@@ -383,10 +383,3 @@ def trace_page(request: Request, viewer: PageViewer, console: ConsoleDep) -> Res
         failed=sum(1 for line in lines if line.test.result == "fail"),
         canteens=len({line.test.canteen for line in lines}),
     )
-
-
-def _date(value: str | None) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(value) if value else None
-    except ValueError:
-        return None

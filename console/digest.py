@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -14,7 +15,7 @@ from console.privacy import scrub
 from console.readings import Readings, TestRow
 from console.words import Words
 from devices.registry import Canteen, Registry
-from rules.alerts import Alert, AlertQuery, RulesStore
+from rules.alerts import Alert, AlertQuery, RulesStore, alerts_by_record
 
 CabinetState = Literal["kept", "excursion", "no_data"]
 
@@ -92,17 +93,6 @@ def _handling(alert: Alert | None) -> str:
     return {"resolved": "已处理", "acknowledged": "处理中", "open": "待处理"}[alert.state]
 
 
-def _failure_alerts(alerts: list[Alert]) -> dict[str, Alert]:
-    """msg_id of a failed test -> the test.failed alert it raised (its evidence names the record)."""
-    found: dict[str, Alert] = {}
-    for alert in alerts:
-        if alert.rule == "test.failed":
-            for evidence in alert.evidence:
-                if isinstance(evidence.get("msg_id"), str):
-                    found[evidence["msg_id"]] = alert
-    return found
-
-
 def compose(
     registry: Registry,
     readings: Readings,
@@ -114,8 +104,6 @@ def compose(
     at: dt.datetime,
 ) -> DailyDigest:
     """The digest of ``canteen`` for ``day`` as the stores know it at ``at``."""
-    from zoneinfo import ZoneInfo
-
     tz = ZoneInfo(registry.timezone)
     start = dt.datetime.combine(day, dt.time(), tz)
     end = start + dt.timedelta(days=1)
@@ -124,7 +112,7 @@ def compose(
     day_alerts, _ = alerts_store.search(
         AlertQuery(canteens=frozenset([canteen.id]), opened_from=start, opened_to=end), limit=1000
     )
-    by_msg = _failure_alerts(day_alerts)
+    by_msg = alerts_by_record(day_alerts, "test.failed")
     failures = [
         Failure(
             sample=scrub(t.sample_name),

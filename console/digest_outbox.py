@@ -66,11 +66,12 @@ class DigestOutbox:
         ).fetchone()
         return DailyDigest.model_validate_json(row[0]) if row else None
 
-    def versions(self, canteen_id: str, day: dt.date) -> list[DailyDigest]:
-        rows = self._db.execute(
-            "SELECT body FROM digests WHERE canteen_id = ? AND day = ? ORDER BY version", (canteen_id, day.isoformat())
-        ).fetchall()
-        return [DailyDigest.model_validate_json(r[0]) for r in rows]
+    def version(self, canteen_id: str, day: dt.date, version: int) -> DailyDigest | None:
+        row = self._db.execute(
+            "SELECT body FROM digests WHERE canteen_id = ? AND day = ? AND version = ?",
+            (canteen_id, day.isoformat(), version),
+        ).fetchone()
+        return DailyDigest.model_validate_json(row[0]) if row else None
 
     def recent_days(self, canteen_id: str, limit: int = 14) -> list[dt.date]:
         rows = self._db.execute(

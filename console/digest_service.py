@@ -131,10 +131,7 @@ class DigestService:
 
     async def deliver(self, now: dt.datetime) -> None:
         for delivery in self.outbox.due(now):
-            digest = next(
-                (d for d in self.outbox.versions(delivery.canteen_id, delivery.day) if d.version == delivery.version),
-                None,
-            )
+            digest = self.outbox.version(delivery.canteen_id, delivery.day, delivery.version)
             canteen = self.registry.canteen(delivery.canteen_id)
             if digest is None or canteen is None:
                 continue

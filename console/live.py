@@ -99,6 +99,18 @@ def js_time(instant: dt.datetime) -> str:
     return instant.isoformat(timespec="milliseconds")
 
 
+def freshness(clock: Clock, tz: ZoneInfo, seen: dt.datetime | None) -> dict[str, str | None]:
+    """What a kiosk is told of its data: the date, the time now and when the canteen's devices last sent anything
+    (also as HH:MM in the region's zone: a display's own clock and zone are often wrong)."""
+    now = clock.now()
+    return {
+        "date": now.astimezone(tz).date().isoformat(),
+        "now": js_time(now),
+        "last_seen": js_time(seen) if seen else None,
+        "last_seen_text": seen.astimezone(tz).strftime("%H:%M") if seen else None,
+    }
+
+
 def _event(name: str, data: object) -> str:
     return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
@@ -157,16 +169,6 @@ class LiveTests:
                 except asyncio.QueueFull:
                     _overflowed(queue)
 
-    def freshness(self, seen: dt.datetime | None) -> dict[str, str | None]:
-        """The date, the time now and when the devices last sent anything (also as HH:MM in the region's zone:
-        a display's own clock and zone are often wrong)."""
-        return {
-            "date": self.today().isoformat(),
-            "now": js_time(self.clock.now()),
-            "last_seen": js_time(seen) if seen else None,
-            "last_seen_text": seen.astimezone(self.tz).strftime("%H:%M") if seen else None,
-        }
-
     async def stream(self, canteen_id: str, since: dt.datetime | None) -> AsyncIterator[str]:
         """One kiosk's events: today's rows so far, then each new one, and a tick with the date and the time the
         canteen's devices last sent anything (``since``: what the store knew when the page was made)."""
@@ -180,7 +182,7 @@ class LiveTests:
                     yield _event("test", asdict(row))
             while True:
                 seen = max(filter(None, [since, self.last_seen.get(canteen_id)]), default=None)
-                yield _event("tick", self.freshness(seen))
+                yield _event("tick", freshness(self.clock, self.tz, seen))
                 try:
                     event = await asyncio.wait_for(queue.get(), TICK_S)
                 except TimeoutError:

@@ -147,7 +147,8 @@ def _choice(value: str | None, catalogue: str) -> Any:
     return value if value in CATALOGUES[catalogue] else None
 
 
-def _day(value: str | None) -> dt.date | None:
+def parse_date(value: str | None) -> dt.date | None:
+    """A YYYY-MM-DD query parameter, or None when it is missing or not a date."""
     try:
         return dt.date.fromisoformat(value) if value else None
     except ValueError:
@@ -162,7 +163,7 @@ def inbox_query(console: Console, viewer: Viewer, params: dict[str, str]) -> Ale
         scope = in_district if scope is None else scope & in_district
     if canteen := params.get("canteen"):
         scope = frozenset([canteen]) if scope is None else scope & {canteen}
-    start, end = _day(params.get("from")), _day(params.get("to"))
+    start, end = parse_date(params.get("from")), parse_date(params.get("to"))
     return AlertQuery(
         canteens=scope,
         state=_choice(params.get("state"), "state"),

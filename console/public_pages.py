@@ -12,8 +12,8 @@ from fastapi.responses import Response, StreamingResponse
 
 from console.app import ConsoleDep
 from console.context import Console
-from console.live import js_time, kiosk_row
-from console.pages import templates
+from console.live import freshness, kiosk_row
+from console.pages import parse_date, templates
 from console.store import PublicPurpose
 from console.words import Words
 
@@ -25,6 +25,12 @@ def _opened(console: Console, canteen_id: str, token: str | None, purpose: Publi
     wrong, revoked or other canteen's token as for a canteen that does not exist."""
     if console.registry.canteen(canteen_id) is None or not console.store.opens(token, canteen_id, purpose):
         raise HTTPException(404)
+
+
+def _last_seen(console: Console, canteen_id: str) -> dt.datetime | None:
+    """When any device of the canteen last sent anything, as the store knows it."""
+    seen = [s.last_message for s in console.readings.devices(canteen_id).values() if s.last_message]
+    return max(seen, default=None)
 
 
 def _public_headers(response: Response) -> Response:
@@ -41,7 +47,6 @@ def kiosk(request: Request, canteen_id: str, console: ConsoleDep, t: str | None 
     words = Words("zh")
     start, end = console.day_bounds(console.today())
     tests = console.readings.tests(frozenset([canteen_id]), start, end)
-    seen = [s.last_message for s in console.readings.devices(canteen_id).values() if s.last_message]
     response = templates.TemplateResponse(
         request,
         "kiosk.html",
@@ -50,10 +55,7 @@ def kiosk(request: Request, canteen_id: str, console: ConsoleDep, t: str | None 
             "today": console.today(),
             "rows": [asdict(kiosk_row(test, console.tz, words)) for test in tests],
             "state": {
-                "date": console.today().isoformat(),
-                "now": js_time(console.clock.now()),
-                "last_seen": js_time(max(seen)) if seen else None,
-                "last_seen_text": max(seen).astimezone(console.tz).strftime("%H:%M") if seen else None,
+                **freshness(console.clock, console.tz, _last_seen(console, canteen_id)),
                 "stale_after_s": console.kiosk_stale_s,
                 "events": f"/kiosk/{canteen_id}/events?t={t}",
             },
@@ -67,8 +69,7 @@ def kiosk_events(canteen_id: str, console: ConsoleDep, t: str | None = None) -> 
     _opened(console, canteen_id, t, "kiosk")
     if console.live is None:
         raise HTTPException(503, "no live feed in this process")
-    seen = [s.last_message for s in console.readings.devices(canteen_id).values() if s.last_message]
-    stream = console.live.stream(canteen_id, max(seen) if seen else None)
+    stream = console.live.stream(canteen_id, _last_seen(console, canteen_id))
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
@@ -79,7 +80,9 @@ def public_day(request: Request, canteen_id: str, day: str, console: ConsoleDep,
     _opened(console, canteen_id, t, "public")
     canteen = console.registry.canteen(canteen_id)
     assert canteen is not None
-    date = console.today() if day == "today" else _parse_day(day)
+    date = console.today() if day == "today" else parse_date(day)
+    if date is None:
+        raise HTTPException(404)
     digests = console.digests
     response = templates.TemplateResponse(
         request,
@@ -94,10 +97,3 @@ def public_day(request: Request, canteen_id: str, day: str, console: ConsoleDep,
         },
     )
     return _public_headers(response)
-
-
-def _parse_day(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise HTTPException(404) from None

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from runtime.errors import ShianError
 from runtime.sqlite import open_database
+from storage.local import POINTS_SCHEMA
 from storage.schema import FieldName as F
 from storage.schema import Measurement as M
 from storage.schema import Tag, epoch_ns
@@ -157,12 +158,8 @@ class LocalReadings:
 
     def __init__(self, path: Path) -> None:
         self._db = open_database(path)
-        # The store creates its table on first write; a console started before it must still answer (empty).
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS points (measurement TEXT NOT NULL, series TEXT NOT NULL,"
-            " time_ns INTEGER NOT NULL, tags TEXT NOT NULL, fields TEXT NOT NULL,"
-            " PRIMARY KEY (measurement, series, time_ns)) WITHOUT ROWID"
-        )
+        # The table as the store makes it: a console opened before the store ever was still answers (empty).
+        self._db.executescript(POINTS_SCHEMA)
 
     def close(self) -> None:
         self._db.close()

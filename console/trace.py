@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from console.readings import MAX_ROWS, Readings, TestRow
 from console.words import Words
 from devices.registry import Registry
-from rules.alerts import Alert, AlertQuery, RulesStore
+from rules.alerts import Alert, AlertQuery, RulesStore, alerts_by_record
 
 
 @dataclass(frozen=True)
@@ -22,17 +22,6 @@ class TraceLine:
     #: Who acknowledged or resolved the failure's alert.
     handled_by: str | None
     alert_id: str | None
-
-
-def _failure_alerts(alerts: RulesStore, canteens: frozenset[str] | None, start: dt.datetime) -> dict[str, Alert]:
-    """msg_id of a failed test -> its test.failed alert (the alert's evidence names the record)."""
-    found: dict[str, Alert] = {}
-    page, _ = alerts.search(AlertQuery(canteens=canteens, rule="test.failed", opened_from=start), limit=10_000)
-    for alert in page:
-        for evidence in alert.evidence:
-            if isinstance(evidence.get("msg_id"), str):
-                found[evidence["msg_id"]] = alert
-    return found
 
 
 def trace(
@@ -51,7 +40,10 @@ def trace(
     more than a query returns (then the caller says so: narrow the range)."""
     tests = readings.tests(canteens, start, end, supplier=supplier, batch=batch)
     truncated = len(tests) >= MAX_ROWS
-    by_msg = _failure_alerts(alerts, canteens, start) if any(t.result == "fail" for t in tests) else {}
+    by_msg: dict[str, Alert] = {}
+    if any(t.result == "fail" for t in tests):
+        failures, _ = alerts.search(AlertQuery(canteens=canteens, rule="test.failed", opened_from=start), limit=10_000)
+        by_msg = alerts_by_record(failures, "test.failed")
     lines = []
     for test in sorted(tests, key=lambda t: t.at):
         canteen = registry.canteen(test.canteen)

@@ -155,20 +155,25 @@ class Classifier:
         if not isinstance(route, Route):
             assert route is not None  # set whenever ``first`` is not
             return route
-        decision = decide(route, incoming.payload)
-        if type(decision) is Accepted and type(decision.message) is TestResult and decision.message.entered_by:
+        # decide()'s body inline: one Python call fewer per delivery, on the gateway's hottest path
+        try:
+            message = route.decode(incoming.payload)
+        except DecodeError as exc:
+            return Rejected(exc.reason, exc.detail, route.device_id, route.topic, _msg_id_of(incoming.payload))
+        if type(message) is TestResult and message.entered_by is not None:
             return Rejected(
                 Reason.INVALID_VALUE,
                 "entered_by: set only by the platform's console for results entered by hand, never by a device",
                 route.device_id,
                 route.topic,
-                decision.message.msg_id,
+                message.msg_id,
             )
-        return decision
+        return tuple.__new__(Accepted, (route, message))  # a named tuple's own constructor is a Python function
 
 
 def decide(route: Route, payload: bytes) -> Accepted | Rejected:
-    """The payload of a topic the registry accepted: decoded, or rejected with its reason."""
+    """The payload of a topic the registry accepted: decoded, or rejected with its reason (the console's hand-
+    entered results come this way; :class:`Classifier` does the same inline)."""
     try:
         message = route.decode(payload)
     except DecodeError as exc:

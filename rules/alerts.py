@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,6 +173,17 @@ class AlertQuery:
         return " AND ".join(clauses) or "1", params
 
 
+def alerts_by_record(alerts: Iterable[Alert], rule: str) -> dict[str, Alert]:
+    """msg_id of a record -> the alert of ``rule`` it is evidence of (evidence names its record by msg_id)."""
+    found: dict[str, Alert] = {}
+    for alert in alerts:
+        if alert.rule == rule:
+            for evidence in alert.evidence:
+                if isinstance(evidence.get("msg_id"), str):
+                    found[evidence["msg_id"]] = alert
+    return found
+
+
 class AlertError(ShianError, ValueError):
     """An operator's change an alert does not allow (no such alert, already resolved, not open)."""
 
@@ -238,7 +249,7 @@ class RulesStore:
                 alert.dedup_key,
                 alert.model_dump_json(),
                 alert.state,
-                self._version(alert),
+                self.version_of(alert),
                 alert.canteen_id,
                 alert.rule,
                 alert.severity,
@@ -438,10 +449,14 @@ class RulesStore:
             self._audit(alert, "reminded", "rules", at, reminders=alert.reminders)
             return alert
 
-    def open_critical(self) -> list[Alert]:
-        """Critical alerts nobody has acknowledged yet (reminders go to them)."""
+    def due_reminders(self, last_before: dt.datetime) -> list[Alert]:
+        """Unacknowledged critical alerts whose last reminder (or opening) is before ``last_before``: chosen in
+        SQL, so that the bodies of the others are never parsed on the engine's path."""
         rows = self._db.execute(
-            "SELECT body FROM alerts WHERE state = 'open' AND severity = 'critical' ORDER BY opened_ts"
+            "SELECT body FROM alerts WHERE state = 'open' AND severity = 'critical' AND"
+            " julianday(COALESCE(json_extract(body, '$.reminded_at'), json_extract(body, '$.opened_at')))"
+            " <= julianday(?) ORDER BY opened_ts",
+            (last_before.isoformat(),),
         ).fetchall()
         return [Alert.model_validate_json(r[0]) for r in rows]
 
@@ -468,11 +483,7 @@ class RulesStore:
     @staticmethod
     def version_of(alert: Alert) -> str:
         """What changes with every change a notifier must hear of (state, severity, escalation, evidence,
-        reminders)."""
-        return RulesStore._version(alert)
-
-    @staticmethod
-    def _version(alert: Alert) -> str:
+        reminders); the outbox compares it."""
         return (
             f"{alert.updated_at.isoformat()}|{alert.state}|{alert.severity}|{alert.escalation}|{len(alert.evidence)}"
             f"|{alert.reminders}"
@@ -491,7 +502,7 @@ class RulesStore:
             self._db.execute(
                 "INSERT INTO published (alert_id, version) VALUES (?, ?) "
                 "ON CONFLICT (alert_id) DO UPDATE SET version = excluded.version",
-                (alert.alert_id, self._version(alert)),
+                (alert.alert_id, self.version_of(alert)),
             )
 
     # --- menus ---------------------------------------------------------------------------------------------

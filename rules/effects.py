@@ -11,6 +11,9 @@ from rules.alerts import Severity
 
 #: Who resolves alerts that the rules themselves close (recorded in the audit log).
 RULES_ACTOR = "rules"
+#: The canteen id of alerts about the platform itself (a storage backlog, a fleet-wide outage, the engine's lag);
+#: the city account reads them, as it reads every alert.
+PLATFORM = "platform"
 
 
 @dataclass(frozen=True, slots=True)

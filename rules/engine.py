@@ -15,7 +15,7 @@ import structlog
 from devices.registry import Registry
 from rules.alerts import RulesStore, Severity
 from rules.config import RulesConfig
-from rules.effects import Effect, Raise, Resolve
+from rules.effects import PLATFORM, Effect, Raise, Resolve
 from rules.escalation import escalate, remind
 from rules.messages import render
 from rules.state import Table
@@ -24,9 +24,6 @@ from runtime.clock import Clock
 from spool import SpoolRecord, hydrate
 
 log = structlog.get_logger("shian.rules")
-
-#: The canteen id of alerts about the platform itself (the city account reads them, as it reads every alert).
-PLATFORM = "platform"
 
 
 class RulesEngine:

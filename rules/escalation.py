@@ -33,8 +33,6 @@ def escalate(store: RulesStore, config: RulesConfig, now: dt.datetime) -> None:
 def remind(store: RulesStore, config: RulesConfig, now: dt.datetime) -> None:
     if config.remind_every is None:
         return
-    for alert in store.open_critical():
-        last = alert.reminded_at or alert.opened_at
-        if now - last >= config.remind_every:
-            store.remind(alert.alert_id, now)
-            log.info("alert.reminded", alert_id=alert.alert_id, reminders=alert.reminders + 1)
+    for alert in store.due_reminders(now - config.remind_every):
+        store.remind(alert.alert_id, now)
+        log.info("alert.reminded", alert_id=alert.alert_id, reminders=alert.reminders + 1)

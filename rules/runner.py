@@ -13,7 +13,8 @@ from devices.registry import Registry
 from devices.topics import ROOT
 from mqtt.bus import BusClient, Incoming
 from rules.alerts import AlertAck, AlertError
-from rules.engine import PLATFORM, RulesEngine
+from rules.effects import PLATFORM
+from rules.engine import RulesEngine
 from rules.notify import Notifier
 from rules.stats import RulesStats
 from spool import Spool
@@ -101,24 +102,25 @@ class RulesRunner:
         store = self.engine.store
         limit = self.catch_up_batch if self.stats.lag_records > self.batch else self.batch
         records = await asyncio.to_thread(self.spool.read, store.checkpoint(), limit)
+        head = await asyncio.to_thread(self.spool.last_seq)  # once a step: for the watermark and for the lag
         if records:
-            caught_up = records[-1].seq >= self.spool.last_seq()
+            caught_up = records[-1].seq >= head
             await asyncio.to_thread(functools.partial(self.engine.process, records, caught_up=caught_up))
             self.spool.advance(CONSUMER, records[-1].seq)  # lets the spool prune; the truth is in the store
             self.stats.applied += len(records)
         else:
             await asyncio.to_thread(self.engine.tick)
-        await asyncio.to_thread(self.measure_lag)
+        await asyncio.to_thread(self.measure_lag, head)
         if publish:
             await self.publish_pending()
         return len(records)
 
-    def measure_lag(self) -> None:
+    def measure_lag(self, head: int) -> None:
         """How far behind the spool's head the engine is, in records and in seconds; past the configured bound,
         ``platform.rules_lag`` is raised (and cleared once the lag is under half of it, and the alert has been
-        open for a whole bound)."""
+        open for a whole bound). ``head``: the spool's last sequence number."""
         checkpoint, now = self.engine.store.checkpoint(), self.engine.clock.now()
-        self.stats.lag_records = max(0, self.spool.last_seq() - checkpoint)
+        self.stats.lag_records = max(0, head - checkpoint)
         oldest = self.spool.oldest_after(checkpoint) if self.stats.lag_records else None
         self.stats.lag_s = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
         bound = self.engine.config.rules_lag_alert_after

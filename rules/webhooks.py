@@ -117,14 +117,13 @@ class Webhooks:
     async def notify(self, alert: Alert) -> None:
         canteen = self.registry.canteen(alert.canteen_id)
         district = canteen.district if canteen else None
-        now = self.clock.now()
+        now, version = self.clock.now(), RulesStore.version_of(alert)
         rows = []
         for route in self.routes.values():
             if not route.takes(alert, district):
                 continue
             wait = route.quiet_until(now.astimezone(self.tz)) if alert.severity != "critical" else None
             body = json.dumps(body_for(alert, route.fmt, route.name), ensure_ascii=False)
-            version = RulesStore.version_of(alert)
             rows.append((route.name, alert.alert_id, version, body, (wait or now).timestamp()))
         if rows:
             self._db.executemany(

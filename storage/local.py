@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 from runtime.sqlite import open_database
 from storage.schema import FieldName, Measurement, StoragePoint, Tag, epoch_ns
 
-_SCHEMA = """
+#: The table of points (the console's query layer opens the same file for reading).
+POINTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
     measurement TEXT NOT NULL,
     series TEXT NOT NULL,
@@ -40,7 +41,7 @@ class LocalStore:
         self.retention = retention
         self._db = open_database(path)
         self._lock = threading.Lock()
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(POINTS_SCHEMA)
 
     def write(self, points: Sequence[StoragePoint]) -> None:
         rows = [

@@ -108,7 +108,7 @@ def demo_logins(settings: Settings, registry: Registry) -> dict[str, str]:
     """A console password for each of the registry's people, made once per data directory and kept; their
     Argon2id hashes go where the console reads them."""
     path = settings.data_dir / DEMO_LOGINS
-    kept: dict[str, object] = yaml.safe_load(path.read_text(encoding="utf-8")) or {} if path.exists() else {}
+    kept = _read_private(path)
     logins = {name: str(value) for name, value in kept.items() if not name.startswith("_")}
     web = WebPasswords.load(web_passwords_path(settings))
     for account in registry.accounts:
@@ -127,7 +127,7 @@ def demo_public_links(console: Console, settings: Settings, canteen_id: str) -> 
     """Paths of the demo canteen's kiosk and parents' page, with tokens made once per data directory (kept in
     the clear beside the demo's passwords, so that every demo prints the same links)."""
     path = settings.data_dir / DEMO_LOGINS
-    kept: dict[str, object] = yaml.safe_load(path.read_text(encoding="utf-8")) or {} if path.exists() else {}
+    kept = _read_private(path)
     saved = kept.get("_links")
     links: dict[str, str] = {str(k): str(v) for k, v in saved.items()} if isinstance(saved, dict) else {}
     now = console.clock.now()
@@ -138,6 +138,13 @@ def demo_public_links(console: Console, settings: Settings, canteen_id: str) -> 
     kept["_links"] = links
     _write_private(path, kept)
     return f"/kiosk/{canteen_id}?t={links['kiosk']}", f"/p/{canteen_id}/today?t={links['public']}"
+
+
+def _read_private(path: Path) -> dict[str, object]:
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
 
 
 def _write_private(path: Path, data: object) -> None:

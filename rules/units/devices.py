@@ -16,15 +16,13 @@ from typing import Any, Literal
 from devices.messages import DeviceStatus
 from devices.registry import Canteen, DeviceEntry
 from devices.topics import DeviceKind
-from rules.effects import Effect, Raise, Resolve
+from rules.effects import PLATFORM, Effect, Raise, Resolve
 from rules.messages import phrase
 from rules.state import Table, iso
 from rules.units.base import Observation, RuleContext, RuleUnit
 
 #: Why a device counts as offline: it said so, it went silent, or its whole canteen did.
 Offline = Literal["status", "silent", "canteen"]
-#: The canteen id of alerts about the platform itself (as ``rules.engine.PLATFORM``).
-PLATFORM = "platform"
 MASS_KEY = "fleet"
 #: A device counts as alive while heard within this many of its own heartbeat intervals (a late beat only holds
 #: another device's alert until the next tick, never loses it).

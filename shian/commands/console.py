@@ -43,10 +43,12 @@ def add(commands: Commands) -> None:
     revoke.set_defaults(handler=_revoke)
 
 
-def _store(args: argparse.Namespace) -> ConsoleStore:
+def open_store(args: argparse.Namespace) -> ConsoleStore:
+    """The console's file of the configured data directory (its tokens)."""
     from console.store import ConsoleStore
+    from wiring.console import console_db_path
 
-    return ConsoleStore(settings_from(args).data_dir / "console.sqlite")
+    return ConsoleStore(console_db_path(settings_from(args)))
 
 
 def _issue(args: argparse.Namespace) -> int:
@@ -59,7 +61,7 @@ def _issue(args: argparse.Namespace) -> int:
         raise CommandError(
             f"{args.account!r} is not a school, district or city account of the registry {settings.registry}"
         )
-    store = _store(args)
+    store = open_store(args)
     token_id, token = store.issue_token(args.account, args.label, SystemClock().now())
     print(token)
     print(f"token {token_id} for {args.account}: shown once, keep it secret", file=sys.stderr)
@@ -67,7 +69,7 @@ def _issue(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    for token in _store(args).tokens():
+    for token in open_store(args).tokens():
         state = f"revoked {token.revoked_at}" if token.revoked_at else "active"
         print(f"{token.token_id}  {token.username}  {token.created_at}  {state}  {token.label}")
     return 0
@@ -76,6 +78,6 @@ def _list(args: argparse.Namespace) -> int:
 def _revoke(args: argparse.Namespace) -> int:
     from runtime.clock import SystemClock
 
-    _store(args).revoke_token(args.token_id, SystemClock().now())
+    open_store(args).revoke_token(args.token_id, SystemClock().now())
     print(f"revoked {args.token_id}", file=sys.stderr)
     return 0

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from shian.commands.common import CommandError, Commands, add_common, settings_from
+from shian.commands.console import open_store
 
 
 def add(commands: Commands) -> None:
@@ -38,7 +39,7 @@ def add(commands: Commands) -> None:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from console.store import ConsoleStore, PublicPurpose
+    from console.store import PublicPurpose
     from devices.registry import load_registry
     from runtime.clock import SystemClock
 
@@ -46,7 +47,7 @@ def _token(args: argparse.Namespace) -> int:
     if load_registry(settings.registry).canteen(args.canteen) is None:
         raise CommandError(f"no canteen {args.canteen!r} in the registry {settings.registry}")
     purpose: PublicPurpose = "public" if args.public else "kiosk"
-    store = ConsoleStore(settings.data_dir / "console.sqlite")
+    store = open_store(args)
     token_id, token = store.issue_public_token(args.canteen, purpose, SystemClock().now())
     web = settings.web
     base = (web.public_url or f"http://{web.bind}:{web.port}").rstrip("/")
@@ -57,21 +58,14 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from console.store import ConsoleStore
-
-    for token_id, canteen, purpose, created, revoked in ConsoleStore(
-        settings_from(args).data_dir / "console.sqlite"
-    ).public_tokens():
+    for token_id, canteen, purpose, created, revoked in open_store(args).public_tokens():
         print(f"{token_id}  {canteen}  {purpose}  {created}  {'revoked ' + revoked if revoked else 'active'}")
     return 0
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    from console.store import ConsoleStore
     from runtime.clock import SystemClock
 
-    ConsoleStore(settings_from(args).data_dir / "console.sqlite").revoke_public_token(
-        args.token_id, SystemClock().now()
-    )
+    open_store(args).revoke_public_token(args.token_id, SystemClock().now())
     print(f"revoked {args.token_id}", file=sys.stderr)
     return 0
