@@ -22,7 +22,7 @@ from console.context import Console
 from console.menus import MenuError, parse_menu_csv
 from console.pages import checked_form, parse_date, render, text
 from console.readings import SampleRow, TestRow
-from console.trace import TraceLine, trace
+from console.trace import TraceLine, scorecard, trace
 from devices.messages import TestResult
 from devices.registry import Canteen
 from rules.alerts import AlertQuery
@@ -349,7 +349,8 @@ TRACE_DAYS = 30
 
 @router.get("/trace")
 def trace_page(request: Request, viewer: PageViewer, console: ConsoleDep) -> Response:
-    """Every canteen (of the viewer's) that tested a batch or a supplier's food, and what became of each."""
+    """Every canteen (of the viewer's) that tested a batch or a supplier's food, and what became of each; asked
+    for neither, the suppliers' scorecard of the period."""
     params = {k: v.strip() for k, v in request.query_params.items() if v.strip()}
     today = console.today()
     first = parse_date(params.get("from")) or today - dt.timedelta(days=TRACE_DAYS)
@@ -357,6 +358,7 @@ def trace_page(request: Request, viewer: PageViewer, console: ConsoleDep) -> Res
     supplier, batch = params.get("supplier"), params.get("batch")
     lines: list[TraceLine] = []
     truncated = False
+    start, end = console.day_bounds(first)[0], console.day_bounds(last)[1]
     if supplier or batch:
         lines, truncated = trace(
             console.registry,
@@ -364,11 +366,12 @@ def trace_page(request: Request, viewer: PageViewer, console: ConsoleDep) -> Res
             console.alerts,
             words_of(request),
             canteens=viewer.canteens,
-            start=console.day_bounds(first)[0],
-            end=console.day_bounds(last)[1],
+            start=start,
+            end=end,
             supplier=supplier,
             batch=batch,
         )
+    tallies = [] if supplier or batch else scorecard(console.readings, canteens=viewer.canteens, start=start, end=end)
     return render(
         request,
         "trace.html",
@@ -380,6 +383,7 @@ def trace_page(request: Request, viewer: PageViewer, console: ConsoleDep) -> Res
         first=first,
         last=last,
         asked=bool(supplier or batch),
+        tallies=tallies,
         failed=sum(1 for line in lines if line.test.result == "fail"),
         canteens=len({line.test.canteen for line in lines}),
     )

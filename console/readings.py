@@ -11,6 +11,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,21 @@ class TempPoint:
 
 
 @dataclass(frozen=True)
+class SupplierTally:
+    """A supplier's tests in a period (the scorecard's raw counts)."""
+
+    supplier: str
+    tests: int
+    failed: int
+    batches: int
+    canteens: int
+
+    @property
+    def failure_rate(self) -> float:
+        return self.failed / self.tests if self.tests else 0.0
+
+
+@dataclass(frozen=True)
 class DeviceSeen:
     device: str
     last_message: dt.datetime | None
@@ -95,6 +111,11 @@ class Readings(Protocol):
         batch: str | None = None,
     ) -> list[TestRow]:
         """Rapid tests in the range, newest first; ``supplier`` and ``batch`` narrow them (the supplier trace)."""
+        ...
+
+    def suppliers(self, canteens: frozenset[str] | None, start: dt.datetime, end: dt.datetime) -> list[SupplierTally]:
+        """Every supplier's tests, failures, batches and canteens in the range (all of them, not a page of
+        rows); tests that name no supplier are counted under ""."""
         ...
 
     def samples(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[SampleRow]: ...
@@ -198,6 +219,24 @@ class LocalReadings:
         matching = {str(k): v for k, v in ((F.SUPPLIER, supplier), (F.BATCH_NO, batch)) if v is not None}
         return [_test_row(at, row) for at, row in self._points(M.RAPID_TEST, canteens, start, end, matching)]
 
+    def suppliers(self, canteens: frozenset[str] | None, start: dt.datetime, end: dt.datetime) -> list[SupplierTally]:
+        where = "measurement = ? AND time_ns >= ? AND time_ns < ?"
+        params: list[Any] = [M.RAPID_TEST.value, epoch_ns(start), epoch_ns(end)]
+        if canteens is not None:
+            where += f" AND json_extract(tags, '$.{Tag.CANTEEN}') IN ({','.join('?' * len(canteens))})"
+            params += sorted(canteens)
+        rows = self._db.execute(
+            f"SELECT COALESCE(json_extract(fields, '$.{F.SUPPLIER}'), ''), COUNT(*),"
+            f" SUM(json_extract(tags, '$.{Tag.RESULT}') = 'fail'),"
+            f" COUNT(DISTINCT json_extract(fields, '$.{F.BATCH_NO}')),"
+            f" COUNT(DISTINCT json_extract(tags, '$.{Tag.CANTEEN}'))"
+            f" FROM points WHERE {where} GROUP BY 1",
+            params,
+        )
+        return [
+            SupplierTally(supplier, tests, failed, batches, sites) for supplier, tests, failed, batches, sites in rows
+        ]
+
     def samples(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[SampleRow]:
         points = self._points(M.SAMPLE_RETENTION, frozenset([canteen]), start, end)
         return [_sample_row(at, row) for at, row in points if row.get(Tag.ACTION) == "retained"]
@@ -282,6 +321,32 @@ class InfluxReadings:
                 where += f' AND "{name}" = {_influx_string(value)}'
         query = f'SELECT * FROM "{M.RAPID_TEST}" WHERE {where} ORDER BY time DESC'
         return [_test_row(_instant(row["time"]), row) for row in self._query(f"{query} LIMIT {MAX_ROWS}")]
+
+    def suppliers(self, canteens: frozenset[str] | None, start: dt.datetime, end: dt.datetime) -> list[SupplierTally]:
+        """InfluxQL cannot group by a field (the supplier is one: free text from a device, not a tag), so this
+        reads the tests' supplier, batch and verdict a day at a time and counts them here."""
+        if canteens is not None and not canteens:
+            return []
+        tests: Counter[str] = Counter()
+        failed: Counter[str] = Counter()
+        batches: dict[str, set[str]] = defaultdict(set)
+        sites: dict[str, set[str]] = defaultdict(set)
+        day = start
+        while day < end:
+            until = min(day + dt.timedelta(days=1), end)
+            fields = f'"{F.SUPPLIER}", "{F.BATCH_NO}", "{Tag.RESULT}", "{Tag.CANTEEN}"'
+            for row in self._query(f'SELECT {fields} FROM "{M.RAPID_TEST}" WHERE {self._where(canteens, day, until)}'):
+                supplier = row.get(F.SUPPLIER) or ""
+                tests[supplier] += 1
+                failed[supplier] += row.get(Tag.RESULT) == "fail"
+                if row.get(F.BATCH_NO):
+                    batches[supplier].add(row[F.BATCH_NO])
+                sites[supplier].add(row[Tag.CANTEEN])
+            day = until
+        return [
+            SupplierTally(name, count, failed[name], len(batches[name]), len(sites[name]))
+            for name, count in tests.items()
+        ]
 
     def samples(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[SampleRow]:
         where = f"{self._where(frozenset([canteen]), start, end)} AND \"{Tag.ACTION}\" = 'retained'"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from console.readings import MAX_ROWS, Readings, TestRow
+from console.readings import MAX_ROWS, Readings, SupplierTally, TestRow
 from console.words import Words
 from devices.registry import Registry
 from rules.alerts import Alert, AlertQuery, RulesStore, alerts_by_record
@@ -67,3 +67,12 @@ def trace(
             )
         )
     return lines, truncated
+
+
+def scorecard(
+    readings: Readings, *, canteens: frozenset[str] | None, start: dt.datetime, end: dt.datetime
+) -> list[SupplierTally]:
+    """Every supplier's tests, failures and failure rate in the range and scope: the worst first (by failure
+    rate, then the most failures, then the most tests), tests naming no supplier last."""
+    tallies = readings.suppliers(canteens, start, end)
+    return sorted(tallies, key=lambda t: (t.supplier == "", -t.failure_rate, -t.failed, -t.tests, t.supplier))

@@ -129,6 +129,16 @@ LABELS: _W = {
     "trace_none": ("这段时间没有相符的检测", "No test matches in this period"),
     "trace_truncated": ("结果过多，仅显示部分，请缩小日期范围", "Too many results: narrow the dates to see them all"),
     "handling": ("处置", "Handled"),
+    "scorecard": ("供应商检测统计", "Supplier scorecard"),
+    "scorecard_hint": (
+        "所选期间各供应商的检测次数、不合格次数与不合格率，按不合格率排序；点击供应商查看明细",
+        "Each supplier's tests, failures and failure rate in the period, worst first; a name opens its trace",
+    ),
+    "scorecard_none": ("这段时间没有检测", "No test in this period"),
+    "failed_count": ("不合格", "Failed"),
+    "failure_rate": ("不合格率", "Failure rate"),
+    "batches": ("批次数", "Batches"),
+    "unnamed_supplier": ("（未注明）", "(not named)"),
     "dishes": ("菜品", "Dishes"),
 }
 
@@ -156,6 +166,7 @@ RULES: _W = {
     "camera.violation": ("AI 识别违规", "Camera violation"),
     "storage.backlog_disk": ("平台存储积压", "Storage backlog"),
     "supplier.batch_failed": ("同批次他处不合格", "Batch failed elsewhere"),
+    "inspection.rectification_overdue": ("检查整改逾期", "Inspection not rectified in time"),
     "canteen.offline": ("食堂设备全部离线", "Canteen offline"),
     "platform.mass_offline": ("大面积设备离线", "Mass offline"),
     "platform.rules_lag": ("规则引擎滞后", "Rules engine lagging"),

@@ -17,11 +17,17 @@ from rules.alerts import RulesStore, Severity
 from rules.config import RulesConfig
 from rules.effects import PLATFORM, Effect, Raise, Resolve
 from rules.escalation import escalate, remind
+from rules.inspections import InspectionBook
 from rules.messages import render
 from rules.state import Table
 from rules.units import UNITS, Observation, RuleContext, RuleUnit
 from runtime.clock import Clock
 from spool import SpoolRecord, hydrate
+
+#: While records stream in, the timers (silence, deadlines, escalation) run at most once per this much event
+#: time: they read every canteen, and the shortest of them is a camera's 90 s of silence. ``tick`` always runs
+#: them.
+TIMER_STEP = dt.timedelta(seconds=5)
 
 log = structlog.get_logger("shian.rules")
 
@@ -41,17 +47,22 @@ class RulesEngine:
         self.config = config
         self.store = store
         self.clock = clock
-        context = RuleContext(registry, config, menu=store.menu)
+        #: The inspectors' records (rules/inspections.py), in the store's file: their deadlines are rules too.
+        self.inspections = InspectionBook(store.path)
+        context = RuleContext(registry, config, menu=store.menu, overdue=self.inspections.overdue)
         self.units = [unit(context) for unit in units]
         #: When the engine began watching: no deadline before it is judged.
         self._since = Table[dt.datetime]("meta", dt.datetime)
+        #: When the timers last ran (not kept: after a restart they run at once).
+        self._timers_at: dt.datetime | None = None
         self._tables = [self._since, *(table for unit in self.units for table in unit.tables())]
         saved = store.load_state()
         for table in self._tables:
             table.load(saved.get(table.namespace, {}))
 
     def process(self, records: Sequence[SpoolRecord], *, caught_up: bool = True) -> None:
-        """Apply records (in spool order) and the timers, then commit alerts, state and checkpoint together.
+        """Apply records (in spool order) and the timers (every ``TIMER_STEP`` of event time), then commit
+        alerts, state and checkpoint together.
 
         ``caught_up``: whether these reach the spool's head. When they do not, the timers run at the engine's
         watermark — the receive time of the last record applied, never later than the clock — so that a device
@@ -69,8 +80,15 @@ class RulesEngine:
                     self._apply(unit.on_record(seen))
             self.store.set_checkpoint(max(checkpoint, records[-1].seq))
             now = self.clock.now()
-            self._timers(now if caught_up else min(now, records[-1].received_at))
+            watermark = now if caught_up else min(now, records[-1].received_at)
+            if self._timers_at is None or watermark - self._timers_at >= TIMER_STEP:
+                self._timers(watermark)
             self._save_state()
+
+    def close(self) -> None:
+        """Close the store and the inspection book."""
+        self.inspections.close()
+        self.store.close()
 
     def tick(self) -> None:
         with self.store.transaction():
@@ -88,6 +106,7 @@ class RulesEngine:
             self._apply([Resolve(rule, PLATFORM, why, at, by)])
 
     def _timers(self, now: dt.datetime) -> None:
+        self._timers_at = now
         since = self._since.get("since")
         if since is None:
             since = now

@@ -25,6 +25,11 @@ TEMPLATES: dict[str, dict[Language, str]] = {
         "en": "{canteen}: {sample_name} of batch {batch_no} from {supplier} failed at {failed_at}; hold that batch "
         "and test it.",
     },
+    "inspection.rectification_overdue": {
+        "zh": "{canteen}：{date} 检查发现的问题（{findings}）整改期限 {rectify_by} 已过，尚未整改。",
+        "en": "{canteen}: what the inspection of {date} found ({findings}) was due to be put right by {rectify_by} "
+        "and is not.",
+    },
     "test.suspect": {
         "zh": "{canteen}：样品 {sample_no}（{sample_name}）抑制率 {value}% 处于可疑区间，需复检。",
         "en": "{canteen}: sample {sample_no} ({sample_name}) at {value} % inhibition is suspect; retest it.",

@@ -139,7 +139,7 @@ class RulesRunner:
         for notifier in self.notifiers:
             await notifier.close()
         self.spool.close()
-        self.engine.store.close()
+        self.engine.close()
 
     async def publish_pending(self) -> None:
         for alert in self.engine.store.unpublished():

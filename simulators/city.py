@@ -79,38 +79,103 @@ def _meals(kind: str, rng: random.Random) -> list[dict[str, Any]]:
     return [meal("lunch", "10:30", "13:00", 6)]  # a supplier delivers lunches to schools without a canteen
 
 
+#: Shanxi's 11 prefecture-level cities (code, name): a generated province has one city of the reference city's
+#: shape per name; Jincheng is the reference city itself.
+PROVINCE_CITIES: list[tuple[str, str]] = [
+    ("ty", "太原市"),
+    ("dt", "大同市"),
+    ("yq", "阳泉市"),
+    ("cz", "长治市"),
+    ("jc", "晋城市"),
+    ("sz", "朔州市"),
+    ("jz", "晋中市"),
+    ("yu", "运城市"),
+    ("xz", "忻州市"),
+    ("lf", "临汾市"),
+    ("ll", "吕梁市"),
+]
+_NUMERALS = "一二三四五六"
+
+
 def generate_city(seed: int = 2026) -> dict[str, Any]:
     """The registry of the reference city as plain data (dump it to YAML, or validate it as a Registry)."""
-    rng = random.Random(seed)
-    slots = [(district, code) for district, (code, count) in DISTRICTS.items() for _ in range(count)]
+    canteens = _city_canteens(random.Random(seed), "jc", "晋城市", DISTRICTS)
+    return _registry("jincheng", canteens, [("jc", DISTRICTS)], city_account="jc-city-smr")
+
+
+def generate_province(seed: int = 2026, cities: int = 11) -> dict[str, Any]:
+    """A generated province of ``cities`` cities (at most 11): Jincheng as in :func:`generate_city`, the others of
+    the same shape (six districts of the same sizes, named by number) — about 5,000 canteens and 54,000 devices
+    for all 11. One province account (role ``city``: it sees everything) and each city's district accounts."""
+    if not 1 <= cities <= len(PROVINCE_CITIES):
+        raise ValueError(f"a province has 1 to {len(PROVINCE_CITIES)} cities, not {cities}")
+    chosen = sorted(PROVINCE_CITIES[:cities], key=lambda c: c[0] != "jc")  # the reference city first, whole
+    canteens: list[dict[str, Any]] = []
+    districts: list[tuple[str, dict[str, tuple[str, int]]]] = []
+    for code, name in chosen:
+        shape = (
+            DISTRICTS
+            if code == "jc"
+            else {f"{name}{_NUMERALS[i]}区": (f"d{i + 1}", count) for i, (_, count) in enumerate(DISTRICTS.values())}
+        )
+        canteens += _city_canteens(random.Random(seed if code == "jc" else f"{seed}:{code}"), code, name, shape)
+        districts.append((code, shape))
+    return _registry("shanxi", canteens, districts, city_account="sx-province-smr")
+
+
+def _city_canteens(
+    rng: random.Random, city: str, city_name: str, districts: dict[str, tuple[str, int]]
+) -> list[dict[str, Any]]:
+    """A city's school canteens (its tiers shuffled: 109 with a lab, 238 with strips, the rest untested) and its
+    three meal suppliers."""
+    slots = [(district, code) for district, (code, count) in districts.items() for _ in range(count)]
     tiers = ["lab"] * LAB_CANTEENS + ["strips"] * STRIP_CANTEENS
-    tiers += ["none"] * (SCHOOL_CANTEENS - len(tiers))
+    tiers += ["none"] * (len(slots) - len(tiers))
     rng.shuffle(tiers)
     canteens = []
     numbers: dict[str, int] = {}
     for (district, code), tier in zip(slots, tiers, strict=True):
         kind = rng.choices(["kindergarten", "primary", "middle"], weights=[35, 45, 20])[0]
         numbers[code] = numbers.get(code, 0) + 1
-        canteens.append(
-            _canteen(
-                rng, f"jc-{code}-{numbers[code]:03d}", district=district, kind=kind, tier=tier, number=numbers[code]
-            )
-        )
+        number = numbers[code]
+        canteen_id = f"{city}-{code}-{number:03d}"
+        canteens.append(_canteen(rng, canteen_id, city_name, district=district, kind=kind, tier=tier, number=number))
     for n in range(1, SUPPLIERS + 1):
-        district = list(DISTRICTS)[n - 1]
-        canteens.append(_canteen(rng, f"jc-sup-{n:03d}", district=district, kind="supplier", tier="lab", number=n))
+        district = list(districts)[n - 1]
+        canteen_id = f"{city}-sup-{n:03d}"
+        canteens.append(_canteen(rng, canteen_id, city_name, district=district, kind="supplier", tier="lab", number=n))
+    return canteens
+
+
+def _registry(
+    region: str,
+    canteens: list[dict[str, Any]],
+    districts: list[tuple[str, dict[str, tuple[str, int]]]],
+    *,
+    city_account: str,
+) -> dict[str, Any]:
+    accounts: list[dict[str, Any]] = [
+        {"username": "shian-gateway", "role": "gateway"},
+        {"username": city_account, "role": "city"},
+    ]
+    accounts += [
+        {"username": f"{city}-edu-{code}", "role": "district", "district": district}
+        for city, shape in districts
+        for district, (code, _) in shape.items()
+    ]
+    accounts += [{"username": f"school-{c['id']}", "role": "school", "canteen": c["id"]} for c in canteens]
     return {
         "version": 1,
-        "region": "jincheng",
+        "region": region,
         "timezone": "Asia/Shanghai",
         "calendar": CALENDAR,
         "canteens": canteens,
-        "accounts": _accounts(canteens),
+        "accounts": accounts,
     }
 
 
 def _canteen(
-    rng: random.Random, canteen_id: str, *, district: str, kind: str, tier: str, number: int
+    rng: random.Random, canteen_id: str, city_name: str, *, district: str, kind: str, tier: str, number: int
 ) -> dict[str, Any]:
     devices: list[dict[str, Any]] = []
     if tier != "none":
@@ -121,23 +186,10 @@ def _canteen(
     ]
     return {
         "id": canteen_id,
-        "name": f"晋城市{district}第{number}{TYPE_NAMES[kind]}食堂",
+        "name": f"{city_name}{district.removeprefix(city_name)}第{number}{TYPE_NAMES[kind]}食堂",
         "district": district,
         "type": kind,
         "testing_tier": tier,
         "meals": _meals(kind, rng),
         "devices": devices,
     }
-
-
-def _accounts(canteens: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    accounts: list[dict[str, Any]] = [
-        {"username": "shian-gateway", "role": "gateway"},
-        {"username": "jc-city-smr", "role": "city"},
-    ]
-    accounts += [
-        {"username": f"jc-edu-{code}", "role": "district", "district": district}
-        for district, (code, _) in DISTRICTS.items()
-    ]
-    accounts += [{"username": f"school-{c['id']}", "role": "school", "canteen": c["id"]} for c in canteens]
-    return accounts

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import structlog
 
 from devices.registry import Registry
-from simulators.fleet import FleetStats, run_fleet
+from rules.alerts import AlertQuery, RulesStore, alerts_by_record
+from simulators.behaviour import FleetStats
+from simulators.fleet import run_fleet
+from simulators.multiplex import run_multiplexed
 from simulators.simclock import SimClock
 from wiring.broker import BrokerAddress
+from wiring.build import rules_store_path
 from wiring.platform import Platform, run_platform
 from wiring.settings import Settings
 
@@ -30,32 +36,95 @@ async def run_simulation(
     duration_s: float | None,
     stop: asyncio.Event | None = None,
     passwords: dict[str, str] | None = None,
-) -> FleetStats:
+    multiplex: int | None = None,
+) -> SimulationResult:
     """Every device of ``registry`` against the platform, the simulated clock starting at ``start`` and running
-    ``speed`` times as fast as the real one. Returns the fleet's counters."""
-    stats = FleetStats()
+    ``speed`` times as fast as the real one (slower while the fleet cannot keep up). Returns the fleet's counters
+    and a summary of what the platform made of it. ``multiplex``: the devices share that many connections
+    (simulators/multiplex.py) instead of one each."""
+    stats, samples = FleetStats(), LagSamples()
 
     async def fleet(platform: Platform, address: BrokerAddress, fleet_stop: asyncio.Event) -> None:
         platform.devices_stop_timeout_s = FLEET_STOP_TIMEOUT_S
-        platform.add_helper(_fleet_view(stats, platform))
+        platform.add_helper(_fleet_view(stats, platform, clock, samples))
+        if multiplex:
+            await run_multiplexed(
+                registry,
+                clock,
+                host=address.host,
+                port=address.port,
+                stop=fleet_stop,
+                stats=stats,
+                connections=multiplex,
+            )
+            return
         await run_fleet(
             registry,
-            platform.clock,
+            clock,
             host=address.host,
             port=address.port,
-            speed=speed,
             stop=fleet_stop,
             stats=stats,
             passwords=passwords,
         )
 
-    clock = SimClock(start, speed)
+    clock = SimClock(start, speed, held=True)  # released by the fleet once it is connected
     await run_platform(settings, devices=fleet, duration_s=duration_s, stop=stop, registry=registry, clock=clock)
-    return stats
+    return SimulationResult(stats, _summary(settings, stats, samples, clock))
 
 
-async def _fleet_view(stats: FleetStats, platform: Platform, every_s: float = 2.0) -> None:
-    """The live view of a simulation: one line every few seconds."""
+@dataclass
+class LagSamples:
+    """The rules engine's lag, sampled with the status line: records behind, and wall seconds behind."""
+
+    records: list[int] = field(default_factory=list)
+    wall_s: list[float] = field(default_factory=list)
+    slowest_speed: float | None = None
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    fleet: FleetStats
+    summary: dict[str, object]
+
+
+def _summary(settings: Settings, stats: FleetStats, samples: LagSamples, clock: SimClock) -> dict[str, object]:
+    """What a run shows about the platform, read back from the rules store after it stopped: the lag, whether
+    every failed test was alerted, and how many devices were called offline (none went silent on purpose)."""
+    store = RulesStore(rules_store_path(settings))
+    try:
+        rules = ("test.failed", "device.offline", "canteen.offline", "platform.mass_offline")
+        found = {rule: store.search(AlertQuery(rule=rule), limit=1_000_000)[0] for rule in rules}
+        alerted = alerts_by_record(found["test.failed"], "test.failed")
+        open_alerts = store.count("open")
+    finally:
+        store.close()
+    return {
+        "sim_end": clock.now().isoformat(timespec="seconds"),
+        "speed_final": round(clock.speed, 1),
+        "speed_slowest": round(samples.slowest_speed or clock.speed, 1),
+        "lag_records_p50": _quantile(samples.records, 0.5),
+        "lag_records_p99": _quantile(samples.records, 0.99),
+        "lag_wall_s_p50": _quantile(samples.wall_s, 0.5),
+        "lag_wall_s_p99": _quantile(samples.wall_s, 0.99),
+        "failed_tests": len(stats.failed_tests),
+        "failed_tests_alerted": len(stats.failed_tests & alerted.keys()),
+        "device_offline_alerts": len(found["device.offline"]),
+        "canteen_offline_alerts": len(found["canteen.offline"]),
+        "mass_offline_alerts": len(found["platform.mass_offline"]),
+        "alerts_open": open_alerts,
+    }
+
+
+def _quantile(values: list[float] | list[int], q: float) -> float | None:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))], 2) if ordered else None
+
+
+async def _fleet_view(
+    stats: FleetStats, platform: Platform, clock: SimClock, samples: LagSamples, every_s: float = 2.0
+) -> None:
+    """The live view of a simulation: one line every few seconds, and the lag sampled at the same time."""
     last, last_at = stats.published, asyncio.get_running_loop().time()
     tz = ZoneInfo(platform.registry.timezone)
     while True:
@@ -63,10 +132,15 @@ async def _fleet_view(stats: FleetStats, platform: Platform, every_s: float = 2.
         now = asyncio.get_running_loop().time()
         rate = (stats.published - last) / (now - last_at)
         last, last_at = stats.published, now
-        store = platform.rules.engine.store
+        store, lag = platform.rules.engine.store, platform.rules.stats
+        if not clock.held:
+            samples.records.append(lag.lag_records)
+            samples.wall_s.append(lag.lag_s / clock.speed)
+            samples.slowest_speed = min(samples.slowest_speed or clock.speed, clock.speed)
         log.info(
             "fleet.view",
-            sim_time=f"{platform.clock.now().astimezone(tz):%m-%d %H:%M}",
+            sim_time=f"{clock.now().astimezone(tz):%m-%d %H:%M}",
+            speed=round(clock.speed, 1),
             msgs_per_s=round(rate),
             devices_online=stats.online,
             receipts_pending=stats.pending,
@@ -74,4 +148,48 @@ async def _fleet_view(stats: FleetStats, platform: Platform, every_s: float = 2.
             rejected=sum(platform.gateway.stats.rejected.values()),
             alerts_open=store.count("open"),  # counted exactly, however many
             critical=store.count("open", "critical"),
+            rules_lag_records=lag.lag_records,
         )
+
+
+async def run_fleet_alone(
+    registry: Registry,
+    host: str,
+    port: int,
+    *,
+    duration_s: float | None,
+    stop: asyncio.Event,
+    multiplex: int | None = None,
+    passwords: dict[str, str] | None = None,
+    start: dt.datetime | None = None,
+    every_s: float = 5.0,
+) -> FleetStats:
+    """The fleet without a platform, against a broker that platforms (``shian run``, one per partition) serve:
+    in real time, since those run on the system clock. ``start``: the devices' clock, if not now (a busy morning
+    for a load test at night; the gateway takes records up to a day old). A line every ``every_s`` seconds."""
+    stats, fleet_stop = FleetStats(), asyncio.Event()
+    clock = SimClock(start or dt.datetime.now(dt.UTC), 1.0)
+    if multiplex:
+        fleet = run_multiplexed(
+            registry, clock, host=host, port=port, stop=fleet_stop, stats=stats, connections=multiplex
+        )
+    else:
+        fleet = run_fleet(registry, clock, host=host, port=port, stop=fleet_stop, stats=stats, passwords=passwords)
+    task = asyncio.ensure_future(fleet)
+    loop, last, heard = asyncio.get_running_loop(), 0, 0
+    deadline = None if duration_s is None else loop.time() + duration_s
+    while not (stop.is_set() or task.done() or (deadline is not None and loop.time() >= deadline)):
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+        log.info(
+            "fleet.view",
+            msgs_per_s=round((stats.published - last) / every_s),
+            devices_online=stats.online,
+            receipts_per_s=round((stats.receipts - heard) / every_s),
+            receipts_pending=stats.pending,
+            records=len(stats.produced),
+        )
+        last, heard = stats.published, stats.receipts
+    fleet_stop.set()
+    await asyncio.wait_for(task, FLEET_STOP_TIMEOUT_S * 3)
+    return stats

@@ -4,23 +4,69 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+
+class _Run(NamedTuple):
+    """One stretch of simulated time at one speed: swapped whole, so a reader on another thread (the rules
+    engine's) never sees half a change."""
+
+    sim: dt.datetime
+    real: float
+    speed: float
+    held: bool
 
 
 class SimClock:
-    """``now()`` starts at ``start`` and advances ``speed`` times as fast as real time (60: an hour a minute)."""
+    """``now()`` starts at ``start`` and advances ``speed`` times as fast as real time (60: an hour a minute).
 
-    def __init__(self, start: dt.datetime, speed: float = 1.0) -> None:
+    A clock made ``held`` stands still at ``start`` until :meth:`release` (a fleet connecting is not part of the
+    simulated morning); :meth:`set_speed` changes the pace without a jump, so a simulation that cannot keep up
+    slows its own time instead of falling behind it."""
+
+    def __init__(
+        self,
+        start: dt.datetime,
+        speed: float = 1.0,
+        *,
+        held: bool = False,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         if start.tzinfo is None:
             raise ValueError("SimClock needs a timezone-aware start")
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.start = start
-        self.speed = speed
-        self._t0 = time.monotonic()
+        self._monotonic = monotonic
+        self._run = _Run(start, monotonic(), speed, held)
+
+    @property
+    def speed(self) -> float:
+        return self._run.speed
+
+    @property
+    def held(self) -> bool:
+        return self._run.held
 
     def now(self) -> dt.datetime:
-        return self.start + dt.timedelta(seconds=(time.monotonic() - self._t0) * self.speed)
+        run = self._run
+        if run.held:
+            return run.sim
+        return run.sim + dt.timedelta(seconds=(self._monotonic() - run.real) * run.speed)
+
+    def release(self) -> None:
+        """Start a held clock from where it stands."""
+        if self._run.held:
+            self._run = self._run._replace(real=self._monotonic(), held=False)
+
+    def set_speed(self, speed: float) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        run, real = self._run, self._monotonic()
+        sim = run.sim if run.held else run.sim + dt.timedelta(seconds=(real - run.real) * run.speed)
+        self._run = _Run(sim, real, speed, run.held)
 
     def real_seconds(self, simulated: dt.timedelta) -> float:
-        """How long a simulated span takes in real time."""
+        """How long a simulated span takes in real time at the current pace."""
         return simulated.total_seconds() / self.speed

@@ -65,7 +65,7 @@ class Harness:
 
     def restart(self) -> None:
         """A new engine process on the same store (the old one was killed)."""
-        self.store.close()
+        self.engine.close()
         self.store = RulesStore(self.path)
         self.engine = RulesEngine(self.registry, self.config, self.store, self.clock)
 

@@ -9,7 +9,16 @@ from typing import NamedTuple
 
 import pytest
 
-from console.readings import DeviceSeen, InfluxReadings, LocalReadings, Readings, SampleRow, TempPoint, TestRow
+from console.readings import (
+    DeviceSeen,
+    InfluxReadings,
+    LocalReadings,
+    Readings,
+    SampleRow,
+    SupplierTally,
+    TempPoint,
+    TestRow,
+)
 from devices.messages import DeviceStatus
 from devices.topics import Channel, DeviceKind
 from simulators.payloads import PayloadFactory
@@ -58,6 +67,8 @@ class Answers(NamedTuple):
     devices: dict[str, DeviceSeen]
     later: list[TestRow]
     traced: list[TestRow]
+    suppliers: list[SupplierTally]
+    suppliers_a: list[SupplierTally]
 
 
 def _answers(readings: Readings, now: dt.datetime) -> Answers:
@@ -71,6 +82,8 @@ def _answers(readings: Readings, now: dt.datetime) -> Answers:
         devices=readings.devices("c-a"),
         later=readings.tests(None, end, end + dt.timedelta(hours=1)),
         traced=readings.tests(None, start, end, supplier="O'Brien 农场 \\ 1", batch="Q1"),
+        suppliers=sorted(readings.suppliers(None, start, end), key=lambda t: t.supplier),
+        suppliers_a=sorted(readings.suppliers(frozenset(["c-a"]), start, end), key=lambda t: t.supplier),
     )
 
 
@@ -92,6 +105,12 @@ def test_the_embedded_store_and_influxdb_give_the_same_answers(tmp_path: Path, i
     assert set(on_local.devices) == {"c-a-det", "c-a-cab", "c-a-cam", "c-a-manual"}
     assert on_local.devices["c-a-cam"].state == "online"
     assert sorted(t.canteen for t in on_local.traced) == ["c-a", "c-b"]  # a quote and a backslash in a supplier
+    # the scorecard counts every test, computed apart from the store's own aggregation
+    assert sum(t.tests for t in on_local.suppliers) == 8
+    assert sum(t.failed for t in on_local.suppliers) == sum(t.result == "fail" for t in on_local.tests_all)
+    manual = next(t for t in on_local.suppliers if t.supplier == "O'Brien 农场 \\ 1")
+    assert (manual.tests, manual.batches, manual.canteens) == (2, 1, 2)
+    assert sum(t.tests for t in on_local.suppliers_a) == 4
     for name, local_answer, influx_answer in zip(Answers._fields, on_local, on_influx, strict=True):
         assert local_answer == influx_answer, name
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from broker_config.managed import ManagedMosquitto
 from devices.registry import Registry
+from simulators.behaviour import Behaviour, FleetStats
 from simulators.city import generate_city
-from simulators.fleet import Behaviour, FleetStats, run_fleet
+from simulators.fleet import run_fleet
 from simulators.simclock import SimClock
 from spool import Spool
 from tests.gateway_harness import gateway_in_process
@@ -43,7 +44,6 @@ async def test_records_survive_a_broker_sigkill_exactly_once(tmp_path: Path) -> 
                     clock,
                     host=broker.host,
                     port=broker.port,
-                    speed=600,
                     stop=stop,
                     stats=stats,
                     behaviour=behaviour,
@@ -111,7 +111,6 @@ async def test_every_device_logs_in_with_its_own_provisioned_credentials(tmp_pat
                 clock,
                 host=broker.host,
                 port=broker.port,
-                speed=60,
                 stop=stop,
                 stats=stats,
                 passwords=passwords,

@@ -85,3 +85,37 @@ def test_shian_trace_batch_and_supplier(tmp_path: Path, capsys: pytest.CaptureFi
     assert len(capsys.readouterr().out.strip().splitlines()) == 4
     assert main(["trace", "batch", "NOPE", *common]) == 1
     assert "no test of batch 'NOPE'" in capsys.readouterr().err
+
+
+def test_the_scorecard_counts_each_suppliers_tests_and_failures_in_scope(tmp_path: Path) -> None:
+    rig = ConsoleRig(tmp_path)
+    _month(rig)
+    rig.test_result("c-b", supplier="晋南菜场", batch_no="D", result="pass", value=5.0, sample_name="白菜")
+    html = rig.client("city").get("/trace").text
+    assert "供应商检测统计" in html
+    row = html[html.index(SUPPLIER) :]  # its link text (the href is percent-encoded)
+    cells = [c.split("<")[0] for c in row.split('<td class="num">')[1:6]]
+    assert cells == ["4", "1", "25.00 %", "2", "3"]  # tests, failed, rate, batches (B, C), canteens
+    assert html.index(SUPPLIER) < html.index("晋南菜场")  # the worst first
+    school = rig.client("school-a").get("/trace").text
+    row = school[school.index(SUPPLIER) :]
+    assert [c.split("<")[0] for c in row.split('<td class="num">')[1:6]] == ["2", "0", "0.00 %", "2", "1"]
+    assert "晋南菜场" not in school  # tested only at c-b
+
+
+def test_shian_trace_suppliers_prints_the_scorecard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    rig = ConsoleRig(tmp_path)
+    _month(rig)
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(yaml.safe_dump(rig.registry.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    common = ["--data-dir", str(tmp_path), "--registry", str(registry), "--from", "2026-11-01", "--to", "2026-11-30"]
+    assert main(["trace", "suppliers", *common]) == 0
+    out, err = capsys.readouterr()
+    (line,) = [row for row in out.splitlines() if row.startswith(SUPPLIER)]
+    assert line.split()[1:] == ["4", "1", "25.00%", "2", "3"]
+    assert "1 suppliers, 4 tests, 1 failed" in err
+    assert main(["trace", "suppliers", "--district", "泽州", *common]) == 0
+    assert "1 suppliers, 1 tests, 0 failed" in capsys.readouterr().err
+    assert main(["trace", "suppliers", "--district", "nowhere", *common]) == 1

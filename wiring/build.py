@@ -5,6 +5,7 @@ their parts here, so there is one answer to "how is the gateway (or the rules en
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,10 +45,34 @@ def skew_limits(settings: Settings) -> SkewLimits:
     return SkewLimits(future=dt.timedelta(seconds=g.skew_future_s), past=dt.timedelta(seconds=g.skew_past_s))
 
 
+def owned_canteens(settings: Settings, registry: Registry) -> list[str]:
+    """The canteens this platform owns: its gateway's ``canteens``, or its ``partition`` of the registry's
+    (empty: all of them)."""
+    g = settings.gateway
+    if g.partition is None:
+        unknown = sorted(set(g.canteens) - {c.id for c in registry.canteens})
+        if unknown:
+            raise ConfigError(f"gateway.canteens: not in the registry: {', '.join(unknown)}")
+        return list(g.canteens)
+    k, n = g.partition_numbers()
+    owned = [c.id for c in registry.canteens if zlib.crc32(c.id.encode()) % n == k - 1]
+    if not owned:
+        raise ConfigError(f"gateway.partition {g.partition}: none of the registry's canteens falls in it")
+    return owned
+
+
+def owned_registry(settings: Settings, registry: Registry) -> Registry:
+    """The registry as far as this platform owns it: a partition's gateway, rules engine and console know only
+    its own canteens (a rules engine judging a canteen it never hears would call it silent)."""
+    owned = owned_canteens(settings, registry)
+    return registry.only(owned) if owned else registry
+
+
 def build_gateway(settings: Settings, registry: Registry, clock: Clock) -> Gateway:
     g = settings.gateway
     spool = Spool(spool_path(settings), dedup_window=dt.timedelta(days=g.dedup_window_days))
-    return Gateway(registry, clock, spool, canteens=g.canteens, skew=skew_limits(settings), max_batch=g.max_batch)
+    canteens = owned_canteens(settings, registry)
+    return Gateway(registry, clock, spool, canteens=canteens, skew=skew_limits(settings), max_batch=g.max_batch)
 
 
 def build_writer(settings: Settings) -> PointWriter:

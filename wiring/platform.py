@@ -27,7 +27,7 @@ from runtime.clock import Clock, SystemClock
 from runtime.tuning import tune_for_ingest
 from wiring import loops
 from wiring.broker import BrokerAddress, broker_for, gateway_link_options
-from wiring.build import build_drain, build_gateway, build_rules, spool_path
+from wiring.build import build_drain, build_gateway, build_rules, owned_registry, spool_path
 from wiring.console import build_console, build_digests
 from wiring.rules_thread import RulesThread
 from wiring.settings import Settings
@@ -47,6 +47,7 @@ class Platform:
     def __init__(
         self, settings: Settings, registry: Registry, clock: Clock, *, rules_config: RulesConfig | None = None
     ) -> None:
+        registry = owned_registry(settings, registry)
         self.settings = settings
         self.registry = registry
         self.clock = clock

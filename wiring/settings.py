@@ -56,6 +56,9 @@ class GatewaySettings(BaseModel):
     client_id: str = "shian-gateway"
     #: The canteens this gateway owns: gateways partition the canteens between them (docs/gateway.md). Empty: all.
     canteens: list[CanteenId] = Field(default_factory=list)
+    #: Or a share of them by number, "K/N": the canteens whose id hashes (CRC-32) to K-1 modulo N — the same
+    #: split on every machine, whatever the registry's order (docs/scaling.md). Not together with ``canteens``.
+    partition: str | None = Field(default=None, pattern=r"^[1-9][0-9]*/[1-9][0-9]*$")
     #: A (device, msg_id) seen within this window is a duplicate: the longest a device may buffer offline.
     dedup_window_days: float = Field(default=7.0, gt=0)
     #: Records whose ``ts`` is further ahead of / behind the gateway's clock are flagged as clock skew.
@@ -75,6 +78,20 @@ class GatewaySettings(BaseModel):
     @classmethod
     def _client_id(cls, value: str) -> str:
         return check_id(value, "gateway client id")
+
+    @model_validator(mode="after")
+    def _one_way_to_partition(self) -> GatewaySettings:
+        if self.partition is not None:
+            k, n = self.partition_numbers()
+            if k > n:
+                raise ValueError(f"partition {self.partition!r}: K/N needs K between 1 and N")
+            if self.canteens:
+                raise ValueError("set either 'canteens' or 'partition', not both")
+        return self
+
+    def partition_numbers(self) -> tuple[int, int]:
+        k, _, n = (self.partition or "1/1").partition("/")
+        return int(k), int(n)
 
     @model_validator(mode="after")
     def _window_holds_two_batches(self) -> GatewaySettings:

@@ -11,6 +11,7 @@ from rules.units.cameras import CamerasUnit
 from rules.units.clock import ClockUnit
 from rules.units.coverage import CoverageUnit
 from rules.units.devices import DevicesUnit
+from rules.units.inspections import InspectionsUnit
 from rules.units.rapid_tests import TestsUnit
 from rules.units.samples import SamplesUnit
 from rules.units.suppliers import SuppliersUnit
@@ -25,6 +26,7 @@ UNITS: tuple[type[RuleUnit], ...] = (
     CabinetUnit,
     CamerasUnit,
     SuppliersUnit,
+    InspectionsUnit,
 )
 
 __all__ = ["UNITS", "Observation", "RuleContext", "RuleUnit"]

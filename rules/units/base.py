@@ -13,6 +13,7 @@ from devices.messages import DeviceMessage, DeviceStatus
 from devices.registry import Canteen, MealSchedule, Registry
 from rules.config import RulesConfig
 from rules.effects import Effect
+from rules.inspections import Inspection
 from rules.state import Table
 from spool import SpoolRecord
 
@@ -40,6 +41,8 @@ class RuleContext:
     config: RulesConfig
     #: The dishes a canteen put on one meal's menu for one day (entered in the console), or None.
     menu: Callable[[str, dt.date, str], list[str] | None] = lambda canteen, day, meal: None
+    #: Inspections whose rectification deadline is before that day and not yet rectified.
+    overdue: Callable[[dt.date], list[Inspection]] = lambda today: []
 
     def dishes(self, canteen: Canteen, day: dt.date, meal: MealSchedule) -> list[str]:
         """What a meal serves on ``day``: that day's menu when the canteen entered one, else its fixed dishes."""

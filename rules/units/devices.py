@@ -24,6 +24,9 @@ from rules.units.base import Observation, RuleContext, RuleUnit
 #: Why a device counts as offline: it said so, it went silent, or its whole canteen did.
 Offline = Literal["status", "silent", "canteen"]
 MASS_KEY = "fleet"
+#: When the last platform.mass_offline cleared: every device's silence counts from then at the earliest, so a
+#: device still reconnecting after an outage gets one full threshold before it is called offline.
+CLEARED_KEY = "cleared"
 #: A device counts as alive while heard within this many of its own heartbeat intervals (a late beat only holds
 #: another device's alert until the next tick, never loses it).
 ALIVE_WITHIN_HEARTBEATS = 1.0
@@ -40,7 +43,7 @@ class DevicesUnit(RuleUnit):
         self.offline = Table[Offline]("offline", Offline)
         #: canteen id -> its devices, while its canteen.offline is open
         self.canteens_offline = Table[list[str]]("canteens_offline", list[str])
-        #: "fleet" -> when platform.mass_offline was raised, while it is open
+        #: "fleet" -> when platform.mass_offline was raised, while it is open; "cleared" -> when it last cleared
         self.mass = Table[dt.datetime]("mass_offline", dt.datetime)
         self.fleet_size = sum(1 for c in context.registry.canteens for d in c.devices if not d.revoked)
 
@@ -79,10 +82,13 @@ class DevicesUnit(RuleUnit):
     # --- silence ------------------------------------------------------------------------------------------
 
     def on_tick(self, now: dt.datetime, since: dt.datetime) -> list[Effect]:
-        silent = {canteen.id: self._silent(canteen, now, since) for canteen in self.context.registry.canteens}
+        cleared = self.mass.get(CLEARED_KEY)
+        silent = {canteen.id: self._silent(canteen, now, since, cleared) for canteen in self.context.registry.canteens}
         effects = self._mass(silent, now)
         if MASS_KEY in self.mass:
             return effects  # per-device and per-canteen alerts wait until the outage clears
+        if self.mass.get(CLEARED_KEY) != cleared:  # it cleared just now: the grace starts
+            silent = {canteen.id: self._silent(canteen, now, since, now) for canteen in self.context.registry.canteens}
         for canteen in self.context.registry.canteens:
             effects += self._judge(canteen, silent[canteen.id], now)
         return effects
@@ -101,12 +107,17 @@ class DevicesUnit(RuleUnit):
             devices.append(device)
         return devices, opened
 
-    def _silent(self, canteen: Canteen, now: dt.datetime, since: dt.datetime) -> dict[str, dt.datetime]:
-        """device -> since when, of the judged devices of ``canteen`` silent past their threshold now."""
+    def _silent(
+        self, canteen: Canteen, now: dt.datetime, since: dt.datetime, cleared: dt.datetime | None
+    ) -> dict[str, dt.datetime]:
+        """device -> since when, of the judged devices of ``canteen`` silent past their threshold now (counted
+        from ``since`` for a device never heard, and from ``cleared`` at the earliest)."""
         devices, opened = self._judged(canteen, now)
         silent = {}
         for device in devices:
             silent_since = self.last_seen.get(device.id) or since
+            if cleared is not None:
+                silent_since = max(silent_since, cleared)
             if device.kind is DeviceKind.CAMERA and opened is not None:
                 silent_since = max(silent_since, opened)  # a camera's silence counts from the kitchen's opening
             if now - silent_since >= self._threshold(device):
@@ -196,6 +207,7 @@ class DevicesUnit(RuleUnit):
             return [Raise("platform.mass_offline", "critical", MASS_KEY, PLATFORM, now, evidence, params=params)]
         if MASS_KEY in self.mass and silent_now < enough / 2:
             self.mass.drop(MASS_KEY)
+            self.mass.put(CLEARED_KEY, now)
             return [Resolve("platform.mass_offline", MASS_KEY, "the fleet is back", now)]
         return []
 

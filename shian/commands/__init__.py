@@ -10,6 +10,7 @@ from shian.commands import (
     contract,
     dashboards,
     deadletter,
+    inspect,
     kiosk,
     platform,
     query,
@@ -35,4 +36,5 @@ COMMANDS: tuple[ModuleType, ...] = (
     scenario,
     simulate,
     trace,
+    inspect,
 )

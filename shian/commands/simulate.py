@@ -9,7 +9,7 @@ import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shian.commands.common import Commands, add_common, settings_from
+from shian.commands.common import CommandError, Commands, add_common, settings_from
 
 if TYPE_CHECKING:
     from devices.registry import Registry
@@ -35,14 +35,28 @@ def add(commands: Commands) -> None:
         "--generate-registry", type=Path, metavar="FILE", help="only write the reference city's registry to FILE"
     )
     simulate.add_argument("--seed", type=int, default=2026, help="of the reference city and its behaviour")
+    simulate.add_argument(
+        "--cities",
+        type=_city_count,
+        metavar="N",
+        help="a generated province of N cities (2-11; 11: about 5,000 canteens and 54,000 devices) instead of "
+        "the reference city, for --generate-registry and for the run",
+    )
+    simulate.add_argument(
+        "--multiplex",
+        type=int,
+        metavar="CONNECTIONS",
+        help="the devices share this many connections instead of one each (open development broker only: no "
+        "ACL, no last wills); for a province, or a city faster than its connections allow",
+    )
     simulate.add_argument("--canteens", type=int, help="only the first N canteens of the registry")
     simulate.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (default 60)")
     simulate.add_argument(
         "--start",
         type=dt.datetime.fromisoformat,
         metavar="ISO",
-        default=DEFAULT_START,
-        help="simulated start, e.g. 2026-11-25T06:30:00+08:00 (a school day)",
+        help="simulated start (default 2026-11-25T06:30:00+08:00, a school day); with --fleet-only the devices' "
+        "clock, which then runs in real time (default: now; at most a day back, the gateway's skew limit)",
     )
     simulate.add_argument("--duration", type=float, metavar="SECONDS", help="stop by itself after this long")
     simulate.add_argument(
@@ -59,6 +73,12 @@ def add(commands: Commands) -> None:
         "takes them, and print the rate as a ratio to mosquitto_pub in the same run",
     )
     simulate.add_argument("--connections", type=int, default=4, help="connections of the load mode (default 4)")
+    simulate.add_argument(
+        "--fleet-only",
+        action="store_true",
+        help="run only the devices, in real time, against the broker mqtt.host names, where platforms already "
+        "run (e.g. one 'shian run' per gateway.partition); see docs/scaling.md",
+    )
     simulate.set_defaults(handler=_simulate)
 
 
@@ -70,26 +90,68 @@ def _simulate(args: argparse.Namespace) -> int:
     from simulators.city_run import run_simulation
 
     if args.generate_registry:
-        return _generate_registry(args.seed, args.generate_registry)
+        return _generate_registry(_generated(args), args.generate_registry)
     settings = settings_from(args)
     configure_logging(settings.log_format, settings.log_level)
     if args.load:
         return _load_mode(args, settings)
     registry = _city(args)
     passwords = yaml.safe_load(args.credentials.read_text(encoding="utf-8")) if args.credentials else None
+    if args.fleet_only:
+        return _fleet_only(args, settings, registry, passwords)
 
     async def main() -> None:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        stats = await run_simulation(
+        result = await run_simulation(
             settings,
             registry,
-            start=args.start,
+            start=args.start or DEFAULT_START,
             speed=args.speed,
             duration_s=args.duration,
             stop=stop,
             passwords=passwords,
+            multiplex=args.multiplex,
+        )
+        stats = result.fleet
+        structlog.get_logger("shian").info(
+            "fleet.done",
+            published=stats.published,
+            records=len(stats.produced),
+            receipts_pending=stats.pending,
+            disconnects=stats.disconnects,
+            **result.summary,
+        )
+
+    asyncio.run(main())
+    return 0
+
+
+def _fleet_only(
+    args: argparse.Namespace, settings: Settings, registry: Registry, passwords: dict[str, str] | None
+) -> int:
+    import structlog
+
+    from simulators.city_run import run_fleet_alone
+
+    if settings.mqtt.host is None:
+        raise CommandError("--fleet-only needs the platforms' broker: set mqtt.host (e.g. SHIAN_MQTT__HOST)")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        assert settings.mqtt.host is not None
+        stats = await run_fleet_alone(
+            registry,
+            settings.mqtt.host,
+            settings.mqtt.port or 1883,
+            duration_s=args.duration,
+            stop=stop,
+            multiplex=args.multiplex,
+            passwords=passwords,
+            start=args.start,
         )
         structlog.get_logger("shian").info(
             "fleet.done",
@@ -103,13 +165,26 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _generate_registry(seed: int, path: Path) -> int:
+def _city_count(text: str) -> int:
+    if not text.isdigit() or not 2 <= int(text) <= 11:
+        raise argparse.ArgumentTypeError(f"{text!r}: a province has 2 to 11 cities")
+    return int(text)
+
+
+def _generated(args: argparse.Namespace) -> dict[str, Any]:
+    """The reference city, or with --cities a generated province, as registry data."""
+    from simulators.city import generate_city, generate_province
+
+    if args.cities is not None:
+        return generate_province(args.seed, args.cities)
+    return generate_city(args.seed)
+
+
+def _generate_registry(data: dict[str, Any], path: Path) -> int:
     import yaml
 
     from devices.registry import Registry
-    from simulators.city import generate_city
 
-    data = generate_city(seed)
     registry = Registry.model_validate(data)
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     devices = sum(len(c.devices) for c in registry.canteens)
@@ -122,13 +197,12 @@ def _city(args: argparse.Namespace) -> Registry:
     import yaml
 
     from devices.registry import Registry, load_registry
-    from simulators.city import generate_city
 
     if args.registry:
         load_registry(args.registry)
         data: dict[str, Any] = yaml.safe_load(args.registry.read_text(encoding="utf-8"))
     else:
-        data = generate_city(args.seed)
+        data = _generated(args)
     if args.canteens:
         data["canteens"] = data["canteens"][: args.canteens]
         keep = {c["id"] for c in data["canteens"]}

@@ -1,4 +1,5 @@
-"""``shian trace batch|supplier``: every canteen that tested a batch or a supplier's food, and what became of it."""
+"""``shian trace batch|supplier``: every canteen that tested a batch or a supplier's food, and what became of it;
+``shian trace suppliers``: the suppliers' scorecard."""
 
 from __future__ import annotations
 
@@ -29,6 +30,60 @@ def add(commands: Commands) -> None:
         parser.add_argument("--from", dest="start", type=date_argument, help="first day (default: 30 days ago)")
         parser.add_argument("--to", dest="end", type=date_argument, help="last day (default: today)")
         parser.set_defaults(handler=_trace)
+    scores = kinds.add_parser(
+        "suppliers",
+        help="the suppliers' scorecard: tests, failures and failure rate of each in a period",
+        description="Every supplier's tests, failures, failure rate, batches and canteens in a period (all of "
+        "them, counted in the store), the worst first. Exit status 1 when there is no test in the period.",
+    )
+    add_common(scores)
+    scores.add_argument("--from", dest="start", type=date_argument, help="first day (default: 30 days ago)")
+    scores.add_argument("--to", dest="end", type=date_argument, help="last day (default: today)")
+    scores.add_argument("--district", help="only this district's canteens")
+    scores.set_defaults(handler=_scorecard)
+
+
+def _period(args: argparse.Namespace, tz: dt.tzinfo) -> tuple[dt.date, dt.date, dt.datetime, dt.datetime]:
+    today = dt.datetime.now(tz).date()
+    first, last = args.start or today - dt.timedelta(days=30), args.end or today
+    return (
+        first,
+        last,
+        dt.datetime.combine(first, dt.time(), tz),
+        dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tz),
+    )
+
+
+def _scorecard(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
+    from console.trace import scorecard
+    from devices.registry import load_registry
+    from wiring.console import build_readings
+
+    settings = settings_from(args)
+    registry = load_registry(settings.registry)
+    tz = ZoneInfo(registry.timezone)
+    first, last, start, end = _period(args, tz)
+    canteens = None
+    if args.district:
+        canteens = frozenset(c.id for c in registry.canteens if c.district == args.district)
+        if not canteens:
+            return answer_no(f"no canteen in district {args.district!r}")
+    readings = build_readings(settings)
+    try:
+        tallies = scorecard(readings, canteens=canteens, start=start, end=end)
+    finally:
+        readings.close()
+    if not tallies:
+        return answer_no(f"no test from {first} to {last}")
+    print(f"{'supplier':<24} {'tests':>7} {'failed':>7} {'rate':>7} {'batches':>8} {'canteens':>9}")
+    for t in tallies:
+        name = t.supplier or "(not named)"
+        print(f"{name:<24} {t.tests:>7} {t.failed:>7} {t.failure_rate:>7.2%} {t.batches:>8} {t.canteens:>9}")
+    tests, failed = sum(t.tests for t in tallies), sum(t.failed for t in tallies)
+    print(f"{len(tallies)} suppliers, {tests} tests, {failed} failed ({first} – {last}, {tz.key})", file=sys.stderr)
+    return 0
 
 
 def _trace(args: argparse.Namespace) -> int:
@@ -44,10 +99,7 @@ def _trace(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     registry = load_registry(settings.registry)
     tz = ZoneInfo(registry.timezone)
-    today = dt.datetime.now(tz).date()
-    first, last = args.start or today - dt.timedelta(days=30), args.end or today
-    start = dt.datetime.combine(first, dt.time(), tz)
-    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tz)
+    first, last, start, end = _period(args, tz)
     supplier = args.value if args.trace_command == "supplier" else getattr(args, "supplier", None)
     batch = args.value if args.trace_command == "batch" else None
     words = Words("zh")
