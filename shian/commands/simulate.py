@@ -13,6 +13,7 @@ from shian.commands.common import CommandError, Commands, add_common, settings_f
 
 if TYPE_CHECKING:
     from devices.registry import Registry
+    from simulators.behaviour import FleetStats
     from wiring.settings import Settings
 
 
@@ -83,7 +84,6 @@ def add(commands: Commands) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    import structlog
     import yaml
 
     from runtime.logs import configure_logging
@@ -114,15 +114,7 @@ def _simulate(args: argparse.Namespace) -> int:
             passwords=passwords,
             multiplex=args.multiplex,
         )
-        stats = result.fleet
-        structlog.get_logger("shian").info(
-            "fleet.done",
-            published=stats.published,
-            records=len(stats.produced),
-            receipts_pending=stats.pending,
-            disconnects=stats.disconnects,
-            **result.summary,
-        )
+        _log_done(result.fleet, **result.summary)
 
     asyncio.run(main())
     return 0
@@ -131,7 +123,6 @@ def _simulate(args: argparse.Namespace) -> int:
 def _fleet_only(
     args: argparse.Namespace, settings: Settings, registry: Registry, passwords: dict[str, str] | None
 ) -> int:
-    import structlog
 
     from simulators.city_run import run_fleet_alone
 
@@ -153,16 +144,23 @@ def _fleet_only(
             passwords=passwords,
             start=args.start,
         )
-        structlog.get_logger("shian").info(
-            "fleet.done",
-            published=stats.published,
-            records=len(stats.produced),
-            receipts_pending=stats.pending,
-            disconnects=stats.disconnects,
-        )
+        _log_done(stats)
 
     asyncio.run(main())
     return 0
+
+
+def _log_done(stats: FleetStats, **summary: object) -> None:
+    import structlog
+
+    structlog.get_logger("shian").info(
+        "fleet.done",
+        published=stats.published,
+        records=len(stats.produced),
+        receipts_pending=stats.pending,
+        disconnects=stats.disconnects,
+        **summary,
+    )
 
 
 def _city_count(text: str) -> int:
