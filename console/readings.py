@@ -193,14 +193,7 @@ class LocalReadings:
         end: dt.datetime,
         matching: dict[str, str] | None = None,
     ) -> Iterator[tuple[dt.datetime, dict[str, Any]]]:
-        where = "measurement = ? AND time_ns >= ? AND time_ns < ?"
-        params: list[Any] = [measurement.value, epoch_ns(start), epoch_ns(end)]
-        for name, value in (matching or {}).items():
-            where += f" AND json_extract(fields, '$.{name}') = ?"  # names come from the schema, values are bound
-            params.append(value)
-        if canteens is not None:
-            where += f" AND json_extract(tags, '$.{Tag.CANTEEN}') IN ({','.join('?' * len(canteens))})"
-            params += sorted(canteens)
+        where, params = _where(measurement, canteens, start, end, matching)
         rows = self._db.execute(
             f"SELECT time_ns, tags, fields FROM points WHERE {where} ORDER BY time_ns DESC LIMIT {MAX_ROWS}", params
         )
@@ -220,11 +213,7 @@ class LocalReadings:
         return [_test_row(at, row) for at, row in self._points(M.RAPID_TEST, canteens, start, end, matching)]
 
     def suppliers(self, canteens: frozenset[str] | None, start: dt.datetime, end: dt.datetime) -> list[SupplierTally]:
-        where = "measurement = ? AND time_ns >= ? AND time_ns < ?"
-        params: list[Any] = [M.RAPID_TEST.value, epoch_ns(start), epoch_ns(end)]
-        if canteens is not None:
-            where += f" AND json_extract(tags, '$.{Tag.CANTEEN}') IN ({','.join('?' * len(canteens))})"
-            params += sorted(canteens)
+        where, params = _where(M.RAPID_TEST, canteens, start, end)
         rows = self._db.execute(
             f"SELECT COALESCE(json_extract(fields, '$.{F.SUPPLIER}'), ''), COUNT(*),"
             f" SUM(json_extract(tags, '$.{Tag.RESULT}') = 'fail'),"
@@ -257,6 +246,25 @@ class LocalReadings:
             for device, time_ns, state in rows:
                 _merge(seen, device, _instant(time_ns), state if measurement is M.DEVICE_STATUS else None)
         return seen
+
+
+def _where(
+    measurement: M,
+    canteens: frozenset[str] | None,
+    start: dt.datetime,
+    end: dt.datetime,
+    matching: dict[str, str] | None = None,
+) -> tuple[str, list[Any]]:
+    """The embedded store's WHERE clause for one measurement in a range and scope, and its parameters."""
+    where = "measurement = ? AND time_ns >= ? AND time_ns < ?"
+    params: list[Any] = [measurement.value, epoch_ns(start), epoch_ns(end)]
+    for name, value in (matching or {}).items():
+        where += f" AND json_extract(fields, '$.{name}') = ?"  # names come from the schema, values are bound
+        params.append(value)
+    if canteens is not None:
+        where += f" AND json_extract(tags, '$.{Tag.CANTEEN}') IN ({','.join('?' * len(canteens))})"
+        params += sorted(canteens)
+    return where, params
 
 
 def _merge(seen: dict[str, DeviceSeen], device: str, at: dt.datetime, state: str | None) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -47,30 +49,37 @@ async def run_simulation(
     async def fleet(platform: Platform, address: BrokerAddress, fleet_stop: asyncio.Event) -> None:
         platform.devices_stop_timeout_s = FLEET_STOP_TIMEOUT_S
         platform.add_helper(_fleet_view(stats, platform, clock, samples))
-        if multiplex:
-            await run_multiplexed(
-                registry,
-                clock,
-                host=address.host,
-                port=address.port,
-                stop=fleet_stop,
-                stats=stats,
-                connections=multiplex,
-            )
-            return
-        await run_fleet(
+        await _devices(
             registry,
             clock,
             host=address.host,
             port=address.port,
             stop=fleet_stop,
             stats=stats,
+            multiplex=multiplex,
             passwords=passwords,
         )
 
     clock = SimClock(start, speed, held=True)  # released by the fleet once it is connected
     await run_platform(settings, devices=fleet, duration_s=duration_s, stop=stop, registry=registry, clock=clock)
     return SimulationResult(stats, _summary(settings, stats, samples, clock))
+
+
+def _devices(
+    registry: Registry,
+    clock: SimClock,
+    *,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    stats: FleetStats,
+    multiplex: int | None,
+    passwords: dict[str, str] | None,
+) -> Coroutine[Any, Any, None]:
+    """The fleet: over ``multiplex`` shared connections, or one connection per device (with its password)."""
+    if multiplex:
+        return run_multiplexed(registry, clock, host=host, port=port, stop=stop, stats=stats, connections=multiplex)
+    return run_fleet(registry, clock, host=host, port=port, stop=stop, stats=stats, passwords=passwords)
 
 
 @dataclass
@@ -169,12 +178,9 @@ async def run_fleet_alone(
     for a load test at night; the gateway takes records up to a day old). A line every ``every_s`` seconds."""
     stats, fleet_stop = FleetStats(), asyncio.Event()
     clock = SimClock(start or dt.datetime.now(dt.UTC), 1.0)
-    if multiplex:
-        fleet = run_multiplexed(
-            registry, clock, host=host, port=port, stop=fleet_stop, stats=stats, connections=multiplex
-        )
-    else:
-        fleet = run_fleet(registry, clock, host=host, port=port, stop=fleet_stop, stats=stats, passwords=passwords)
+    fleet = _devices(
+        registry, clock, host=host, port=port, stop=fleet_stop, stats=stats, multiplex=multiplex, passwords=passwords
+    )
     task = asyncio.ensure_future(fleet)
     loop, last, heard = asyncio.get_running_loop(), 0, 0
     deadline = None if duration_s is None else loop.time() + duration_s

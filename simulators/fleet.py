@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import random
 import resource
 
 import structlog
@@ -75,11 +76,7 @@ class FleetDevice:
                         stats.online -= 1
             except MqttError:
                 stats.disconnects += 1
-                # the schedule is the device's, in simulated seconds, and jittered: a restarted broker is not
-                # met by the whole fleet in the same instant
-                delay = dt.timedelta(seconds=backoff.next_delay() * model.rng.uniform(0.5, 1.0))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), max(self.clock.real_seconds(delay), 0.05))
+                await reconnect_wait(self.clock, backoff, model.rng, stop)
 
     async def _receipts(self, link: MqttLink) -> None:
         async for incoming in link.messages():
@@ -112,6 +109,14 @@ class FleetDevice:
                 model.stats.published += 1
             await self._flush(link)
             due = max(due + interval, now)  # a tick missed altogether is skipped, not sent in a burst
+
+
+async def reconnect_wait(clock: SimClock, backoff: Backoff, rng: random.Random, stop: asyncio.Event) -> None:
+    """Wait out the next backoff delay, in simulated seconds and jittered (a restarted broker is not met by the
+    whole fleet in the same instant), or until ``stop``."""
+    delay = dt.timedelta(seconds=backoff.next_delay() * rng.uniform(0.5, 1.0))
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), max(clock.real_seconds(delay), 0.05))
 
 
 async def sleep_until(clock: SimClock, due: dt.datetime, stop: asyncio.Event) -> bool:

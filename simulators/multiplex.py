@@ -25,7 +25,7 @@ from mqtt.device_link import MqttError, MqttLink
 from mqtt.link_options import LinkOptions
 from runtime.backoff import Backoff
 from simulators.behaviour import Behaviour, DeviceModel, FleetStats
-from simulators.fleet import sleep_until, start_and_pace
+from simulators.fleet import reconnect_wait, sleep_until, start_and_pace
 from simulators.pacer import Pacer
 from simulators.simclock import SimClock
 
@@ -76,9 +76,7 @@ class Shard:
             except MqttError as exc:
                 self.stats.disconnects += 1
                 log.warning("fleet.shard_disconnected", shard=self.number, devices=len(self.models), error=str(exc))
-                delay = dt.timedelta(seconds=backoff.next_delay() * self.rng.uniform(0.5, 1.0))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), max(self.clock.real_seconds(delay), 0.05))
+                await reconnect_wait(self.clock, backoff, self.rng, stop)
 
     async def _live(self, link: MqttLink, stop: asyncio.Event) -> None:
         """Every device on its own fixed schedule of simulated time, as on a connection of its own."""

@@ -55,6 +55,29 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
+#: Days a report covers when --from is not given.
+PERIOD_DAYS = 30
+
+
+def add_period(parser: argparse.ArgumentParser) -> None:
+    """--from and --to: a range of whole days in the registry's zone (see :func:`period`)."""
+    parser.add_argument("--from", dest="start", type=date_argument, help="first day (default: 30 days ago)")
+    parser.add_argument("--to", dest="end", type=date_argument, help="last day (default: today)")
+
+
+def period(args: argparse.Namespace, tz: dt.tzinfo) -> tuple[dt.date, dt.date, dt.datetime, dt.datetime]:
+    """The first and last day of --from/--to, and the instants they span (the first's midnight to the midnight
+    after the last) in ``tz``."""
+    today = dt.datetime.now(tz).date()
+    first, last = args.start or today - dt.timedelta(days=PERIOD_DAYS), args.end or today
+    return (
+        first,
+        last,
+        dt.datetime.combine(first, dt.time(), tz),
+        dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tz),
+    )
+
+
 def date_argument(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)

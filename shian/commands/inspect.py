@@ -6,7 +6,7 @@ import argparse
 import datetime as dt
 import sys
 
-from shian.commands.common import Commands, add_common, answer_no, date_argument, settings_from
+from shian.commands.common import Commands, add_common, add_period, answer_no, date_argument, period, settings_from
 
 
 def add(commands: Commands) -> None:
@@ -48,8 +48,7 @@ def add(commands: Commands) -> None:
 
     listing = actions.add_parser("list", help="inspections in a period")
     add_common(listing)
-    listing.add_argument("--from", dest="start", type=date_argument, help="first day (default: 30 days ago)")
-    listing.add_argument("--to", dest="end", type=date_argument, help="last day (default: today)")
+    add_period(listing)
     listing.set_defaults(handler=_list)
 
 
@@ -149,13 +148,10 @@ def _list(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     tz = ZoneInfo(load_registry(settings.registry).timezone)
-    today = dt.datetime.now(tz).date()
-    first, last = args.start or today - dt.timedelta(days=30), args.end or today
+    first, last, start, end = period(args, tz)
     book = InspectionBook(rules_store_path(settings))
     try:
-        found = book.between(
-            dt.datetime.combine(first, dt.time(), tz), dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tz)
-        )
+        found = book.between(start, end)
     finally:
         book.close()
     if not found:

@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 
-from shian.commands.common import Commands, add_common, answer_no, date_argument, settings_from
+from shian.commands.common import Commands, add_common, add_period, answer_no, period, settings_from
 
 
 def add(commands: Commands) -> None:
@@ -27,8 +26,7 @@ def add(commands: Commands) -> None:
         parser.add_argument("value", metavar=name.upper(), help=what)
         if name == "batch":
             parser.add_argument("--supplier", help="only this supplier's batch of that number")
-        parser.add_argument("--from", dest="start", type=date_argument, help="first day (default: 30 days ago)")
-        parser.add_argument("--to", dest="end", type=date_argument, help="last day (default: today)")
+        add_period(parser)
         parser.set_defaults(handler=_trace)
     scores = kinds.add_parser(
         "suppliers",
@@ -37,21 +35,9 @@ def add(commands: Commands) -> None:
         "them, counted in the store), the worst first. Exit status 1 when there is no test in the period.",
     )
     add_common(scores)
-    scores.add_argument("--from", dest="start", type=date_argument, help="first day (default: 30 days ago)")
-    scores.add_argument("--to", dest="end", type=date_argument, help="last day (default: today)")
+    add_period(scores)
     scores.add_argument("--district", help="only this district's canteens")
     scores.set_defaults(handler=_scorecard)
-
-
-def _period(args: argparse.Namespace, tz: dt.tzinfo) -> tuple[dt.date, dt.date, dt.datetime, dt.datetime]:
-    today = dt.datetime.now(tz).date()
-    first, last = args.start or today - dt.timedelta(days=30), args.end or today
-    return (
-        first,
-        last,
-        dt.datetime.combine(first, dt.time(), tz),
-        dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tz),
-    )
 
 
 def _scorecard(args: argparse.Namespace) -> int:
@@ -64,7 +50,7 @@ def _scorecard(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     registry = load_registry(settings.registry)
     tz = ZoneInfo(registry.timezone)
-    first, last, start, end = _period(args, tz)
+    first, last, start, end = period(args, tz)
     canteens = None
     if args.district:
         canteens = frozenset(c.id for c in registry.canteens if c.district == args.district)
@@ -99,7 +85,7 @@ def _trace(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     registry = load_registry(settings.registry)
     tz = ZoneInfo(registry.timezone)
-    first, last, start, end = _period(args, tz)
+    first, last, start, end = period(args, tz)
     supplier = args.value if args.trace_command == "supplier" else getattr(args, "supplier", None)
     batch = args.value if args.trace_command == "batch" else None
     words = Words("zh")
