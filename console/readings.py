@@ -12,7 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,9 +20,9 @@ from typing import Any, Protocol
 from runtime.errors import ShianError
 from runtime.sqlite import open_database
 from storage.local import POINTS_SCHEMA
+from storage.schema import TAGS, Tag, epoch_ns
 from storage.schema import FieldName as F
 from storage.schema import Measurement as M
-from storage.schema import Tag, epoch_ns
 
 #: Measurements that say a device is alive (its telemetry, records and status).
 DEVICE_MEASUREMENTS = (M.DETECTOR, M.CABINET, M.CAMERA, M.RAPID_TEST, M.SAMPLE_RETENTION, M.DEVICE_STATUS)
@@ -119,6 +119,18 @@ class Readings(Protocol):
         ...
 
     def samples(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[SampleRow]: ...
+
+    def every(
+        self,
+        measurement: M,
+        names: Sequence[str],
+        canteens: frozenset[str] | None,
+        start: dt.datetime,
+        end: dt.datetime,
+    ) -> Iterator[tuple[dt.datetime, dict[str, Any]]]:
+        """Every point of ``measurement`` in the range and scope, oldest first, with the tags and fields
+        ``names`` (absent ones None): not a page but all of them, read in slices (the bulletins)."""
+        ...
 
     def temperatures(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[TempPoint]: ...
 
@@ -229,6 +241,22 @@ class LocalReadings:
     def samples(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[SampleRow]:
         points = self._points(M.SAMPLE_RETENTION, frozenset([canteen]), start, end)
         return [_sample_row(at, row) for at, row in points if row.get(Tag.ACTION) == "retained"]
+
+    def every(
+        self,
+        measurement: M,
+        names: Sequence[str],
+        canteens: frozenset[str] | None,
+        start: dt.datetime,
+        end: dt.datetime,
+    ) -> Iterator[tuple[dt.datetime, dict[str, Any]]]:
+        tags = set(TAGS[measurement])
+        columns = ", ".join(f"json_extract({'tags' if n in tags else 'fields'}, '$.{n}')" for n in names)
+        where, params = _where(measurement, canteens, start, end)
+        rows = self._db.execute(f"SELECT time_ns, {columns} FROM points WHERE {where} ORDER BY time_ns", params)
+        while batch := rows.fetchmany(10_000):
+            for time_ns, *values in batch:
+                yield _instant(time_ns), dict(zip(names, values, strict=True))
 
     def temperatures(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[TempPoint]:
         points = self._points(M.CABINET, frozenset([canteen]), start, end)
@@ -355,6 +383,25 @@ class InfluxReadings:
             SupplierTally(name, count, failed[name], len(batches[name]), len(sites[name]))
             for name, count in tests.items()
         ]
+
+    def every(
+        self,
+        measurement: M,
+        names: Sequence[str],
+        canteens: frozenset[str] | None,
+        start: dt.datetime,
+        end: dt.datetime,
+    ) -> Iterator[tuple[dt.datetime, dict[str, Any]]]:
+        if canteens is not None and not canteens:
+            return
+        selected = ", ".join(f'"{n}"' for n in names)
+        day = start
+        while day < end:  # a day at a time: a month of a city's cameras is more than one answer should carry
+            until = min(day + dt.timedelta(days=1), end)
+            query = f'SELECT {selected} FROM "{measurement}" WHERE {self._where(canteens, day, until)} ORDER BY time'
+            for row in self._query(query):
+                yield _instant(row["time"]), {n: row.get(n) for n in names}
+            day = until
 
     def samples(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[SampleRow]:
         where = f"{self._where(frozenset([canteen]), start, end)} AND \"{Tag.ACTION}\" = 'retained'"

@@ -182,6 +182,8 @@ class Registry(RegistryModel):
 
     _devices: dict[str, DeviceAssignment] = PrivateAttr(default_factory=dict)
     _canteens: dict[str, Canteen] = PrivateAttr(default_factory=dict)
+    #: (canteen, day) -> school day?: the rules and the simulators ask it for every device on every tick.
+    _school_days: dict[tuple[str, dt.date], bool] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Registry:
@@ -227,6 +229,13 @@ class Registry(RegistryModel):
 
     def is_school_day(self, canteen: Canteen, day: dt.date) -> bool:
         """Whether ``canteen`` serves school meals on ``day``: weekday rule, make-up days and both calendars."""
+        key = (canteen.id, day)
+        known = self._school_days.get(key)
+        if known is None:
+            known = self._school_days[key] = self._is_school_day(canteen, day)
+        return known
+
+    def _is_school_day(self, canteen: Canteen, day: dt.date) -> bool:
         if day in canteen.calendar.school_days or day in self.calendar.school_days:
             return True
         if canteen.calendar.is_holiday(day) or self.calendar.is_holiday(day):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Collection
 from typing import Literal, TextIO
 
 import structlog
@@ -24,8 +25,11 @@ class _CurrentStderr:
         return sys.stderr.isatty()
 
 
-def configure_logging(fmt: LogFormat = "auto", level: str = "info", stream: TextIO | None = None) -> None:
-    """Console rendering on a terminal, one JSON object per line otherwise (or as ``fmt`` forces)."""
+def configure_logging(
+    fmt: LogFormat = "auto", level: str = "info", stream: TextIO | None = None, *, mute: Collection[str] = ()
+) -> None:
+    """Console rendering on a terminal, one JSON object per line otherwise (or as ``fmt`` forces). ``mute``:
+    events never written (a month of history would bury its progress under each alert's line)."""
     out: TextIO = stream or _CurrentStderr()  # type: ignore[assignment]
     as_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     numeric_level = logging.getLevelNamesMapping()[level.upper()]
@@ -37,6 +41,7 @@ def configure_logging(fmt: LogFormat = "auto", level: str = "info", stream: Text
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            *([_Mute(frozenset(mute))] if mute else []),
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
@@ -49,3 +54,13 @@ def configure_logging(fmt: LogFormat = "auto", level: str = "info", stream: Text
     )
     # paho and aiomqtt log through the standard library; keep their warnings, in the same stream.
     logging.basicConfig(level=max(numeric_level, logging.WARNING), stream=out, format="%(name)s: %(message)s")
+
+
+class _Mute:
+    def __init__(self, events: frozenset[str]) -> None:
+        self.events = events
+
+    def __call__(self, logger: object, name: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
+        if event.get("event") in self.events:
+            raise structlog.DropEvent
+        return event

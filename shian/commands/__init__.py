@@ -15,6 +15,7 @@ from shian.commands import (
     platform,
     query,
     registry,
+    report,
     scenario,
     simulate,
     storage,
@@ -37,4 +38,5 @@ COMMANDS: tuple[ModuleType, ...] = (
     simulate,
     trace,
     inspect,
+    report,
 )

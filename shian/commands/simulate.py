@@ -8,6 +8,7 @@ import datetime as dt
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from shian.commands.common import CommandError, Commands, add_common, settings_from
 
@@ -80,6 +81,14 @@ def add(commands: Commands) -> None:
         help="run only the devices, in real time, against the broker mqtt.host names, where platforms already "
         "run (e.g. one 'shian run' per gateway.partition); see docs/scaling.md",
     )
+    simulate.add_argument(
+        "--history",
+        metavar="YYYY-MM",
+        help="write a month of history instead of running live: every device's records of that month, stepped on "
+        "a virtual clock through the gateway's spool, storage and the rules engine, with simulated supervisors "
+        "handling the alerts (no broker; minutes for the reference city). Into an empty --data-dir of its own; "
+        "periodic telemetry is thinned (docs/simulators.md)",
+    )
     simulate.set_defaults(handler=_simulate)
 
 
@@ -92,10 +101,14 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.generate_registry:
         return _generate_registry(_generated(args), args.generate_registry)
     settings = settings_from(args)
-    configure_logging(settings.log_format, settings.log_level)
+    # a month of history raises thousands of alerts: their lines would bury the progress
+    mute = ("alert.raised", "alert.resolved", "alert.escalated", "alert.reminded") if args.history else ()
+    configure_logging(settings.log_format, settings.log_level, mute=mute)
     if args.load:
         return _load_mode(args, settings)
     registry = _city(args)
+    if args.history:
+        return _history(args.history, settings, registry, args.seed)
     passwords = yaml.safe_load(args.credentials.read_text(encoding="utf-8")) if args.credentials else None
     if args.fleet_only:
         return _fleet_only(args, settings, registry, passwords)
@@ -147,6 +160,52 @@ def _fleet_only(
         _log_done(stats)
 
     asyncio.run(main())
+    return 0
+
+
+def _history(month: str, settings: Settings, registry: Registry, seed: int) -> int:
+    import time
+
+    import structlog
+
+    from rules.alerts import RulesStore
+    from simulators.history import History, HistoryError, HistoryResult, month_bounds
+    from spool import Spool
+    from wiring.build import build_writer, rules_store_path, spool_path
+
+    log = structlog.get_logger("shian")
+    try:
+        start, end = month_bounds(month, ZoneInfo(registry.timezone))
+    except HistoryError as exc:
+        raise CommandError(str(exc)) from None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    writer = build_writer(settings)
+    history = History(registry, Spool(spool_path(settings)), writer, RulesStore(rules_store_path(settings)), seed=seed)
+    began = time.monotonic()
+
+    def progress(day: dt.date, so_far: HistoryResult) -> None:
+        log.info("history.day", day=day.isoformat(), records=so_far.records, elapsed_s=round(time.monotonic() - began))
+
+    try:
+        history.run(start, end, progress)
+    except HistoryError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        history.engine.close()
+        writer.close()
+    r = history.result
+    log.info(
+        "history.done",
+        month=month,
+        records=r.records,
+        dead_lettered=r.rejected,
+        alerts=r.alerts,
+        acknowledged=r.acknowledged,
+        resolved_by_supervisors=r.resolved,
+        inspections=r.inspections,
+        data_dir=str(settings.data_dir),
+        elapsed_s=round(time.monotonic() - began),
+    )
     return 0
 
 

@@ -1,0 +1,280 @@
+"""A bulletin as titled tables: the one layout the HTML, the XLSX and the CSV files all render, so that the
+three always say the same. Labels in Chinese (the default) or English."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from console.bulletin.figures import Bulletin, Coverage, Response
+from console.words import Language
+
+Cell = str | int | float | None
+
+_T: dict[str, tuple[str, str]] = {
+    "summary": ("总体情况", "Summary"),
+    "coverage": ("快检覆盖（按区县）", "Rapid-test coverage by district"),
+    "tiers": ("快检覆盖（按检测方式）", "Rapid-test coverage by tier"),
+    "days": ("每日快检", "Tests per day"),
+    "failures": ("不合格样品及处置", "Failed tests and their disposition"),
+    "responses": ("告警响应时间（按级别）", "Alert response times by level"),
+    "responses_district": ("告警响应时间（按区县）", "Alert response times by district"),
+    "ranking": ("食堂排名（问题由多到少）", "Canteens ranked (most issues first)"),
+    "districts": ("区县排名", "Districts ranked"),
+    "inspections": ("线下检查", "Offline inspections"),
+    # summary rows
+    "school_canteens": ("学校食堂总数", "School canteens"),
+    "covered": ("具备快检条件", "Equipped to test"),
+    "tested": ("开展快检", "Tested at least once"),
+    "tests": ("快检批次", "Tests"),
+    "batches": ("进货批次（供应商+批号）", "Batches (supplier + batch)"),
+    "pass_rate": ("合格率", "Pass rate"),
+    "failed": ("不合格", "Failed"),
+    "suspect": ("可疑", "Suspect"),
+    "invalid": ("无效（对照失效）", "Invalid (control failed)"),
+    "retested": ("4小时内复检", "Retested within 4 h"),
+    "meals": ("应留样餐次", "Meals to retain"),
+    "dishes_expected": ("应留样菜品", "Dishes to retain"),
+    "dishes_retained": ("已留样菜品", "Dishes retained"),
+    "retention_rate": ("留样率", "Retention rate"),
+    "underweight": ("留样不足125克", "Samples under 125 g"),
+    "early": ("留样不足48小时即处理", "Disposed of before 48 h"),
+    "out_of_range": ("留样柜超温读数（0–8 °C 以外）", "Cabinet readings outside 0–8 °C"),
+    "cabinets_out": ("出现超温的留样柜", "Cabinets with such readings"),
+    "temp_alerts": ("留样柜温度告警", "Cabinet temperature alerts"),
+    "camera_online": ("后厨时段摄像头在线率", "Camera online rate in kitchen hours"),
+    "violations": ("AI识别违规", "AI violations"),
+    "confirmed": ("经核实", "Confirmed"),
+    "false": ("误报", "False positives"),
+    # columns
+    "item": ("项目", "Item"),
+    "value": ("数值", "Value"),
+    "district": ("区县", "District"),
+    "tier": ("检测方式", "Tier"),
+    "total": ("食堂数", "Canteens"),
+    "coverage_rate": ("覆盖率", "Coverage"),
+    "day": ("日期", "Day"),
+    "passed": ("合格", "Passed"),
+    "time": ("时间", "Time"),
+    "canteen": ("食堂", "Canteen"),
+    "sample": ("样品", "Sample"),
+    "supplier": ("供应商", "Supplier"),
+    "batch": ("批号", "Batch"),
+    "reading": ("检测值", "Reading"),
+    "disposition": ("处置", "Disposition"),
+    "handled_by": ("处理人", "Handled by"),
+    "retest": ("4小时内复检", "Retest ≤ 4 h"),
+    "level": ("级别", "Level"),
+    "alerts": ("告警数", "Alerts"),
+    "acked": ("已确认", "Acknowledged"),
+    "ack_p50": ("确认用时中位数（分钟）", "To acknowledge, p50 (min)"),
+    "ack_p90": ("确认用时P90（分钟）", "To acknowledge, p90 (min)"),
+    "resolved": ("已处置", "Resolved by a person"),
+    "resolve_p50": ("处置用时中位数（分钟）", "To resolve, p50 (min)"),
+    "resolve_p90": ("处置用时P90（分钟）", "To resolve, p90 (min)"),
+    "rank": ("名次", "Rank"),
+    "issues": ("问题计分", "Issue score"),
+    "missing": ("缺少留样", "Dishes not retained"),
+    "excursions": ("温度告警", "Temperature alerts"),
+    "inspector": ("检查人", "Inspector"),
+    "findings": ("检查发现", "Findings"),
+    "rectify_by": ("整改期限", "Rectify by"),
+    "rectified": ("整改完成", "Rectified"),
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
+    "returned_to_supplier": ("退回供应商", "returned to supplier"),
+    "destroyed": ("销毁", "destroyed"),
+    "other": ("其他", "other"),
+    "pending": ("待处置", "pending"),
+    "critical": ("严重", "critical"),
+    "warning": ("警告", "warning"),
+    "info": ("提示", "info"),
+    "lab": ("实验室+检测仪", "lab and detector"),
+    "strips": ("试纸+读数仪", "test strips and reader"),
+    "none": ("未配备", "not equipped"),
+}
+
+
+def word(key: str, lang: Language) -> str:
+    zh, en = _T.get(key, (key, key))
+    return zh if lang == "zh" else en
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str
+    title: str
+    columns: list[str]
+    rows: list[list[Cell]]
+
+
+def _pct(part: int | float, whole: int | float) -> float | None:
+    """A share as a percentage rounded to 0.01 (None: nothing to divide by)."""
+    return round(100.0 * part / whole, 2) if whole else None
+
+
+def _min(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def tables(b: Bulletin, lang: Language = "zh") -> list[Table]:
+    def w(key: str) -> str:
+        return word(key, lang)
+
+    def yes_no(flag: bool) -> str:
+        return w("yes") if flag else w("no")
+
+    failed = len(b.failures)
+    names = {s.canteen: s.name for s in b.canteens}
+    summary: list[list[Cell]] = [
+        [w("school_canteens"), b.coverage.total],
+        [w("covered"), b.coverage.covered],
+        [w("tested"), b.coverage.tested],
+        [w("tests"), b.tests],
+        [w("batches"), b.batches],
+        [w("pass_rate") + " %", _pct(b.passed, b.tests)],
+        [w("failed"), b.results.get("fail", 0)],
+        [w("suspect"), b.results.get("suspect", 0)],
+        [w("invalid"), b.results.get("invalid", 0)],
+        [w("retested") + " %", _pct(sum(f.retested for f in b.failures), failed)],
+        [w("meals"), b.meals_expected],
+        [w("dishes_expected"), b.dishes_expected],
+        [w("dishes_retained"), b.dishes_retained],
+        [w("retention_rate") + " %", _pct(b.dishes_retained, b.dishes_expected)],
+        [w("underweight"), b.underweight],
+        [w("early"), b.early_disposals],
+        [w("out_of_range"), b.readings_out_of_range],
+        [w("cabinets_out"), b.cabinets_out_of_range],
+        [w("temp_alerts"), b.temperature_alerts],
+        [w("camera_online") + " %", _pct(b.camera_minutes - b.camera_offline_minutes, b.camera_minutes)],
+        [w("violations"), b.violations],
+        [w("confirmed"), b.violations_confirmed],
+        [w("false"), b.violations_false],
+    ]
+    return [
+        Table("summary", w("summary"), [w("item"), w("value")], summary),
+        Table("coverage", w("coverage"), _coverage_columns(w, "district"), _coverage_rows(b.coverage_by_district)),
+        Table(
+            "tiers",
+            w("tiers"),
+            _coverage_columns(w, "tier"),
+            _coverage_rows({w(tier): c for tier, c in b.coverage_by_tier.items()}),
+        ),
+        Table(
+            "days",
+            w("days"),
+            [w("day"), w("tests"), w("passed"), w("pass_rate") + " %"],
+            [[day.isoformat(), n, p, _pct(p, n)] for day, (n, p) in b.tests_by_day.items()],
+        ),
+        Table(
+            "failures",
+            w("failures"),
+            [w(k) for k in ("time", "district", "canteen", "sample", "supplier", "batch", "reading")]
+            + [w("disposition"), w("handled_by"), w("retest")],
+            [
+                [
+                    f.at.strftime("%Y-%m-%d %H:%M"),
+                    f.district,
+                    f.canteen,
+                    f.sample,
+                    f.supplier,
+                    f.batch,
+                    f.value,
+                    w(f.disposition or "pending"),
+                    f.handled_by,
+                    yes_no(f.retested),
+                ]
+                for f in b.failures
+            ],
+        ),
+        Table(
+            "responses",
+            w("responses"),
+            [w("level"), *_response_columns(w)],
+            [[w(level), *_response_row(r)] for level, r in b.response_by_severity.items()],
+        ),
+        Table(
+            "responses_district",
+            w("responses_district"),
+            [w("district"), *_response_columns(w)],
+            [[district, *_response_row(r)] for district, r in b.response_by_district.items()],
+        ),
+        Table(
+            "districts",
+            w("districts"),
+            [w("rank"), w("district"), w("coverage_rate") + " %", w("tests"), w("pass_rate") + " %"],
+            _district_ranking(b),
+        ),
+        Table(
+            "ranking",
+            w("ranking"),
+            [w(k) for k in ("rank", "district", "canteen", "issues", "tests", "failed", "missing", "underweight")]
+            + [w("early"), w("excursions"), w("confirmed")],
+            [
+                [
+                    rank,
+                    s.district,
+                    s.name,
+                    s.issues,
+                    s.tests,
+                    s.failed,
+                    s.missing_dishes,
+                    s.underweight,
+                    s.early_disposals,
+                    s.excursions,
+                    s.violations_confirmed,
+                ]
+                for rank, s in enumerate(b.canteens[:20], start=1)
+            ],
+        ),
+        Table(
+            "inspections",
+            w("inspections"),
+            [w(k) for k in ("time", "canteen", "inspector", "findings", "rectify_by", "rectified")],
+            [
+                [
+                    i.visited_at.astimezone(b.period.tz).strftime("%Y-%m-%d %H:%M"),
+                    names.get(i.canteen_id, i.canteen_id),
+                    i.inspector,
+                    i.findings,
+                    i.rectify_by.isoformat() if i.rectify_by else None,
+                    i.rectified_at.astimezone(b.period.tz).strftime("%Y-%m-%d") if i.rectified_at else None,
+                ]
+                for i in b.inspections
+            ],
+        ),
+    ]
+
+
+def _coverage_columns(w: Callable[[str], str], first: str) -> list[str]:
+    return [w(first), w("total"), w("covered"), w("tested"), w("coverage_rate") + " %"]
+
+
+def _coverage_rows(by: dict[str, Coverage]) -> list[list[Cell]]:
+    return [[name, c.total, c.covered, c.tested, _pct(c.tested, c.total)] for name, c in by.items()]
+
+
+def _response_columns(w: Callable[[str], str]) -> list[str]:
+    return [w(k) for k in ("alerts", "acked", "ack_p50", "ack_p90", "resolved", "resolve_p50", "resolve_p90")]
+
+
+def _response_row(r: Response) -> list[Cell]:
+    return [
+        r.alerts,
+        r.acknowledged,
+        _min(r.ack_p50),
+        _min(r.ack_p90),
+        r.resolved,
+        _min(r.resolve_p50),
+        _min(r.resolve_p90),
+    ]
+
+
+def _district_ranking(b: Bulletin) -> list[list[Cell]]:
+    """Districts by pass rate, then by coverage (tested of all school canteens)."""
+    rows = []
+    for district, coverage in b.coverage_by_district.items():
+        tests, passed = b.pass_by_district.get(district, (0, 0))
+        rows.append((_pct(passed, tests) or 0.0, _pct(coverage.tested, coverage.total) or 0.0, district, tests))
+    rows.sort(key=lambda r: (-r[0], -r[1], r[2]))
+    return [[rank, d, cov, tests, rate] for rank, (rate, cov, d, tests) in enumerate(rows, start=1)]
