@@ -84,7 +84,7 @@ WordsDep = Annotated[Words, Depends(words_of)]
 
 
 def create_app(console: Console) -> FastAPI:
-    from console import api, canteen_pages, pages, public_pages  # the routes need the dependencies above
+    from console import api, canteen_pages, pages, public_pages, report_pages  # the routes need the dependencies above
 
     app = FastAPI(
         title="Shian console API",
@@ -136,5 +136,6 @@ def create_app(console: Console) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(canteen_pages.router)
+    app.include_router(report_pages.router)
     app.include_router(public_pages.router)
     return app

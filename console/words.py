@@ -118,6 +118,19 @@ LABELS: _W = {
     "menus_saved": ("已保存 {count} 餐的菜单", "Saved the menu of {count} meals"),
     "date": ("日期", "Date"),
     "trace": ("溯源", "Trace"),
+    "reports": ("通报", "Bulletins"),
+    "reports_hint": (
+        "月度通报与周报：快检覆盖、合格率、不合格处置、留样、冷链、摄像头在线率、AI违规、告警响应、排名与线下检查",
+        "The monthly bulletin and the weekly report: coverage, pass rate, failures and their disposition, samples, "
+        "cold chain, cameras, AI violations, alert response, rankings and inspections",
+    ),
+    "monthly": ("月度通报", "Monthly bulletin"),
+    "weekly": ("周报", "Weekly report"),
+    "month": ("月份", "Month"),
+    "week": ("周", "Week"),
+    "scope_city": ("全市", "Whole city"),
+    "scope_own": ("本辖区/本食堂", "Your district or canteen"),
+    "print_hint": ("网页版可直接打印为A4", "The web page prints on A4"),
     "trace_hint": (
         "按批次或供应商查询：哪些食堂检测了这批食品、结果如何、不合格如何处置",
         "By batch or supplier: which canteens tested that food, the results, and what was done",

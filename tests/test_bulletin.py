@@ -6,10 +6,13 @@ figures (347 of 456 school canteens tested, about 99 % passing)."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import math
 import re
+import shutil
 import sqlite3
+import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +39,7 @@ from spool import Spool
 from spool.records import hydrate
 from storage.local import LocalStore
 from tests.browser import chromium
+from tests.console_helpers import ConsoleRig
 
 CST = ZoneInfo("Asia/Shanghai")
 MONTH = "2026-11"
@@ -416,3 +420,43 @@ def _html_tables(html: str) -> dict[str, list[list[str]]]:
     parser = _Tables()
     parser.feed(html)
     return parser.found
+
+
+def test_the_console_offers_each_account_the_bulletin_of_its_own_scope(month: Month, tmp_path: Path) -> None:
+    for name in ("store.sqlite", "rules.sqlite"):
+        shutil.copy(month.data / name, tmp_path / name)
+    rig = ConsoleRig(tmp_path, registry=month.registry, start=dt.datetime(2026, 12, 1, 9, tzinfo=CST))
+    schools = [c for c in month.registry.canteens if c.type != "supplier"]
+    district = schools[0].district
+    city = next(a.username for a in month.registry.accounts if a.role == "city")
+    district_account = next(a.username for a in month.registry.accounts if a.district == district)
+    school = f"school-{schools[0].id}"
+
+    def workbook(username: str, **params: str) -> Any:
+        client = rig.client(username)
+        form = client.get("/reports")
+        assert form.status_code == 200
+        assert 'action="/reports/monthly"' in form.text
+        answer = client.get("/reports/monthly", params={"period": MONTH, "format": "xlsx", **params})
+        assert answer.status_code == 200
+        assert "attachment" in answer.headers["content-disposition"]
+        summary = openpyxl.load_workbook(io.BytesIO(answer.content)).worksheets[0]
+        return {row[0]: row[1] for row in summary.iter_rows(min_row=3, values_only=True)}
+
+    assert workbook(city)["学校食堂总数"] == len(schools)
+    in_district = [c for c in schools if c.district == district]
+    assert workbook(city, district=district)["学校食堂总数"] == len(in_district)
+    other = next(c.district for c in schools if c.district != district)
+    # a district's account gets its own district's, whatever it asks for
+    assert workbook(district_account, district=other)["学校食堂总数"] == len(in_district)
+    mine = workbook(school)
+    assert mine["学校食堂总数"] == 1
+    assert mine["快检批次"] == sum(s.tests for s in month.bulletin.canteens if s.canteen == schools[0].id)
+
+    client = rig.client(city)
+    archive = zipfile.ZipFile(io.BytesIO(client.get(f"/reports/monthly?period={MONTH}&format=csv").content))
+    assert len(archive.namelist()) == len(tables(month.bulletin))
+    page = client.get(f"/reports/monthly?period={MONTH}&format=html")
+    assert "月度通报" in page.text
+    assert client.get("/reports/monthly?period=2026-13").status_code == 404
+    assert rig.client().get(f"/reports/monthly?period={MONTH}").status_code in (302, 303, 401)

@@ -138,7 +138,8 @@ class CanteenScore:
 @dataclass
 class Bulletin:
     period: Period
-    district: str | None
+    #: Whose bulletin: a district's or a canteen's name (None: the whole city).
+    scope: str | None
     generated_at: dt.datetime
     coverage: Coverage = field(default_factory=Coverage)
     coverage_by_district: dict[str, Coverage] = field(default_factory=dict)
@@ -208,11 +209,21 @@ def compile_bulletin(
     period: Period,
     *,
     district: str | None = None,
+    canteens: frozenset[str] | None = None,
+    scope_name: str | None = None,
     now: dt.datetime | None = None,
 ) -> Bulletin:
-    schools = [c for c in registry.canteens if c.type != "supplier" and (district is None or c.district == district)]
+    """The bulletin of ``period`` over the school canteens of ``district`` (None: all) and, if given, only of
+    ``canteens`` (a school's own); ``scope_name`` names that scope in the title (default: the district)."""
+    schools = [
+        c
+        for c in registry.canteens
+        if c.type != "supplier"
+        and (district is None or c.district == district)
+        and (canteens is None or c.id in canteens)
+    ]
     scope = frozenset(c.id for c in schools)
-    b = Bulletin(period, district, now or dt.datetime.now(period.tz))
+    b = Bulletin(period, scope_name or district, now or dt.datetime.now(period.tz))
     scores = {c.id: CanteenScore(c.id, c.name, c.district) for c in schools}
     # a week before: an offline alert opened before the period may still cover its first kitchen hours
     earlier = [h for h in rules.handled(period.start - LOOK_BACK, period.end) if h.alert.canteen_id in scope]

@@ -4,9 +4,12 @@ an XLSX workbook (a sheet per table, with charts) and CSV files (one per table).
 from __future__ import annotations
 
 import csv
+import io
 import re
+import zipfile
 from html import escape
 from pathlib import Path
+from typing import BinaryIO
 
 import openpyxl
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -26,11 +29,11 @@ _ENV = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoes
 
 def stem(b: Bulletin) -> str:
     """The files' common name: bulletin-2026-11 or bulletin-2026-11-城区."""
-    return f"bulletin-{b.period.label}" + (f"-{b.district}" if b.district else "")
+    return f"bulletin-{b.period.label}" + (f"-{b.scope}" if b.scope else "")
 
 
 def title(b: Bulletin, lang: Language) -> str:
-    scope = b.district or ("全市" if lang == "zh" else "city")
+    scope = b.scope or ("全市" if lang == "zh" else "city")
     if lang == "zh":
         kind = "月度通报" if b.period.kind == "monthly" else "周报"
         return f"学校食堂食品安全{kind}（{scope}，{b.period.label}）"
@@ -60,7 +63,7 @@ def to_html(b: Bulletin, lang: Language = "zh") -> str:
     )
 
 
-def write_xlsx(b: Bulletin, path: Path, lang: Language = "zh") -> None:
+def write_xlsx(b: Bulletin, path: Path | BinaryIO, lang: Language = "zh") -> None:
     book = openpyxl.Workbook()
     if book.active is not None:
         book.remove(book.active)  # the fresh workbook's empty sheet
@@ -93,17 +96,34 @@ def _chart(sheet: Worksheet, table: Table) -> None:
     sheet.add_chart(chart, f"{get_column_letter(len(table.columns) + 2)}3")
 
 
-def write_csv(b: Bulletin, directory: Path, lang: Language = "zh") -> list[Path]:
-    """One CSV per table (UTF-8 with a byte-order mark, so that spreadsheet programs read the Chinese)."""
-    paths = []
+def csv_files(b: Bulletin, lang: Language = "zh") -> dict[str, bytes]:
+    """One CSV per table, by file name (UTF-8 with a byte-order mark, so that spreadsheet programs read the
+    Chinese)."""
+    files = {}
     for table in tables(b, lang):
-        path = directory / f"{stem(b)}-{table.key}.csv"
-        with path.open("w", encoding="utf-8-sig", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(table.columns)
-            writer.writerows(["" if cell is None else cell for cell in row] for row in table.rows)
-        paths.append(path)
+        out = io.StringIO(newline="")
+        writer = csv.writer(out)
+        writer.writerow(table.columns)
+        writer.writerows(["" if cell is None else cell for cell in row] for row in table.rows)
+        files[f"{stem(b)}-{table.key}.csv"] = out.getvalue().encode("utf-8-sig")
+    return files
+
+
+def write_csv(b: Bulletin, directory: Path, lang: Language = "zh") -> list[Path]:
+    paths = []
+    for name, body in csv_files(b, lang).items():
+        (directory / name).write_bytes(body)
+        paths.append(directory / name)
     return paths
+
+
+def csv_zip(b: Bulletin, lang: Language = "zh") -> bytes:
+    """The CSV files in one zip, for a download."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, body in csv_files(b, lang).items():
+            archive.writestr(name, body)
+    return out.getvalue()
 
 
 def _sheet_name(text: str) -> str:

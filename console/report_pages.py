@@ -1,0 +1,116 @@
+"""The bulletins in the console: the monthly bulletin and the weekly report for download (HTML, XLSX, CSV in a
+zip), each of the viewer's scope: the city's, a district's, a school's own canteen."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from console.access import Viewer
+from console.app import ConsoleDep, PageViewer, words_of
+from console.bulletin.figures import Bulletin, Period, compile_bulletin, month_period, week_period
+from console.bulletin.render import csv_zip, stem, to_html, write_xlsx
+from console.context import Console
+from console.pages import render
+from rules.inspections import InspectionBook, InspectionError
+
+router = APIRouter()
+
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_TYPES = {
+    "html": "text/html; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "application/zip",
+}
+
+
+@router.get("/reports")
+def reports_page(request: Request, viewer: PageViewer, console: ConsoleDep) -> Response:
+    """The form: which month or week, which district (the city's accounts), which format."""
+    today = console.today()
+    last_month = (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+    year, week, _ = (today - dt.timedelta(days=7)).isocalendar()
+    districts = sorted({c.district for c in console.registry.canteens}) if viewer.role == "city" else []
+    return render(
+        request,
+        "reports.html",
+        viewer,
+        month=last_month,
+        week=f"{year}-W{week:02d}",
+        districts=districts,
+    )
+
+
+@router.get("/reports/{kind}")
+def report_download(
+    request: Request,
+    kind: str,
+    viewer: PageViewer,
+    console: ConsoleDep,
+    *,
+    period: str,
+    format: str = "html",
+    district: str | None = None,
+) -> Response:
+    if format not in _TYPES:
+        raise HTTPException(404, f"no {format!r} format: html, xlsx or csv")
+    bulletin = _bulletin(console, viewer, kind, period, district or None)
+    lang = words_of(request).language
+    name = f"{stem(bulletin)}.{'zip' if format == 'csv' else format}"
+    if format == "html":
+        return HTMLResponse(to_html(bulletin, lang))
+    if format == "xlsx":
+        out = io.BytesIO()
+        write_xlsx(bulletin, out, lang)
+        body = out.getvalue()
+    else:
+        body = csv_zip(bulletin, lang)
+    disposition = f"attachment; filename*=UTF-8''{quote(name)}"
+    return Response(body, media_type=_TYPES[format], headers={"Content-Disposition": disposition})
+
+
+def _bulletin(console: Console, viewer: Viewer, kind: str, label: str, district: str | None) -> Bulletin:
+    """The bulletin of the viewer's scope: a district's account always gets its district's, a school's its own
+    canteen's; the city chooses a district or none."""
+    period = _period(console, kind, label)
+    if viewer.role == "district":
+        district = viewer.district
+    elif viewer.role != "city":
+        district = None
+    if district is not None and not any(c.district == district for c in console.registry.canteens):
+        raise HTTPException(404, f"no district {district!r}")
+    scope_name = district
+    if viewer.role == "school" and viewer.canteens:
+        canteen = console.registry.canteen(next(iter(viewer.canteens)))
+        scope_name = canteen.name if canteen else None
+    book = InspectionBook(console.alerts.path)
+    try:
+        return compile_bulletin(
+            console.readings,
+            console.alerts,
+            book,
+            console.registry,
+            period,
+            district=district,
+            canteens=viewer.canteens if viewer.role == "school" else None,
+            scope_name=scope_name,
+            now=console.clock.now(),
+        )
+    finally:
+        book.close()
+
+
+def _period(console: Console, kind: str, label: str) -> Period:
+    if kind == "monthly" and _MONTH.match(label):
+        return month_period(label, console.tz)
+    if kind == "weekly":
+        try:
+            return week_period(label, console.tz)
+        except InspectionError as exc:
+            raise HTTPException(404, str(exc)) from None
+    raise HTTPException(404, f"no {kind} bulletin {label!r}")
