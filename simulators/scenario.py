@@ -16,7 +16,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from devices.messages import WireModel
 from devices.registry import Registry
@@ -70,6 +70,8 @@ class Step(BaseModel):
     send: MessageKind | None = None
     #: Which device sends it when a kind has several (``status.*``): detector, cabinet or camera.
     device: Literal["detector", "cabinet", "camera"] | None = None
+    #: Which of the scenario's canteens sends it (1 to ``canteens``).
+    canteen: int = Field(default=1, ge=1)
     #: Field values over the realistic defaults.
     fields: dict[str, Any] = Field(default_factory=dict, alias="with")
     #: Repeat every N seconds until ``until`` (a local time).
@@ -85,6 +87,8 @@ class Expectation(BaseModel):
     #: The alert must be open by this local time.
     by: str | None = None
     count: int | None = Field(default=None, ge=1)
+    #: Only alerts of this canteen (1 to ``canteens``); none: of any.
+    canteen: int | None = Field(default=None, ge=1)
 
 
 class Scenario(BaseModel):
@@ -100,8 +104,20 @@ class Scenario(BaseModel):
     start: str = "07:00"
     end: str = "18:00"
     steps: list[Step] = Field(default_factory=list)
+    #: How many canteens the scenario runs (the same registry entry each, in one district), e.g. to trace one
+    #: supplier's batch across them.
+    canteens: int = Field(default=1, ge=1, le=20)
     expect: list[Expectation] = Field(default_factory=list)
+    #: Rules that must not be raised at all, or (``rule@N``) not at canteen N.
     expect_not: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _canteens_exist(self) -> Scenario:
+        named = [s.canteen for s in self.steps] + [e.canteen for e in self.expect if e.canteen is not None]
+        named += [int(rule.split("@", 1)[1]) for rule in self.expect_not if "@" in rule]
+        if any(n > self.canteens for n in named):
+            raise ValueError(f"a step or expectation names a canteen beyond canteens: {self.canteens}")
+        return self
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -152,11 +168,17 @@ class ScenarioRun:
         self.host, self.port = host, port
         self.workdir = workdir
         self.tz = ZoneInfo(scenario.timezone)
-        self.canteen = f"scn-{run_id}"
-        self.devices = {role: f"{role}-{run_id}" for role in ("detector", "cabinet", "camera")}
+        #: The scenario's canteens by number (1 first); canteen 1's ids are those of a one-canteen scenario.
+        self.canteens = {n: f"scn-{run_id}" + (f"-c{n}" if n > 1 else "") for n in range(1, scenario.canteens + 1)}
+        self.canteen = self.canteens[1]
+        self.devices = {
+            (n, role): f"{role}-{run_id}" + (f"-c{n}" if n > 1 else "")
+            for n in self.canteens
+            for role in ("detector", "cabinet", "camera")
+        }
         self.clock = FakeClock(self.local(scenario.start))
         self.registry = self._registry()
-        self.factories = {role: PayloadFactory(device) for role, device in self.devices.items()}
+        self.factories = {key: PayloadFactory(device) for key, device in self.devices.items()}
         #: Every version of every alert published during the run, in arrival order.
         self.versions: list[dict[str, Any]] = []
 
@@ -176,18 +198,19 @@ class ScenarioRun:
                 "calendar": {"holidays": [s.date.isoformat()] if s.holiday else []},
                 "canteens": [
                     {
-                        "id": self.canteen,
-                        "name": f"情景食堂 {s.name}",
+                        "id": canteen_id,
+                        "name": f"情景食堂 {s.name}" + (f" {n}" if n > 1 else ""),
                         "district": "城区",
                         "type": "primary",
                         "testing_tier": s.testing_tier,
                         "meals": [{"meal": "lunch", "start": "11:40", "end": "12:30", "dishes": DISHES}],
                         "devices": [
-                            {"id": self.devices["detector"], "kind": "detector", "heartbeat_s": 600},
-                            {"id": self.devices["cabinet"], "kind": "cabinet", "heartbeat_s": 300},
-                            {"id": self.devices["camera"], "kind": "camera", "heartbeat_s": 120},
+                            {"id": self.devices[(n, "detector")], "kind": "detector", "heartbeat_s": 600},
+                            {"id": self.devices[(n, "cabinet")], "kind": "cabinet", "heartbeat_s": 300},
+                            {"id": self.devices[(n, "camera")], "kind": "camera", "heartbeat_s": 120},
                         ],
                     }
+                    for n, canteen_id in self.canteens.items()
                 ],
             }
         )
@@ -197,9 +220,9 @@ class ScenarioRun:
         assert kind is not None
         if kind.startswith("status."):
             device = step.device or "camera"
-            return device, self.factories[device].status(kind.split(".", 1)[1], now)
+            return device, self.factories[(step.canteen, device)].status(kind.split(".", 1)[1], now)
         role = SENDERS[kind][0]
-        model = _default_model(kind, self.factories[role], now)
+        model = _default_model(kind, self.factories[(step.canteen, role)], now)
         update = dict(step.fields)
         if "meal_date" not in update and kind == "sample.retained":
             update["meal_date"] = now.astimezone(self.tz).date()
@@ -224,7 +247,7 @@ class ScenarioRun:
         return Settings(
             data_dir=self.workdir,
             mqtt=MqttSettings(host=self.host, port=self.port, session_expiry_s=600),
-            gateway=GatewaySettings(client_id=f"gw-{self.canteen}", canteens=[self.canteen]),
+            gateway=GatewaySettings(client_id=f"gw-{self.canteen}", canteens=list(self.canteens.values())),
         )
 
     async def run(self) -> ScenarioResult:
@@ -237,8 +260,8 @@ class ScenarioRun:
         await asyncio.wait_for(gateway.subscribed.wait(), 10)
         runner, alerts_topic = build_rules(settings, self.registry, self.clock, config=RulesConfig())
         links = {
-            role: MqttLink(LinkOptions(host=self.host, port=self.port, client_id=device))
-            for role, device in self.devices.items()
+            key: MqttLink(LinkOptions(host=self.host, port=self.port, client_id=device))
+            for key, device in self.devices.items()
         }
         try:
             async with (
@@ -246,7 +269,7 @@ class ScenarioRun:
                 MqttLink(LinkOptions(host=self.host, port=self.port, client_id=f"watch-{self.canteen}")) as watch,
             ):
                 alerts_topic.bus = rules_link
-                await watch.subscribe([f"{ALERTS_SUBSCRIPTION[:-2]}/{self.canteen}/#"])
+                await watch.subscribe([f"{ALERTS_SUBSCRIPTION[:-2]}/{c}/#" for c in self.canteens.values()])
                 watcher = asyncio.create_task(self._watch(watch))
                 for link in links.values():
                     await link.__aenter__()
@@ -265,15 +288,16 @@ class ScenarioRun:
             await runner.close()
         return self.judge()
 
-    async def _play(self, links: dict[str, MqttLink], gateway: Gateway, runner: RulesRunner) -> None:
+    async def _play(self, links: dict[tuple[int, str], MqttLink], gateway: Gateway, runner: RulesRunner) -> None:
         """Every step at its time, then the clock walked to the end a minute at a time, so every timer fires."""
         for at, step in self._schedule():
             self.clock.set(max(at, self.clock.now()))
             if step.send:
                 role, model = self._message(step, self.clock.now())
                 _, kind, channel = SENDERS.get(step.send, (role, DeviceKind(role), Channel.STATUS))
-                topic = DeviceTopic(self.canteen, kind, self.devices[role], channel)
-                await links[role].publish(str(topic), model.model_dump_json().encode(), qos=1)
+                device = (step.canteen, role)
+                topic = DeviceTopic(self.canteens[step.canteen], kind, self.devices[device], channel)
+                await links[device].publish(str(topic), model.model_dump_json().encode(), qos=1)
                 await self._settle(gateway, runner)
             await runner.step()
         end = self.local(self.scenario.end)
@@ -304,13 +328,16 @@ class ScenarioRun:
             matching = [
                 v
                 for v in self.versions
-                if v["rule"] == want.rule and (want.severity is None or v["severity"] == want.severity)
+                if v["rule"] == want.rule
+                and (want.severity is None or v["severity"] == want.severity)
+                and (want.canteen is None or v["canteen_id"] == self.canteens[want.canteen])
             ]
             if want.by:
                 deadline = self.local(want.by)
                 matching = [v for v in matching if dt.datetime.fromisoformat(v["updated_at"]) <= deadline]
             alerts = {v["alert_id"] for v in matching}
             what = want.rule + (f" ({want.severity})" if want.severity else "") + (f" by {want.by}" if want.by else "")
+            what += f" at canteen {want.canteen}" if want.canteen else ""
             if not alerts or (want.count is not None and len(alerts) != want.count):
                 count = f" x{want.count}" if want.count else ""
                 result.failed.append(
@@ -318,12 +345,15 @@ class ScenarioRun:
                 )
             else:
                 result.passed.append(f"raised {what}")
-        for rule in self.scenario.expect_not:
-            raised = [v for v in self.versions if v["rule"] == rule]
+        for unwanted in self.scenario.expect_not:
+            rule, _, number = unwanted.partition("@")
+            where = self.canteens[int(number)] if number else None
+            raised = [v for v in self.versions if v["rule"] == rule and where in (None, v["canteen_id"])]
+            at = f" at canteen {number}" if number else ""
             if raised:
-                result.failed.append(f"expected no {rule}: raised — {raised[0]['message']}")
+                result.failed.append(f"expected no {rule}{at}: raised — {raised[0]['message']}")
             else:
-                result.passed.append(f"no {rule}")
+                result.passed.append(f"no {rule}{at}")
         return result
 
 

@@ -28,6 +28,7 @@ RULES = {
     "canteen.offline",
     "camera.violation",
     "device.clock_skew",
+    "supplier.batch_failed",
 }
 
 
@@ -65,6 +66,13 @@ async def test_a_wrong_expectation_fails_with_a_clear_message(
     assert "sample.missing" in verdict.failed[0]  # it was raised, as critical: the message lists what was
     assert verdict.failed[1].startswith("expected sample.underweight: found none")
     assert verdict.failed[2].startswith("expected no sample.missing: raised — ")
+
+
+def test_a_step_for_a_canteen_the_scenario_does_not_have_is_refused() -> None:
+    with pytest.raises(ValueError, match="beyond canteens: 2"):
+        Scenario.model_validate(
+            {"name": "x", "canteens": 2, "steps": [{"at": "08:00", "canteen": 3, "send": "test.result"}]}
+        )
 
 
 def test_scenario_cli_names_a_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
