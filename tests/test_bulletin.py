@@ -27,7 +27,7 @@ import pytest
 from console.bulletin.figures import Bulletin, compile_bulletin, month_period
 from console.bulletin.render import to_html, write_csv, write_xlsx
 from console.bulletin.tables import tables
-from console.readings import LocalReadings
+from console.readings import InfluxReadings, LocalReadings
 from devices.messages import AiViolation, CabinetReading, SampleDisposed, SampleRetained, TestResult
 from devices.registry import Registry
 from devices.topics import DeviceKind
@@ -38,8 +38,11 @@ from simulators.history import History, Thinning, month_bounds
 from spool import Spool
 from spool.records import hydrate
 from storage.local import LocalStore
+from storage.schema import StoragePoint, points_for
+from storage.writers import InfluxV1Writer
 from tests.browser import chromium
 from tests.console_helpers import ConsoleRig
+from tests.servers import InfluxDB1
 
 CST = ZoneInfo("Asia/Shanghai")
 MONTH = "2026-11"
@@ -460,3 +463,26 @@ def test_the_console_offers_each_account_the_bulletin_of_its_own_scope(month: Mo
     assert "月度通报" in page.text
     assert client.get("/reports/monthly?period=2026-13").status_code == 404
     assert rig.client().get(f"/reports/monthly?period={MONTH}").status_code in (302, 303, 401)
+
+
+def test_the_bulletin_reads_the_same_from_influxdb(month: Month, influxdb: InfluxDB1, uid: str) -> None:
+    """The same month written to a real InfluxDB: every table of the bulletin is the same as from the embedded
+    store (InfluxQL is read a day at a time, and each point keeps its time, tags and fields)."""
+    database = f"bulletin_{uid}"
+    writer = InfluxV1Writer(influxdb.url, database)
+    districts = {c.id: c.district for c in month.registry.canteens}
+    batch: list[StoragePoint] = []
+    for record, _ in month.spool():
+        batch += points_for(record, districts[record.canteen_id])
+        if len(batch) >= 5000:
+            writer.write(batch)
+            batch = []
+    writer.write(batch)
+    readings = InfluxReadings(influxdb.url, database)
+    rules, book = RulesStore(month.data / "rules.sqlite"), InspectionBook(month.data / "rules.sqlite")
+    on_influx = compile_bulletin(readings, rules, book, month.registry, month_period(MONTH, CST))
+    rules.close()
+    book.close()
+    assert on_influx.tests == month.bulletin.tests > 0
+    for mine, theirs in zip(tables(on_influx), tables(month.bulletin), strict=True):
+        assert mine == theirs, mine.key
