@@ -21,7 +21,7 @@ from devices.topics import Channel, DeviceKind
 from gateway.entries import SkewLimits, spool_entry
 from gateway.intake import Classifier
 from mqtt.bus import Incoming
-from rules.alerts import Alert, AlertError, Disposition, Review, RulesStore
+from rules.alerts import Alert, AlertQuery, Disposition, Review, RulesStore
 from rules.config import RulesConfig
 from rules.engine import RulesEngine
 from rules.inspections import plan as plan_visits
@@ -149,6 +149,8 @@ class History:
         #: Handling still to do: (when, alert or inspection id, action), kept in time order.
         self.todo: list[tuple[dt.datetime, str, str]] = []
         self.scheduled: set[str] = set()
+        #: Alerts opened up to here have been scheduled.
+        self._handled_to = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
         self.result = HistoryResult()
         #: Surprise visits a week (about one canteen in fifty, at least one).
         self.inspections_per_week = max(1, len(registry.canteens) // 50)
@@ -223,32 +225,39 @@ class History:
         self.result.rejected += sum(1 for o in outcomes if o is Outcome.DEAD_LETTERED)
 
     def _handle(self, until: dt.datetime) -> None:
-        """Schedule the handling of alerts raised since the last step; carry out what is due by ``until``."""
+        """Schedule the handling of alerts raised since the last step; carry out what is due by ``until`` (in
+        one transaction: a commit per acknowledgement would be most of a month's time)."""
         store = self.engine.store
-        for alert in store.alerts("open", limit=10_000):
+        raised, _ = store.search(AlertQuery(opened_from=self._handled_to), limit=1_000_000)
+        self._handled_to = until
+        for alert in raised:
             if alert.alert_id not in self.scheduled and alert.canteen_id in self.handlers:
                 self.scheduled.add(alert.alert_id)
                 self._schedule(alert)
         self.todo.sort()
+        due = []
         while self.todo and self.todo[0][0] <= until:
-            at, alert_id, action = self.todo.pop(0)
-            if action == "rectify":
-                inspection = self.engine.inspections.get(alert_id)
-                if inspection is not None:
-                    self.engine.inspections.rectified(alert_id, by=self.handlers[inspection.canteen_id], at=at)
-                continue
-            current = store.get(alert_id)
-            if current is None or current.state == "resolved":
-                continue  # the rules closed it first (a device back online, a retest passed)
-            by = self.handlers[current.canteen_id]
-            try:
-                if action == "ack" and current.state == "open":
-                    store.acknowledge(alert_id, by, "已收到，正在处理", at)
-                    self.result.acknowledged += 1
-                elif action == "resolve":
-                    self._resolve(current, by, at)
-            except AlertError:
-                continue
+            due.append(self.todo.pop(0))
+        for at, inspection_id, _ in [d for d in due if d[2] == "rectify"]:  # the book has its own connection
+            inspection = self.engine.inspections.get(inspection_id)
+            if inspection is not None:
+                self.engine.inspections.rectified(inspection_id, by=self.handlers[inspection.canteen_id], at=at)
+        with store.transaction():
+            for at, alert_id, action in due:
+                if action != "rectify":
+                    self._carry_out(at, alert_id, action)
+
+    def _carry_out(self, at: dt.datetime, alert_id: str, action: str) -> None:
+        store = self.engine.store
+        current = store.get(alert_id)
+        if current is None or current.state == "resolved":
+            return  # the rules closed it first (a device back online, a retest passed)
+        by = self.handlers[current.canteen_id]
+        if action == "ack" and current.state == "open":
+            store.acknowledge(alert_id, by, "已收到，正在处理", at)
+            self.result.acknowledged += 1
+        elif action == "resolve":
+            self._resolve(current, by, at)
 
     def _schedule(self, alert: Alert) -> None:
         h = self.handling
@@ -299,8 +308,9 @@ class History:
 
     def _publish(self) -> None:
         """The rules store's outbox, marked published: the history has no subscribers to tell."""
-        for alert in self.engine.store.unpublished():
-            self.engine.store.mark_published(alert)
+        with self.engine.store.transaction():
+            for alert in self.engine.store.unpublished():
+                self.engine.store.mark_published(alert)
 
 
 def _aligned(now: dt.datetime, every: dt.timedelta) -> bool:
