@@ -35,6 +35,9 @@ DEFAULT_SKEW = SkewLimits()
 MAX_BATCH = 2000
 #: The reason a receipt gives for a record stored under a msg_id its device had used for other content.
 MSG_ID_REUSED = "msg_id_reused"
+#: The reason a stored record's receipt gives when its ``ts`` is outside the skew limits (the device should
+#: synchronise its clock; the record is stored, flagged).
+CLOCK_SKEW = "clock_skew"
 #: Receipts and notices awaiting the broker's PUBACK beyond which intake waits.
 POSTS_HIGH_WATER = 20_000
 #: Deliveries validated between two yields to the event loop.
@@ -215,7 +218,7 @@ class Gateway:
                 stored += 1
                 status: ReceiptStatus = "stored"
                 if isinstance(entry, RecordRow) and entry.skew_flagged:
-                    self._clock_skew(entry)
+                    reason = self._clock_skew(entry)
             elif outcome is Outcome.REUSED and isinstance(entry, RecordRow):  # rare: stored, and the device told
                 stored += 1
                 status, reason = "stored", self._reused(entry)
@@ -244,7 +247,7 @@ class Gateway:
         elif isinstance(decision, Ignored):
             self.stats.ignored[decision.why] += 1
 
-    def _clock_skew(self, entry: RecordRow) -> None:
+    def _clock_skew(self, entry: RecordRow) -> str:
         self.stats.clock_skew += 1
         log.warning(
             "device.clock_skew",
@@ -254,6 +257,7 @@ class Gateway:
             received_at=dt.datetime.fromtimestamp(entry.received_at, dt.UTC).isoformat(),
             skew_s=round(entry.skew_s, 3),
         )
+        return f"{CLOCK_SKEW}: ts is {entry.skew_s:+.0f} s from the platform's clock; stored, flagged"
 
     def _dead_letter(self, bus: BusClient, incoming: Incoming, decision: Rejected, received_at: dt.datetime) -> None:
         log.warning(

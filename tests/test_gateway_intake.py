@@ -206,6 +206,14 @@ async def test_clock_skew_is_stored_with_both_times_and_flagged(running: Running
     records = {r.msg_id: r for r in running.gateway.spool.all_records()}
     assert {m for m, r in records.items() if r.skew_flagged} == {"ahead-6m", "behind-25h"}
     assert running.gateway.stats.clock_skew == 2
+    await eventually(lambda: len(running.receipts) == len(cases), what="the receipts")
+    reasons = {r.msg_id: (r.status, (r.reason or "").split(":")[0]) for _, r in running.receipts}
+    assert reasons == {  # the device is told its clock is off, and the record is kept
+        "ahead-4m": ("stored", ""),
+        "ahead-6m": ("stored", "clock_skew"),
+        "behind-23h": ("stored", ""),
+        "behind-25h": ("stored", "clock_skew"),
+    }
     for msg_id, ts in cases.items():
         assert records[msg_id].device_ts == ts
         assert records[msg_id].received_at == NOW
