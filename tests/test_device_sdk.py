@@ -122,7 +122,7 @@ async def test_msg_ids_go_on_after_a_restart_and_bad_fields_are_refused_before_s
     config = DeviceConfig(CANTEEN, DeviceKind.DETECTOR, DEVICE, broker.host, broker.port, state_dir=tmp_path / "f")
     try:
         async with _gateway(tmp_path, broker) as gateway:
-            ids = []
+            ids: list[str] = []
             for _ in range(2):  # the device restarts in between
                 async with Device(config) as device:
                     await asyncio.wait_for(device.connected.wait(), 10)
