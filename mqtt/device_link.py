@@ -76,11 +76,12 @@ class MqttLink:
         for a filter never subscribed; the broker handles a client's packets in order)."""
         await self.client.unsubscribe(f"shian/sync/{self.options.client_id}")
 
-    async def subscribe(self, filters: Sequence[str], qos: int = 1) -> None:
+    async def subscribe(self, filters: Sequence[str], qos: int = 1, *, retain_as_published: bool = False) -> None:
         # noLocal: never receive our own publications (the gateway's receipts and dead letters).
         # retainHandling=1: retained messages only for a new subscription, not on every reconnect of a
-        # persistent session.
-        options = SubscribeOptions(qos=qos, noLocal=True, retainHandling=1)
+        # persistent session. retain_as_published: live messages keep the publisher's retained flag (the
+        # conformance check looks at it); otherwise only replays of stored ones have it.
+        options = SubscribeOptions(qos=qos, noLocal=True, retainHandling=1, retainAsPublished=retain_as_published)
         await self.client.subscribe([(topic, options) for topic in filters])
 
     async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:

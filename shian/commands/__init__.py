@@ -6,6 +6,7 @@ from types import ModuleType
 from shian.commands import (
     alerts,
     broker,
+    conformance,
     console,
     contract,
     dashboards,
@@ -31,6 +32,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     broker,
     dashboards,
     contract,
+    conformance,
     alerts,
     console,
     kiosk,
