@@ -96,8 +96,17 @@ class Device:
     ``send_camera_stream``) is sent only while connected: the next reading replaces a lost one. Each method
     validates its fields against the contract's model first and raises ``ValueError`` naming what is wrong."""
 
-    def __init__(self, config: DeviceConfig, *, on_rejected: Callable[[str, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: DeviceConfig,
+        *,
+        on_rejected: Callable[[str, str], None] | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        """``clock``: where ``ts`` comes from when a message does not give it (default: the device's own clock,
+        with its local offset); a simulator passes its simulated one."""
         self.config = config
+        self.clock = clock or _now
         self.stats = DeviceStats()
         self.connected = asyncio.Event()
         #: Set by every receipt (``drained`` waits on it).
@@ -173,10 +182,27 @@ class Device:
     async def send_camera_stream(self, **fields: Any) -> bool:
         return await self._telemetry(CameraStream, "camera.stream", fields)
 
+    # --- status -----------------------------------------------------------------------------------------------
+
+    async def send_status(self, state: str) -> bool:
+        """Say ``online`` or ``offline`` (retained) now, e.g. before a planned shutdown; the SDK says ``online``
+        on every connect and its last will says ``offline`` by itself. False when not connected."""
+        client = self._client
+        if client is None:
+            return False
+        payload = self._status(state)
+        try:
+            await client.publish(self._topics[Channel.STATUS], payload, qos=1, retain=True)
+        except aiomqtt.MqttError:
+            return False
+        return True
+
     # --- inside -----------------------------------------------------------------------------------------------
 
     async def _record(self, model: type[BaseModel], kind: str, fields: dict[str, Any]) -> str:
-        record = self.outbox.add(self._topics[Channel.EVENT], lambda msg_id: _payload(model, kind, msg_id, fields))
+        record = self.outbox.add(
+            self._topics[Channel.EVENT], lambda msg_id: _payload(model, kind, msg_id, {"ts": self.clock(), **fields})
+        )
         await self._send(record)
         return record.msg_id
 
@@ -185,7 +211,7 @@ class Device:
         client = self._client
         if client is None:
             return False
-        payload = _payload(model, kind, self.outbox.next_telemetry_id(), fields)
+        payload = _payload(model, kind, self.outbox.next_telemetry_id(), {"ts": self.clock(), **fields})
         try:
             await client.publish(self._topics[Channel.TELEMETRY], payload, qos=1)
         except aiomqtt.MqttError:
@@ -283,7 +309,8 @@ class Device:
             log.warning("record %s: %s", receipt.msg_id, reason)
 
     def _status(self, state: str) -> bytes:
-        return DeviceStatus(type="device.status", state=state, ts=_now()).model_dump_json().encode()  # type: ignore[arg-type]
+        status = DeviceStatus.model_validate({"type": "device.status", "state": state, "ts": self.clock()})
+        return status.model_dump_json().encode()
 
 
 def _now() -> dt.datetime:
@@ -291,8 +318,8 @@ def _now() -> dt.datetime:
 
 
 def _payload(model: type[BaseModel], kind: str, msg_id: str, fields: dict[str, Any]) -> bytes:
-    """The message as the contract has it; ``ts`` is now unless given. Raises ValueError naming bad fields."""
-    data = {"ts": _now(), **fields, "type": kind, "msg_id": msg_id}
+    """The message as the contract has it. Raises ValueError naming bad fields."""
+    data = {**fields, "type": kind, "msg_id": msg_id}
     try:
         return model.model_validate(data, strict=False).model_dump_json().encode()
     except ValidationError as exc:

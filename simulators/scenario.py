@@ -8,6 +8,7 @@ runner moves from step to step, so a day's deadlines take a second.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -18,9 +19,9 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from devices.messages import WireModel
+from devices.messages import DeviceStatus, WireModel
 from devices.registry import Registry
-from devices.topics import ALERTS_SUBSCRIPTION, Channel, DeviceKind, DeviceTopic
+from devices.topics import ALERTS_SUBSCRIPTION, Channel, DeviceKind
 from gateway.runner import run_gateway
 from gateway.service import Gateway
 from mqtt.device_link import MqttLink
@@ -29,6 +30,7 @@ from rules.config import RulesConfig
 from rules.runner import RulesRunner
 from runtime.clock import FakeClock
 from runtime.errors import ShianError
+from shian_device import Device, DeviceConfig
 from simulators.payloads import PayloadFactory
 from wiring.broker import BrokerAddress, gateway_link_options
 from wiring.build import build_gateway, build_rules
@@ -259,45 +261,62 @@ class ScenarioRun:
         gateway_task = asyncio.create_task(run_gateway(gateway, options))
         await asyncio.wait_for(gateway.subscribed.wait(), 10)
         runner, alerts_topic = build_rules(settings, self.registry, self.clock, config=RulesConfig())
-        links = {
-            key: MqttLink(LinkOptions(host=self.host, port=self.port, client_id=device))
-            for key, device in self.devices.items()
-        }
         try:
             async with (
                 MqttLink(LinkOptions(host=self.host, port=self.port, client_id=f"rules-{self.canteen}")) as rules_link,
                 MqttLink(LinkOptions(host=self.host, port=self.port, client_id=f"watch-{self.canteen}")) as watch,
+                contextlib.AsyncExitStack() as stack,
             ):
                 alerts_topic.bus = rules_link
                 await watch.subscribe([f"{ALERTS_SUBSCRIPTION[:-2]}/{c}/#" for c in self.canteens.values()])
                 watcher = asyncio.create_task(self._watch(watch))
-                for link in links.values():
-                    await link.__aenter__()
-                await self._play(links, gateway, runner)
+                devices = {key: await stack.enter_async_context(self._device(key)) for key in self.devices}
+                await self._online(devices, gateway)
+                await self._play(devices, gateway, runner)
                 await rules_link.sync()
                 await watch.sync()
                 await asyncio.sleep(0.1)
                 watcher.cancel()
         finally:
-            for link in links.values():
-                if link._client is not None:
-                    await link.__aexit__(None, None, None)
             gateway.request_stop()
             await asyncio.wait([gateway_task], timeout=10)
             gateway.spool.close()
             await runner.close()
         return self.judge()
 
-    async def _play(self, links: dict[tuple[int, str], MqttLink], gateway: Gateway, runner: RulesRunner) -> None:
+    def _device(self, key: tuple[int, str]) -> Device:
+        """A scenario device on the device SDK (its outbox in the run's directory), stamping the scenario's time."""
+        number, role = key
+        config = DeviceConfig(
+            self.canteens[number],
+            DeviceKind(role),
+            self.devices[key],
+            self.host,
+            self.port,
+            state_dir=self.workdir / "devices",
+        )
+        return Device(config, clock=self.clock.now)
+
+    async def _online(self, devices: dict[tuple[int, str], Device], gateway: Gateway) -> None:
+        """Until every device is connected and the gateway has its ``online``: no step races a status."""
+        async with asyncio.timeout(10):
+            for device in devices.values():
+                await device.connected.wait()
+            while gateway.stats.received < len(devices):  # noqa: ASYNC110 (the gateway's counters have no event)
+                await asyncio.sleep(0.005)
+
+    async def _play(self, devices: dict[tuple[int, str], Device], gateway: Gateway, runner: RulesRunner) -> None:
         """Every step at its time, then the clock walked to the end a minute at a time, so every timer fires."""
         for at, step in self._schedule():
             self.clock.set(max(at, self.clock.now()))
             if step.send:
                 role, model = self._message(step, self.clock.now())
-                _, kind, channel = SENDERS.get(step.send, (role, DeviceKind(role), Channel.STATUS))
-                device = (step.canteen, role)
-                topic = DeviceTopic(self.canteens[step.canteen], kind, self.devices[device], channel)
-                await links[device].publish(str(topic), model.model_dump_json().encode(), qos=1)
+                device = devices[(step.canteen, role)]
+                if isinstance(model, DeviceStatus):
+                    await device.send_status(model.state)
+                else:
+                    fields = model.model_dump(exclude={"type", "msg_id"}, exclude_none=True)
+                    await getattr(device, f"send_{step.send.replace('.', '_')}")(**fields)
                 await self._settle(gateway, runner)
             await runner.step()
         end = self.local(self.scenario.end)
