@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
+import yaml
 
 from console.bulletin.figures import Bulletin, compile_bulletin, month_period
 from console.bulletin.render import to_html, write_csv, write_xlsx
@@ -34,6 +35,7 @@ from devices.registry import Registry
 from devices.topics import DeviceKind
 from rules.alerts import RulesStore
 from rules.inspections import InspectionBook
+from shian.cli import main
 from simulators.city import generate_city
 from simulators.history import History, Thinning, month_bounds
 from spool import Spool
@@ -500,3 +502,42 @@ def test_the_bulletin_reads_the_same_from_influxdb(month: Month, influxdb: Influ
     assert on_influx.tests == month.bulletin.tests > 0
     for mine, theirs in zip(tables(on_influx), tables(month.bulletin), strict=True):
         assert mine == theirs, mine.key
+
+
+def test_the_report_command_writes_the_three_formats_and_a_pdf(
+    month: Month, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(month.data / "store.sqlite", data / "store.sqlite")
+    shutil.copy(month.data / "rules.sqlite", data / "rules-shian-gateway.sqlite")  # the default gateway's
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(yaml.safe_dump(month.registry.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    common = ["--data-dir", str(data), "--registry", str(registry), "--out", str(tmp_path / "out")]
+    assert main(["report", "monthly", "--month", MONTH, *common, "--pdf"]) == 0
+    out = capsys.readouterr()
+    written = {Path(line).suffix for line in out.out.splitlines()}
+    assert written == {".html", ".xlsx", ".csv", ".pdf"}
+    assert (tmp_path / "out" / "bulletin-2026-11.pdf").read_bytes().startswith(b"%PDF")
+    assert f"{month.bulletin.coverage.tested} of {month.bulletin.coverage.total} school canteens" in out.err
+    assert main(["report", "weekly", "--week", "2026-W47", *common, "--format", "csv"]) == 0
+    assert {p.suffix for p in (tmp_path / "out").glob("bulletin-2026-W47*")} == {".csv"}
+    assert main(["report", "monthly", "--month", MONTH, *common, "--district", "nowhere"]) == 1
+    assert "no canteen in district 'nowhere'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["report", "monthly", "--month", "2026-13", *common])
+
+
+def test_simulate_history_writes_a_month_and_refuses_a_used_data_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["simulate", "--history", MONTH, "--canteens", "2", "--data-dir", str(tmp_path), "--log-format", "json"]
+    assert main(argv) == 0
+    done = [json.loads(line) for line in capsys.readouterr().err.splitlines() if '"history.done"' in line]
+    assert done[0]["records"] > 1000
+    spool = Spool(tmp_path / "spool-shian-gateway.sqlite")
+    assert spool.count_records() == done[0]["records"]
+    spool.close()
+    assert main(argv) == 2  # a second month into the same directory: refused, nothing mixed
+    assert "already holds records" in capsys.readouterr().err
+    assert main([*argv[:2], "2026-13", *argv[3:]]) == 2
