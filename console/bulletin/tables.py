@@ -46,6 +46,7 @@ _T: dict[str, tuple[str, str]] = {
     "violations": ("AI识别违规", "AI violations"),
     "confirmed": ("经核实", "Confirmed"),
     "false": ("误报", "False positives"),
+    "unreviewed": ("未复核（含低于置信度未告警）", "Not reviewed (incl. below the confidence floor)"),
     # columns
     "item": ("项目", "Item"),
     "value": ("数值", "Value"),
@@ -150,6 +151,7 @@ def tables(b: Bulletin, lang: Language = "zh") -> list[Table]:
         [w("violations"), b.violations],
         [w("confirmed"), b.violations_confirmed],
         [w("false"), b.violations_false],
+        [w("unreviewed"), b.violations - b.violations_confirmed - b.violations_false],
     ]
     return [
         Table("summary", w("summary"), [w("item"), w("value")], summary),
