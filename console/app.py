@@ -84,7 +84,14 @@ WordsDep = Annotated[Words, Depends(words_of)]
 
 
 def create_app(console: Console) -> FastAPI:
-    from console import api, canteen_pages, pages, public_pages, report_pages  # the routes need the dependencies above
+    from console import (  # the routes need the dependencies above
+        api,
+        canteen_pages,
+        inspection_pages,
+        pages,
+        public_pages,
+        report_pages,
+    )
 
     app = FastAPI(
         title="Shian console API",
@@ -137,5 +144,6 @@ def create_app(console: Console) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(canteen_pages.router)
     app.include_router(report_pages.router)
+    app.include_router(inspection_pages.router)
     app.include_router(public_pages.router)
     return app

@@ -119,6 +119,22 @@ LABELS: _W = {
     "date": ("日期", "Date"),
     "trace": ("溯源", "Trace"),
     "reports": ("通报", "Bulletins"),
+    "inspections": ("线下检查", "Inspections"),
+    "inspection_plan": ("{week} 突击检查计划", "Surprise visits planned for {week}"),
+    "inspection_plan_hint": (
+        "按风险加权随机抽取，种子由平台保管，不向学校展示",
+        "Drawn at random, weighted by risk, from a seed the platform keeps; never shown to schools",
+    ),
+    "risk": ("风险", "risk"),
+    "inspector": ("检查人", "Inspector"),
+    "findings": ("检查发现", "Findings"),
+    "photos": ("照片链接（每行一个）", "Photo links (one a line)"),
+    "rectify_by": ("整改期限", "Rectify by"),
+    "rectified": ("整改完成", "Rectified"),
+    "confirm_rectified": ("确认已整改", "Confirm rectified"),
+    "no_inspections": ("这段时间没有检查记录", "No inspection in this period"),
+    "inspection_record": ("录入检查记录", "Record an inspection"),
+    "inspection_saved": ("已保存对 {canteen} 的检查记录", "Saved the inspection of {canteen}"),
     "reports_hint": (
         "月度通报与周报：快检覆盖、合格率、不合格处置、留样、冷链、摄像头在线率、AI违规、告警响应、排名与线下检查",
         "The monthly bulletin and the weekly report: coverage, pass rate, failures and their disposition, samples, "

@@ -1,0 +1,136 @@
+"""Offline inspections in the console: the week's plan and the records for the regulators (district and city
+accounts), entered and confirmed as rectified here as with ``shian inspect``; a school sees its own canteen's
+visits and deadlines, never the plan (it would tell it when to expect a surprise visit)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from console.access import Viewer
+from console.app import ConsoleDep, PageViewer, words_of
+from console.context import Console
+from console.pages import checked_form, parse_date, render, text
+from rules.inspections import Inspection, InspectionBook, InspectionError, plan, risks, week_start
+
+router = APIRouter()
+
+#: Days the list covers when the filter gives no range.
+LIST_DAYS = 30
+#: Canteens the page's plan draws for a week.
+PLAN_COUNT = 10
+INSPECTORS = ("district", "city")
+
+
+@router.get("/inspections")
+def inspections_page(request: Request, viewer: PageViewer, console: ConsoleDep) -> Response:
+    return _page(request, console, viewer)
+
+
+@router.post("/inspections")
+async def record_inspection(request: Request, viewer: PageViewer, console: ConsoleDep) -> Response:
+    if viewer.role not in INSPECTORS:
+        raise HTTPException(403)
+    form = await checked_form(request)
+    values = {k: text(form, k, 4000) for k in ("canteen", "inspector", "visited_at", "findings", "photos")}
+    values |= {k: text(form, k, 20) for k in ("rectify_by", "week")}
+    canteen = console.registry.canteen(values["canteen"])
+    if canteen is None or not viewer.sees(canteen.id):
+        raise HTTPException(404)
+    book = InspectionBook(console.alerts.path)
+    try:
+        visited = dt.datetime.fromisoformat(values["visited_at"]).replace(tzinfo=console.tz)
+        rectify_by = dt.date.fromisoformat(values["rectify_by"]) if values["rectify_by"] else None
+        book.record(
+            console.registry,
+            canteen.id,
+            inspector=values["inspector"],
+            visited_at=visited,
+            findings=values["findings"],
+            photos=[line.strip() for line in values["photos"].splitlines() if line.strip()],
+            rectify_by=rectify_by,
+            week=values["week"] or None,
+            by=viewer.username,
+            at=console.clock.now(),
+        )
+    except ValidationError as exc:
+        errors = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)]
+        return _page(request, console, viewer, values=values, errors=errors, status_code=422)
+    except (InspectionError, ValueError) as exc:
+        return _page(request, console, viewer, values=values, errors=[str(exc)], status_code=422)
+    finally:
+        book.close()
+    request.session["flash"] = words_of(request).t("inspection_saved", canteen=canteen.name)
+    return RedirectResponse("/inspections", status_code=303)
+
+
+@router.post("/inspections/{inspection_id}/rectified")
+async def confirm_rectified(request: Request, inspection_id: str, viewer: PageViewer, console: ConsoleDep) -> Response:
+    """The inspector's confirmation that what was found has been put right (it resolves the overdue alert)."""
+    if viewer.role not in INSPECTORS:
+        raise HTTPException(403)
+    await checked_form(request)
+    book = InspectionBook(console.alerts.path)
+    try:
+        inspection = book.get(inspection_id)
+        if inspection is None or not viewer.sees(inspection.canteen_id):
+            raise HTTPException(404)
+        book.rectified(inspection_id, by=viewer.username, at=console.clock.now())
+    except InspectionError as exc:
+        request.session["flash"] = str(exc)
+    finally:
+        book.close()
+    console.wake_rules()
+    return RedirectResponse("/inspections", status_code=303)
+
+
+def _page(
+    request: Request,
+    console: Console,
+    viewer: Viewer,
+    *,
+    values: dict[str, str] | None = None,
+    errors: list[str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    params = request.query_params
+    today = console.today()
+    first = parse_date(params.get("from")) or today - dt.timedelta(days=LIST_DAYS)
+    last = parse_date(params.get("to")) or today
+    start, end = console.day_bounds(first)[0], console.day_bounds(last)[1]
+    year, number, _ = today.isocalendar()
+    week = f"{year}-W{number:02d}"
+    book = InspectionBook(console.alerts.path)
+    try:
+        visits: list[Inspection] = sorted(book.between(start, end, viewer.canteens), key=lambda i: i.visited_at)
+        chosen = _plan(console, viewer, book, week) if viewer.role in INSPECTORS else []
+    finally:
+        book.close()
+    canteens = [c for c in console.registry.canteens if c.type != "supplier" and viewer.sees(c.id)]
+    return render(
+        request,
+        "inspections.html",
+        viewer,
+        status_code=status_code,
+        visits=list(reversed(visits)),
+        first=first,
+        last=last,
+        week=week,
+        plan=chosen,
+        canteens=canteens,
+        may_record=viewer.role in INSPECTORS,
+        values=values or {"week": week},
+        errors=errors or [],
+        today=today,
+    )
+
+
+def _plan(console: Console, viewer: Viewer, book: InspectionBook, week: str) -> list[tuple[str, float]]:
+    """This week's draw for the viewer's scope, from the risk as the week began (as ``shian inspect plan``)."""
+    monday = dt.datetime.combine(week_start(week), dt.time(), console.tz)
+    found = risks(console.registry, console.alerts, book.last_visits(), monday, viewer.canteens)
+    chosen = plan({c: r.weight for c, r in found.items()}, book.secret(), week, PLAN_COUNT)
+    return [(c, found[c].weight) for c in chosen]
