@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from devices.messages import DeviceStatus, WireModel
 from devices.registry import Registry
-from devices.topics import ALERTS_SUBSCRIPTION, Channel, DeviceKind
+from devices.topics import ALERTS_SUBSCRIPTION, Channel, DeviceKind, DeviceTopic
 from gateway.runner import run_gateway
 from gateway.service import Gateway
 from mqtt.device_link import MqttLink
@@ -277,12 +277,21 @@ class ScenarioRun:
                 await watch.sync()
                 await asyncio.sleep(0.1)
                 watcher.cancel()
+            await self._clear_statuses()
         finally:
             gateway.request_stop()
             await asyncio.wait([gateway_task], timeout=10)
             gateway.spool.close()
             await runner.close()
         return self.judge()
+
+    async def _clear_statuses(self) -> None:
+        """The devices' retained ``offline`` removed: a scenario leaves nothing behind on a shared broker."""
+        options = LinkOptions(host=self.host, port=self.port, client_id=f"clear-{self.canteen}")
+        async with MqttLink(options) as link:
+            for (number, role), device_id in self.devices.items():
+                topic = DeviceTopic(self.canteens[number], DeviceKind(role), device_id, Channel.STATUS)
+                await link.publish(str(topic), b"", retain=True)
 
     def _device(self, key: tuple[int, str]) -> Device:
         """A scenario device on the device SDK (its outbox in the run's directory), stamping the scenario's time."""

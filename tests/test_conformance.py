@@ -105,18 +105,30 @@ async def test_a_device_on_the_sdk_passes_and_a_faulty_one_is_named_fault_by_fau
 ) -> None:
     monkeypatch.setenv("SHIAN_MQTT__HOST", mosquitto.host)
     monkeypatch.setenv("SHIAN_MQTT__PORT", str(mosquitto.port))
-    code, good = await _conformance(GOOD, registry_file, _good_cabinet(mosquitto, tmp_path / "flash"), capsys)
-    assert code == 0, good["_report"]
-    for check in ("topic and id", "schema", "msg_id", "heartbeat", "clock", "resend", "retain", "qos"):
-        assert good[check] == "PASS", good["_report"]
+    try:
+        code, good = await _conformance(GOOD, registry_file, _good_cabinet(mosquitto, tmp_path / "flash"), capsys)
+        assert code == 0, good["_report"]
+        for check in ("topic and id", "schema", "msg_id", "heartbeat", "clock", "resend", "retain", "qos"):
+            assert good[check] == "PASS", good["_report"]
 
-    code, bad = await _conformance(BAD, registry_file, _faulty_cabinet(mosquitto), capsys)
-    report = bad["_report"]
-    assert code == 1
-    for check in ("schema", "msg_id", "heartbeat", "clock", "resend", "retain"):
-        assert bad[check] == "FAIL", report
-    assert "wrong_type" in report
-    assert "slot" in report
-    assert "same-id" in report
-    assert bad["topic and id"] == "PASS"
-    assert bad["qos"] == "PASS"
+        code, bad = await _conformance(BAD, registry_file, _faulty_cabinet(mosquitto), capsys)
+        report = bad["_report"]
+        assert code == 1
+        for check in ("schema", "msg_id", "heartbeat", "clock", "resend", "retain"):
+            assert bad[check] == "FAIL", report
+        assert "wrong_type" in report
+        assert "slot" in report
+        assert "same-id" in report
+        assert bad["topic and id"] == "PASS"
+        assert bad["qos"] == "PASS"
+    finally:
+        await _clear_retained(mosquitto)
+
+
+async def _clear_retained(mosquitto: ManagedMosquitto) -> None:
+    """Leave nothing retained on the session's shared broker for the tests after this one."""
+    options = LinkOptions(host=mosquitto.host, port=mosquitto.port, client_id="conf-clear")
+    async with MqttLink(options) as link:
+        for device in (GOOD, BAD):
+            for channel in (Channel.STATUS, Channel.TELEMETRY):
+                await link.publish(str(DeviceTopic(CANTEEN, DeviceKind.CABINET, device, channel)), b"", retain=True)
