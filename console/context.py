@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from broker_config.web_passwords import WebPasswords
 from console.access import LoginThrottle
+from console.bulletin.cache import BulletinCache
 from console.digest_outbox import DigestOutbox
 from console.feed import AlertFeed
 from console.live import LiveTests
@@ -46,9 +47,11 @@ class Console:
     digests: DigestOutbox | None = None
     digest_time: dt.time = dt.time(17, 30)
     throttle: LoginThrottle = field(init=False)
+    bulletins: BulletinCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.throttle = LoginThrottle(self.clock)
+        self.bulletins = BulletinCache(self.clock)
         self.tz = ZoneInfo(self.registry.timezone)
 
     def today(self) -> dt.date:

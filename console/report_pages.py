@@ -88,21 +88,26 @@ def _bulletin(console: Console, viewer: Viewer, kind: str, label: str, district:
     if viewer.role == "school" and viewer.canteens:
         canteen = console.registry.canteen(next(iter(viewer.canteens)))
         scope_name = canteen.name if canteen else None
-    book = InspectionBook(console.alerts.path)
-    try:
-        return compile_bulletin(
-            console.readings,
-            console.alerts,
-            book,
-            console.registry,
-            period,
-            district=district,
-            canteens=viewer.canteens if viewer.role == "school" else None,
-            scope_name=scope_name,
-            now=console.clock.now(),
-        )
-    finally:
-        book.close()
+    canteens = viewer.canteens if viewer.role == "school" else None
+
+    def compile_() -> Bulletin:
+        book = InspectionBook(console.alerts.path)
+        try:
+            return compile_bulletin(
+                console.readings,
+                console.alerts,
+                book,
+                console.registry,
+                period,
+                district=district,
+                canteens=canteens,
+                scope_name=scope_name,
+                now=console.clock.now(),
+            )
+        finally:
+            book.close()
+
+    return console.bulletins.get((period.kind, period.label, district, canteens, scope_name), compile_)
 
 
 def _period(console: Console, kind: str, label: str) -> Period:

@@ -99,6 +99,7 @@ class Gateway:
         Two stages overlap: while one batch is committed (the fsync runs in a worker thread), the next is
         received and validated.
         """
+        self.stats.connections += 1
         handoff: asyncio.Queue[_Batch | None] = asyncio.Queue(maxsize=1)
         # Take deliveries before the SUBACK: a persistent session's backlog arrives right after the CONNACK,
         # ahead of the SUBACK, and waiting for it left a whole receive window parsed but unprocessed.

@@ -57,6 +57,8 @@ class GatewayStats:
     #: Records stored although their device had used the msg_id before, for other content.
     msg_id_reused: int = 0
     batches: int = 0
+    #: Connections served (1 while the broker has never dropped the gateway).
+    connections: int = 0
     ack_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     def snapshot(self) -> dict[str, object]:
@@ -72,5 +74,6 @@ class GatewayStats:
             "clock_skew": self.clock_skew,
             "msg_id_reused": self.msg_id_reused,
             "batches": self.batches,
+            "connections": self.connections,
             "ack_latency_p99_le_s": self.ack_latency.quantile(0.99),
         }

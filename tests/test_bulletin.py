@@ -26,6 +26,7 @@ import openpyxl
 import pytest
 import yaml
 
+from console import report_pages
 from console.bulletin.figures import Bulletin, compile_bulletin, month_period
 from console.bulletin.render import to_html, write_csv, write_xlsx
 from console.bulletin.tables import tables
@@ -541,3 +542,31 @@ def test_simulate_history_writes_a_month_and_refuses_a_used_data_directory(
     assert main(argv) == 2  # a second month into the same directory: refused, nothing mixed
     assert "already holds records" in capsys.readouterr().err
     assert main([*argv[:2], "2026-13", *argv[3:]]) == 2
+
+
+def test_the_console_compiles_a_bulletin_once_while_it_is_fresh(
+    month: Month, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A city's month takes seconds to compile: the supervisors who open it after another get the same one until
+    it is ten minutes old; each scope is its own."""
+    for name in ("store.sqlite", "rules.sqlite"):
+        shutil.copy(month.data / name, tmp_path / name)
+    rig = ConsoleRig(tmp_path, registry=month.registry, start=dt.datetime(2026, 12, 1, 9, tzinfo=CST))
+    compiled: list[str | None] = []
+
+    def counting(*args: Any, **kwargs: Any) -> Bulletin:
+        compiled.append(kwargs.get("district"))
+        return compile_bulletin(*args, **kwargs)
+
+    monkeypatch.setattr(report_pages, "compile_bulletin", counting)
+    city = rig.client(next(a.username for a in month.registry.accounts if a.role == "city"))
+    for _ in range(2):
+        assert city.get(f"/reports/monthly?period={MONTH}&format=html").status_code == 200
+    assert city.get(f"/reports/monthly?period={MONTH}&format=xlsx").status_code == 200
+    assert compiled == [None]
+    district = month.registry.canteens[0].district
+    assert city.get(f"/reports/monthly?period={MONTH}&district={district}").status_code == 200
+    assert compiled == [None, district]
+    rig.clock.advance(dt.timedelta(minutes=11))
+    assert city.get(f"/reports/monthly?period={MONTH}&format=html").status_code == 200
+    assert compiled == [None, district, None]
