@@ -18,6 +18,7 @@ from console.store import ConsoleStore
 from devices.messages import ReceiptStatus
 from devices.registry import Registry
 from rules.alerts import RulesStore
+from rules.config import RulesConfig
 from runtime.clock import Clock
 
 #: Takes a hand-entered ``test.result`` (canteen, JSON) through the gateway's intake; returns its receipt.
@@ -46,6 +47,8 @@ class Console:
     #: The parents' digests made so far, and the local time they are made (the public page says when).
     digests: DigestOutbox | None = None
     digest_time: dt.time = dt.time(17, 30)
+    #: The rules engine's thresholds: the bulletins count lapses by the same limits the alerts are raised by.
+    limits: RulesConfig = field(default_factory=RulesConfig)
     throttle: LoginThrottle = field(init=False)
     bulletins: BulletinCache = field(init=False)
 

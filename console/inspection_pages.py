@@ -14,7 +14,7 @@ from console.access import Viewer
 from console.app import ConsoleDep, PageViewer, words_of
 from console.context import Console
 from console.pages import checked_form, parse_date, render, text
-from rules.inspections import Inspection, InspectionBook, InspectionError, plan, risks, week_start
+from rules.inspections import Inspection, InspectionBook, InspectionError, iso_week, weekly_plan
 
 router = APIRouter()
 
@@ -101,8 +101,7 @@ def _page(
     first = parse_date(params.get("from")) or today - dt.timedelta(days=LIST_DAYS)
     last = parse_date(params.get("to")) or today
     start, end = console.day_bounds(first)[0], console.day_bounds(last)[1]
-    year, number, _ = today.isocalendar()
-    week = f"{year}-W{number:02d}"
+    week = iso_week(today)
     book = InspectionBook(console.alerts.path)
     try:
         visits: list[Inspection] = sorted(book.between(start, end, viewer.canteens), key=lambda i: i.visited_at)
@@ -129,8 +128,8 @@ def _page(
 
 
 def _plan(console: Console, viewer: Viewer, book: InspectionBook, week: str) -> list[tuple[str, float]]:
-    """This week's draw for the viewer's scope, from the risk as the week began (as ``shian inspect plan``)."""
-    monday = dt.datetime.combine(week_start(week), dt.time(), console.tz)
-    found = risks(console.registry, console.alerts, book.last_visits(), monday, viewer.canteens)
-    chosen = plan({c: r.weight for c, r in found.items()}, book.secret(), week, PLAN_COUNT)
+    """This week's draw for the viewer's scope (as ``shian inspect plan``), with each canteen's weight."""
+    chosen, found = weekly_plan(
+        console.registry, console.alerts, book, week=week, count=PLAN_COUNT, canteens=viewer.canteens
+    )
     return [(c, found[c].weight) for c in chosen]

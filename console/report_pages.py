@@ -3,9 +3,7 @@ zip), each of the viewer's scope: the city's, a district's, a school's own cante
 
 from __future__ import annotations
 
-import datetime as dt
 import io
-import re
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
@@ -13,15 +11,15 @@ from fastapi.responses import HTMLResponse, Response
 
 from console.access import Viewer
 from console.app import ConsoleDep, PageViewer, words_of
-from console.bulletin.figures import Bulletin, Period, compile_bulletin, month_period, week_period
+from console.bulletin.figures import Bulletin, compile_bulletin
+from console.bulletin.periods import Period, last_label, period_of
 from console.bulletin.render import csv_zip, stem, to_html, write_xlsx
 from console.context import Console
 from console.pages import render
-from rules.inspections import InspectionBook, InspectionError
+from rules.inspections import InspectionBook
 
 router = APIRouter()
 
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _TYPES = {
     "html": "text/html; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -33,15 +31,13 @@ _TYPES = {
 def reports_page(request: Request, viewer: PageViewer, console: ConsoleDep) -> Response:
     """The form: which month or week, which district (the city's accounts), which format."""
     today = console.today()
-    last_month = (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
-    year, week, _ = (today - dt.timedelta(days=7)).isocalendar()
     districts = sorted({c.district for c in console.registry.canteens}) if viewer.role == "city" else []
     return render(
         request,
         "reports.html",
         viewer,
-        month=last_month,
-        week=f"{year}-W{week:02d}",
+        month=last_label("monthly", today),
+        week=last_label("weekly", today),
         districts=districts,
     )
 
@@ -102,6 +98,7 @@ def _bulletin(console: Console, viewer: Viewer, kind: str, label: str, district:
                 district=district,
                 canteens=canteens,
                 scope_name=scope_name,
+                config=console.limits,
                 now=console.clock.now(),
             )
         finally:
@@ -111,11 +108,7 @@ def _bulletin(console: Console, viewer: Viewer, kind: str, label: str, district:
 
 
 def _period(console: Console, kind: str, label: str) -> Period:
-    if kind == "monthly" and _MONTH.match(label):
-        return month_period(label, console.tz)
-    if kind == "weekly":
-        try:
-            return week_period(label, console.tz)
-        except InspectionError as exc:
-            raise HTTPException(404, str(exc)) from None
-    raise HTTPException(404, f"no {kind} bulletin {label!r}")
+    try:
+        return period_of(kind, label, console.tz)
+    except ValueError as exc:
+        raise HTTPException(404, str(exc)) from None

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from devices.messages import DeviceStatus
+from devices.messages import DeviceStatus, Receipt
 from devices.reasons import Reason
 from devices.registry import Registry
 from devices.topics import ROOT, Channel, TopicError, parse_device_topic
@@ -158,7 +158,10 @@ def _clock(decided: Decided) -> Finding:
 
 def _resends(decided: Decided, receipts: list[Seen]) -> Finding:
     """A record left without a receipt must come again (byte for byte) while watched."""
-    answered = {r.incoming.payload.split(b'"msg_id":"', 1)[-1].split(b'"', 1)[0].decode() for r in receipts}
+    answered = set()
+    for seen in receipts:
+        with contextlib.suppress(ValueError):
+            answered.add(Receipt.model_validate_json(seen.incoming.payload).msg_id)
     sends: dict[str, int] = defaultdict(int)
     for _, decision in decided:
         if isinstance(decision, Accepted) and decision.route.channel == Channel.EVENT:

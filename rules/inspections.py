@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, HttpUrl
 
@@ -82,6 +83,12 @@ class Inspection(BaseModel):
     week: str | None = None
     recorded_by: str
     recorded_at: dt.datetime
+
+
+def iso_week(day: dt.date) -> str:
+    """The ISO week ``day`` falls in, written as plans name it: 2026-W49."""
+    year, number, _ = day.isocalendar()
+    return f"{year}-W{number:02d}"
 
 
 def week_start(week: str) -> dt.date:
@@ -263,6 +270,23 @@ def plan(weights: dict[str, float], secret: bytes, week: str, count: int) -> lis
     rng = random.Random(seed)
     keys = {canteen: rng.random() ** (1.0 / weight) for canteen, weight in sorted(weights.items())}
     return sorted(keys, key=lambda canteen: keys[canteen], reverse=True)[:count]
+
+
+def weekly_plan(
+    registry: Registry,
+    alerts: RulesStore,
+    book: InspectionBook,
+    *,
+    week: str,
+    count: int,
+    canteens: frozenset[str] | None = None,
+) -> tuple[list[str], dict[str, Risk]]:
+    """``week``'s surprise visits: ``count`` canteens (of ``canteens`` if given) drawn by their risk as it stood
+    when the week began (Monday 00:00 in the registry's zone: the plan does not move with whatever happens
+    during the week), from the platform's secret; and every candidate's risk."""
+    monday = dt.datetime.combine(week_start(week), dt.time(), ZoneInfo(registry.timezone))
+    found = risks(registry, alerts, book.last_visits(), monday, canteens)
+    return plan({c: r.weight for c, r in found.items()}, book.secret(), week, count), found
 
 
 def describe(risk: Risk) -> str:

@@ -133,10 +133,7 @@ class Device:
 
     async def close(self) -> None:
         """Say ``offline`` (retained) and disconnect; records still waiting stay in the outbox for next time."""
-        client = self._client
-        if client is not None:
-            with contextlib.suppress(aiomqtt.MqttError):
-                await client.publish(self._topics[Channel.STATUS], self._status("offline"), qos=1, retain=True)
+        await self.send_status("offline")
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -187,15 +184,7 @@ class Device:
     async def send_status(self, state: str) -> bool:
         """Say ``online`` or ``offline`` (retained) now, e.g. before a planned shutdown; the SDK says ``online``
         on every connect and its last will says ``offline`` by itself. False when not connected."""
-        client = self._client
-        if client is None:
-            return False
-        payload = self._status(state)
-        try:
-            await client.publish(self._topics[Channel.STATUS], payload, qos=1, retain=True)
-        except aiomqtt.MqttError:
-            return False
-        return True
+        return await self._publish(self._topics[Channel.STATUS], self._status(state), retain=True)
 
     # --- inside -----------------------------------------------------------------------------------------------
 
@@ -208,30 +197,33 @@ class Device:
 
     async def _telemetry(self, model: type[BaseModel], kind: str, fields: dict[str, Any]) -> bool:
         """Sent when connected (True); dropped otherwise (False)."""
-        client = self._client
-        if client is None:
-            return False
+        if self._client is None:
+            return False  # before taking a msg_id: a reading never sent uses none
         payload = _payload(model, kind, self.outbox.next_telemetry_id(), {"ts": self.clock(), **fields})
-        try:
-            await client.publish(self._topics[Channel.TELEMETRY], payload, qos=1)
-        except aiomqtt.MqttError:
+        if not await self._publish(self._topics[Channel.TELEMETRY], payload):
             return False
         self.stats.sent += 1
         return True
 
     async def _send(self, record: Pending, *, again: bool = False) -> None:
-        client = self._client
-        if client is None:
+        if not await self._publish(record.topic, record.payload):
             return  # sent from the outbox on reconnect
-        try:
-            await client.publish(record.topic, record.payload, qos=1)
-        except aiomqtt.MqttError:
-            return
         self.outbox.sent(record.msg_id)
         if again:
             self.stats.resent += 1
         else:
             self.stats.sent += 1
+
+    async def _publish(self, topic: str, payload: bytes, *, retain: bool = False) -> bool:
+        """QoS 1 on the current connection; False when there is none or it failed (the run loop reconnects)."""
+        client = self._client
+        if client is None:
+            return False
+        try:
+            await client.publish(topic, payload, qos=1, retain=retain)
+        except aiomqtt.MqttError:
+            return False
+        return True
 
     async def _run(self) -> None:
         delay = 1.0

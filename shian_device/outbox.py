@@ -54,8 +54,7 @@ class Outbox:
         """A new record: its msg_id (``{device}-{counter}``), its bytes from ``make(msg_id)``, kept durably."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            (value,) = self._db.execute("UPDATE counter SET value = value + 1 RETURNING value").fetchone()
-            msg_id = f"{self.device_id}-{value:010d}"
+            msg_id = self._next_id()
             payload = make(msg_id)
             self._db.execute(
                 "INSERT INTO pending (msg_id, topic, payload, created) VALUES (?, ?, ?, ?)",
@@ -69,6 +68,9 @@ class Outbox:
 
     def next_telemetry_id(self) -> str:
         """A msg_id for a reading that is not kept (telemetry), from the same counter as the records'."""
+        return self._next_id()
+
+    def _next_id(self) -> str:
         (value,) = self._db.execute("UPDATE counter SET value = value + 1 RETURNING value").fetchone()
         return f"{self.device_id}-{value:010d}"
 

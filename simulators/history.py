@@ -24,9 +24,9 @@ from mqtt.bus import Incoming
 from rules.alerts import Alert, AlertQuery, Disposition, Review, RulesStore
 from rules.config import RulesConfig
 from rules.engine import RulesEngine
-from rules.inspections import plan as plan_visits
-from rules.inspections import risks
+from rules.inspections import iso_week, weekly_plan
 from runtime.clock import FakeClock
+from runtime.errors import ShianError
 from simulators.behaviour import Behaviour, DeviceModel, FleetStats, in_kitchen_hours
 from spool import Spool, plan
 from spool.write import Outcome
@@ -90,18 +90,8 @@ _FINDINGS = [
 _ALL_WELL = ["未发现问题", "台账齐全，现场整洁"]
 
 
-class HistoryError(Exception):
-    pass
-
-
-def month_bounds(month: str, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
-    """The first instant of ``month`` (YYYY-MM) and of the month after, in ``tz``."""
-    try:
-        first = dt.date.fromisoformat(f"{month}-01")
-    except ValueError:
-        raise HistoryError(f"{month!r} is not a month like 2026-11") from None
-    after = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    return dt.datetime.combine(first, dt.time(), tz), dt.datetime.combine(after, dt.time(), tz)
+class HistoryError(ShianError):
+    """A history that cannot be written where it was asked to be."""
 
 
 def thinned_registry(registry: Registry, thinning: Thinning) -> Registry:
@@ -154,7 +144,6 @@ class History:
         self.result = HistoryResult()
         #: Surprise visits a week (about one canteen in fifty, at least one).
         self.inspections_per_week = max(1, len(registry.canteens) // 50)
-        self._kitchen: dict[tuple[str, dt.datetime], bool] = {}
 
     def run(self, start: dt.datetime, end: dt.datetime, progress: Callable[[dt.date, HistoryResult], None]) -> None:
         if self.spool.last_seq() or self.engine.store.count():
@@ -177,25 +166,34 @@ class History:
             if local.isoweekday() == 1 and local.time() == dt.time(9):
                 self._inspect(local)
             if local.time() == dt.time():
-                while self.drain.drain_once():
-                    pass
-                self._publish()
+                self._store()
                 self.result.days += 1
                 progress((now - dt.timedelta(days=1)).astimezone(self.tz).date(), self.result)
+        self._store()
+        self.result.alerts = self.engine.store.count()
+
+    def _store(self) -> None:
+        """What the steps committed, into the time-series store; the rules store's outbox marked published."""
         while self.drain.drain_once():
             pass
         self._publish()
-        self.result.alerts = self.engine.store.count()
 
     def _step(self, now: dt.datetime) -> Iterator[tuple[str, bytes]]:
         """Every message the devices send in this step: their records, and their thinned telemetry."""
+        due_now = {kind: _aligned(now, self.thinning.of(kind)) for kind in DeviceKind}
+        kitchen: dict[str, bool] = {}  # canteen -> in kitchen hours now (asked once per canteen, not per camera)
         for model in self.models:
             kind = model.entry.kind
-            due = _aligned(now, self.thinning.of(kind))
-            if kind is DeviceKind.CAMERA and (not due or not self._in_kitchen(model.canteen, now)):
-                continue  # a camera's records and telemetry are those of kitchen hours, on its own interval
-            for event, msg_id in model.events(now):
-                self.stats.produced.add(msg_id)
+            due = due_now[kind]
+            if kind is DeviceKind.CAMERA:
+                if not due:
+                    continue
+                canteen = model.canteen
+                if canteen.id not in kitchen:
+                    kitchen[canteen.id] = in_kitchen_hours(self.registry, canteen, now)
+                if not kitchen[canteen.id]:
+                    continue  # a camera's records and telemetry are those of kitchen hours, on its own interval
+            for event, _ in model.events(now):
                 yield model.topic(Channel.EVENT), event.model_dump_json().encode()
             if due and (telemetry := model.telemetry(now)) is not None:
                 if isinstance(telemetry, CabinetReading) and telemetry.door_open:
@@ -203,13 +201,6 @@ class History:
                     # stood open all that time
                     telemetry = telemetry.model_copy(update={"door_open": False})
                 yield model.topic(Channel.TELEMETRY), telemetry.model_dump_json().encode()
-
-    def _in_kitchen(self, canteen: Canteen, now: dt.datetime) -> bool:
-        key = (canteen.id, now)
-        if key not in self._kitchen:
-            self._kitchen = {k: v for k, v in self._kitchen.items() if k[1] == now}  # one step's worth
-            self._kitchen[key] = in_kitchen_hours(self.registry, canteen, now)
-        return self._kitchen[key]
 
     def _commit(self, now: dt.datetime, messages: list[tuple[str, bytes]]) -> None:
         """The gateway's path: classify, spool entry (the skew window around the virtual clock), group commit."""
@@ -282,11 +273,9 @@ class History:
     def _inspect(self, monday: dt.datetime) -> None:
         """The week's surprise visits: the plan drawn from the risk as the week began, each canteen visited on a
         weekday of the week; one visit in three finds something to put right within a week."""
-        year, number, _ = monday.isocalendar()
-        week = f"{year}-W{number:02d}"
+        week = iso_week(monday.date())
         book = self.engine.inspections
-        found = risks(self.registry, self.engine.store, book.last_visits(), monday.replace(hour=0))
-        chosen = plan_visits({c: r.weight for c, r in found.items()}, book.secret(), week, self.inspections_per_week)
+        chosen, _ = weekly_plan(self.registry, self.engine.store, book, week=week, count=self.inspections_per_week)
         for canteen_id in chosen:
             visited = monday + dt.timedelta(days=self.rng.randrange(5), hours=self.rng.randrange(1, 7))
             problem = self.rng.random() < 1 / 3

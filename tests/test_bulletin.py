@@ -27,7 +27,8 @@ import pytest
 import yaml
 
 from console import report_pages
-from console.bulletin.figures import Bulletin, compile_bulletin, month_period
+from console.bulletin.figures import Bulletin, compile_bulletin
+from console.bulletin.periods import month_period
 from console.bulletin.render import to_html, write_csv, write_xlsx
 from console.bulletin.tables import tables
 from console.readings import InfluxReadings, LocalReadings
@@ -38,7 +39,7 @@ from rules.alerts import RulesStore
 from rules.inspections import InspectionBook
 from shian.cli import main
 from simulators.city import generate_city
-from simulators.history import History, Thinning, month_bounds
+from simulators.history import History, Thinning
 from spool import Spool
 from spool.records import hydrate
 from storage.local import LocalStore
@@ -50,6 +51,7 @@ from tests.servers import InfluxDB1
 
 CST = ZoneInfo("Asia/Shanghai")
 MONTH = "2026-11"
+PERIOD = month_period(MONTH, CST)
 
 
 def small_city(per_district: int = 3, districts: int = 3) -> Registry:
@@ -106,7 +108,7 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Month:
     )
     store = LocalStore(data / "store.sqlite")
     history = History(registry, Spool(data / "spool.sqlite"), store, rules, seed=7)
-    history.run(*month_bounds(MONTH, CST), lambda day, result: None)
+    history.run(PERIOD.start, PERIOD.end, lambda day, result: None)
     history.engine.close()
     store.close()
     readings = LocalReadings(data / "store.sqlite")
@@ -220,7 +222,7 @@ def test_response_times_camera_online_rate_and_inspections_equal_the_stores(mont
     for alert_id, action, actor, at in db.execute("SELECT alert_id, action, actor, at FROM audit ORDER BY id"):
         audit[alert_id].append((action, actor, at))
     people = {a.username for a in registry.accounts}
-    start, end = month_bounds(MONTH, CST)
+    start, end = PERIOD.start, PERIOD.end
     by_level: dict[str, tuple[list[float], list[float], int]] = defaultdict(lambda: ([], [], 0))
     for alert in alerts:
         opened = dt.datetime.fromisoformat(alert["opened_at"])
@@ -320,7 +322,7 @@ def test_the_reference_citys_month_shows_the_programmes_coverage_and_pass_rate(t
     history = History(
         registry, Spool(tmp_path / "spool.sqlite"), store, rules, thinning=Thinning(detector=dt.timedelta(hours=6))
     )
-    history.run(*month_bounds(MONTH, CST), lambda day, result: None)
+    history.run(PERIOD.start, PERIOD.end, lambda day, result: None)
     history.engine.close()
     store.close()
     readings, rules, book = (

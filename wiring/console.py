@@ -21,6 +21,7 @@ from console.store import ConsoleStore, PublicPurpose
 from devices.registry import Registry
 from mqtt.bus import Publishing
 from rules.alerts import RulesStore
+from rules.config import RulesConfig, load_rules
 from runtime.clock import Clock
 from wiring.build import local_store_path, rules_store_path
 from wiring.settings import ConfigError, Settings
@@ -86,8 +87,11 @@ def build_console(
     feed: AlertFeed,
     *,
     manual_intake: ManualIntake | None = None,
+    limits: RulesConfig | None = None,
 ) -> Console:
+    """``limits``: the rules engine's thresholds, which the bulletins apply too (default: the rules file's)."""
     return Console(
+        limits=limits or load_rules(settings.rules.file, registry.region),
         kiosk_stale_s=settings.web.kiosk_stale_minutes * 60,
         digests=DigestOutbox(console_db_path(settings)),
         digest_time=settings.digest.send_at,

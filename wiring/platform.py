@@ -63,7 +63,14 @@ class Platform:
         self.console_server: ConsoleServer | None = None
         self.console_task: asyncio.Future[None] | None = None
         if settings.web.enabled:
-            self.console = build_console(settings, registry, clock, self.feed, manual_intake=self.gateway.submit_manual)
+            self.console = build_console(
+                settings,
+                registry,
+                clock,
+                self.feed,
+                manual_intake=self.gateway.submit_manual,
+                limits=self.rules.engine.config,
+            )
             self.console.wake_rules = self.gateway.committed.set  # forwarded to the rules thread
             self.console.live = LiveTests(spool_path(settings), registry, clock)
         self.drain.on_backlog_disk = self._backlog_disk

@@ -1,7 +1,9 @@
 """The figures of a bulletin (月通报 / 周安排), computed from the stored records and the rules store.
 
 Every figure is defined here once (docs/reports.md says the same in words); the renderers only lay them out.
-Scope: the registry's school canteens (meal suppliers are not), of one district or all.
+Scope: the registry's school canteens (meal suppliers are not), of one district or all. The limits (a sample's
+weight and hold, the cabinet's range, the retest window, the kitchen's hours) are the rules engine's own
+(``RulesConfig``), so that a region's overrides count in its bulletins as in its alerts.
 """
 
 from __future__ import annotations
@@ -11,65 +13,20 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
+from console.bulletin.periods import Period
 from console.readings import Readings
 from devices.registry import Canteen, Registry
 from devices.topics import DeviceKind
-from rules.alerts import Alert, Handled, RulesStore, alerts_by_record
-from rules.effects import PLATFORM
+from rules.alerts import SEVERITY_RANK, Alert, Handled, RulesStore, alerts_by_record
+from rules.config import RulesConfig
 from rules.inspections import Inspection, InspectionBook
 from storage.schema import FieldName as F
 from storage.schema import Measurement as M
 from storage.schema import Tag
 
-#: A retained sample must weigh this much (GB 31654 / 《学校食品安全与营养健康管理规定》: at least 125 g).
-MIN_SAMPLE_G = 125.0
-#: ... and be kept this long.
-MIN_KEEP = dt.timedelta(hours=48)
-#: The cabinet's range.
-CABINET_RANGE_C = (0.0, 8.0)
-#: A failed test counts as retested when the same sample is tested again within this.
-RETEST_WITHIN = dt.timedelta(hours=4)
 #: How far back alerts still open at the period's start are looked for.
 LOOK_BACK = dt.timedelta(days=7)
-#: Cameras are watched from two hours before each meal to its end (as the rules judge their silence).
-KITCHEN_LEAD = dt.timedelta(hours=2)
-
-
-@dataclass(frozen=True)
-class Period:
-    """What a bulletin covers: ``kind`` monthly or weekly, named ``label`` (2026-11, 2026-W48)."""
-
-    kind: str
-    label: str
-    first: dt.date
-    last: dt.date
-    tz: ZoneInfo
-
-    @property
-    def start(self) -> dt.datetime:
-        return dt.datetime.combine(self.first, dt.time(), self.tz)
-
-    @property
-    def end(self) -> dt.datetime:
-        return dt.datetime.combine(self.last + dt.timedelta(days=1), dt.time(), self.tz)
-
-    def days(self) -> list[dt.date]:
-        return [self.first + dt.timedelta(days=n) for n in range((self.last - self.first).days + 1)]
-
-
-def month_period(month: str, tz: ZoneInfo) -> Period:
-    first = dt.date.fromisoformat(f"{month}-01")
-    after = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    return Period("monthly", month, first, after - dt.timedelta(days=1), tz)
-
-
-def week_period(week: str, tz: ZoneInfo) -> Period:
-    from rules.inspections import week_start
-
-    monday = week_start(week)
-    return Period("weekly", week, monday, monday + dt.timedelta(days=6), tz)
 
 
 @dataclass
@@ -90,7 +47,6 @@ class Failure:
     supplier: str
     batch: str
     value: str
-    result: str
     disposition: str | None
     handled_by: str | None
     retested: bool
@@ -138,6 +94,7 @@ class CanteenScore:
 @dataclass
 class Bulletin:
     period: Period
+    limits: RulesConfig
     #: Whose bulletin: a district's or a canteen's name (None: the whole city).
     scope: str | None
     generated_at: dt.datetime
@@ -211,6 +168,7 @@ def compile_bulletin(
     district: str | None = None,
     canteens: frozenset[str] | None = None,
     scope_name: str | None = None,
+    config: RulesConfig | None = None,
     now: dt.datetime | None = None,
 ) -> Bulletin:
     """The bulletin of ``period`` over the school canteens of ``district`` (None: all) and, if given, only of
@@ -223,7 +181,7 @@ def compile_bulletin(
         and (canteens is None or c.id in canteens)
     ]
     scope = frozenset(c.id for c in schools)
-    b = Bulletin(period, scope_name or district, now or dt.datetime.now(period.tz))
+    b = Bulletin(period, config or RulesConfig(), scope_name or district, now or dt.datetime.now(period.tz))
     scores = {c.id: CanteenScore(c.id, c.name, c.district) for c in schools}
     # a week before: an offline alert opened before the period may still cover its first kitchen hours
     earlier = [h for h in rules.handled(period.start - LOOK_BACK, period.end) if h.alert.canteen_id in scope]
@@ -244,7 +202,7 @@ def _tests(b: Bulletin, src: _Scope, alerts: list[Alert]) -> None:
     readings, schools, scope, scores = src.readings, src.schools, src.ids, src.scores
     names = [Tag.CANTEEN, Tag.RESULT, F.MSG_ID, F.SAMPLE_NO, F.SAMPLE_NAME, F.SUPPLIER, F.BATCH_NO, F.VALUE, F.UNIT]
     names += [F.RETEST_OF]
-    rows = list(readings.every(M.RAPID_TEST, names, scope, b.period.start, b.period.end + RETEST_WITHIN))
+    rows = list(readings.every(M.RAPID_TEST, names, scope, b.period.start, b.period.end + b.limits.followup_within))
     failed_alerts = alerts_by_record(alerts, "test.failed")
     retests = {(r[Tag.CANTEEN], r[F.RETEST_OF]): at for at, r in rows if r[F.RETEST_OF]}
     batches: set[tuple[str, str]] = set()
@@ -281,10 +239,9 @@ def _tests(b: Bulletin, src: _Scope, alerts: list[Alert]) -> None:
                 supplier=r[F.SUPPLIER] or "",
                 batch=r[F.BATCH_NO] or "",
                 value="" if r[F.VALUE] is None else f"{r[F.VALUE]:g} {r[F.UNIT] or ''}".strip(),
-                result=result,
                 disposition=alert.disposition if alert else None,
                 handled_by=alert.acked_by if alert else None,
-                retested=retest_at is not None and at < retest_at <= at + RETEST_WITHIN,
+                retested=retest_at is not None and at < retest_at <= at + b.limits.followup_within,
             )
         )
     b.batches = len(batches)
@@ -316,7 +273,7 @@ def _samples(b: Bulletin, src: _Scope) -> None:
     )
     names = [Tag.CANTEEN, Tag.ACTION, Tag.MEAL, F.SAMPLE_ID, F.MEAL_DATE, F.DISH_NAME, F.WEIGHT_G]
     # from two days before: a sample disposed of early in the period was retained before it
-    since = b.period.start - MIN_KEEP
+    since = b.period.start - b.limits.sample_min_hold
     retained_at: dict[str, dt.datetime] = {}
     kept: dict[tuple[str, str, str], set[str]] = defaultdict(set)  # (canteen, day, meal) -> dishes
     for at, r in readings.every(M.SAMPLE_RETENTION, names, scope, since, b.period.end):
@@ -325,10 +282,12 @@ def _samples(b: Bulletin, src: _Scope) -> None:
             if at < b.period.start:
                 continue
             kept[(r[Tag.CANTEEN], r[F.MEAL_DATE], r[Tag.MEAL])].add(r[F.DISH_NAME])
-            if r[F.WEIGHT_G] is not None and r[F.WEIGHT_G] < MIN_SAMPLE_G:
+            if r[F.WEIGHT_G] is not None and r[F.WEIGHT_G] < b.limits.sample_min_weight_g:
                 b.underweight += 1
                 scores[r[Tag.CANTEEN]].underweight += 1
-        elif at >= b.period.start and (held := retained_at.get(r[F.SAMPLE_ID])) and at - held < MIN_KEEP:
+        elif (
+            at >= b.period.start and (held := retained_at.get(r[F.SAMPLE_ID])) and at - held < b.limits.sample_min_hold
+        ):
             b.early_disposals += 1
             scores[r[Tag.CANTEEN]].early_disposals += 1
     for canteen in schools:
@@ -351,7 +310,7 @@ def _samples(b: Bulletin, src: _Scope) -> None:
 
 def _cabinets(b: Bulletin, src: _Scope, alerts: list[Alert]) -> None:
     readings, scope, scores = src.readings, src.ids, src.scores
-    low, high = CABINET_RANGE_C
+    low, high = b.limits.cabinet_min_c, b.limits.cabinet_max_c
     out: set[str] = set()
     for _, r in readings.every(M.CABINET, [Tag.CANTEEN, Tag.DEVICE, F.TEMP_C], scope, b.period.start, b.period.end):
         if r[F.TEMP_C] is not None and not low <= r[F.TEMP_C] <= high:
@@ -372,7 +331,7 @@ def _cameras(b: Bulletin, src: _Scope, alerts: list[Alert]) -> None:
     cameras: dict[str, list[str]] = {}
     for canteen in schools:
         cameras[canteen.id] = [d.id for d in canteen.devices if d.kind is DeviceKind.CAMERA]
-        windows[canteen.id] = _kitchen_windows(registry, canteen, b.period)
+        windows[canteen.id] = _kitchen_windows(registry, canteen, b.period, b.limits.kitchen_opens_before_meal)
         minutes = sum((end - start).total_seconds() / 60 for start, end in windows[canteen.id])
         b.camera_minutes += minutes * len(cameras[canteen.id])
     for alert in alerts:
@@ -399,16 +358,18 @@ def _cameras(b: Bulletin, src: _Scope, alerts: list[Alert]) -> None:
         scores[r[Tag.CANTEEN]].violations_confirmed += review == "confirmed"
 
 
-def _kitchen_windows(registry: Registry, canteen: Canteen, period: Period) -> list[tuple[dt.datetime, dt.datetime]]:
-    """The canteen's kitchen hours in the period, overlapping meals merged."""
+def _kitchen_windows(
+    registry: Registry, canteen: Canteen, period: Period, lead: dt.timedelta
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The canteen's kitchen hours in the period (from ``lead`` before each meal to its end), overlapping meals
+    merged."""
     tz = period.tz
     merged: list[tuple[dt.datetime, dt.datetime]] = []
     for day in period.days():
         if not registry.is_school_day(canteen, day):
             continue
         spans = sorted(
-            (dt.datetime.combine(day, m.start, tz) - KITCHEN_LEAD, dt.datetime.combine(day, m.end, tz))
-            for m in canteen.meals
+            (dt.datetime.combine(day, m.start, tz) - lead, dt.datetime.combine(day, m.end, tz)) for m in canteen.meals
         )
         for start, end in spans:
             if merged and start <= merged[-1][1]:
@@ -423,15 +384,12 @@ def _responses(b: Bulletin, handled: Iterable[Handled], registry: Registry) -> N
     accounts = {a.username for a in registry.accounts}
     by_severity: dict[str, list[Handled]] = defaultdict(list)
     by_district: dict[str, list[Handled]] = defaultdict(list)
-    for h in handled:
-        if h.alert.canteen_id == PLATFORM:
-            continue
+    for h in handled:  # the scope's canteens only: never the platform's own alerts
         canteen = registry.canteen(h.alert.canteen_id)
         by_severity[h.alert.severity].append(h)
         by_district[canteen.district if canteen else ""].append(h)
-    order = {"critical": 0, "warning": 1, "info": 2}
     b.response_by_severity = {
-        s: _response(hs, accounts) for s, hs in sorted(by_severity.items(), key=lambda kv: order.get(kv[0], 3))
+        s: _response(hs, accounts) for s, hs in sorted(by_severity.items(), key=lambda kv: -SEVERITY_RANK[kv[0]])
     }
     b.response_by_district = {d: _response(hs, accounts) for d, hs in sorted(by_district.items())}
 

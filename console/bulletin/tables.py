@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from console.bulletin.figures import Bulletin, Coverage, Response
-from console.words import Language
+from console.words import Language, Words
 
 Cell = str | int | float | None
 
@@ -28,18 +28,17 @@ _T: dict[str, tuple[str, str]] = {
     "tested": ("开展快检", "Tested at least once"),
     "tests": ("快检批次", "Tests"),
     "batches": ("进货批次（供应商+批号）", "Batches (supplier + batch)"),
-    "pass_rate": ("合格率", "Pass rate"),
     "failed": ("不合格", "Failed"),
     "suspect": ("可疑", "Suspect"),
     "invalid": ("无效（对照失效）", "Invalid (control failed)"),
-    "retested": ("4小时内复检", "Retested within 4 h"),
+    "retested": ("{within:g}小时内复检", "Retested within {within:g} h"),
     "meals": ("应留样餐次", "Meals to retain"),
     "dishes_expected": ("应留样菜品", "Dishes to retain"),
     "dishes_retained": ("已留样菜品", "Dishes retained"),
     "retention_rate": ("留样率", "Retention rate"),
-    "underweight": ("留样不足125克", "Samples under 125 g"),
-    "early": ("留样不足48小时即处理", "Disposed of before 48 h"),
-    "out_of_range": ("留样柜超温读数（0–8 °C 以外）", "Cabinet readings outside 0–8 °C"),
+    "underweight": ("留样不足{weight:g}克", "Samples under {weight:g} g"),
+    "early": ("留样不足{hold:g}小时即处理", "Disposed of before {hold:g} h"),
+    "out_of_range": ("留样柜超温读数（{low:g}–{high:g} °C 以外）", "Cabinet readings outside {low:g}–{high:g} °C"),
     "cabinets_out": ("出现超温的留样柜", "Cabinets with such readings"),
     "temp_alerts": ("留样柜温度告警", "Cabinet temperature alerts"),
     "camera_online": ("后厨时段摄像头在线率", "Camera online rate in kitchen hours"),
@@ -50,21 +49,16 @@ _T: dict[str, tuple[str, str]] = {
     # columns
     "item": ("项目", "Item"),
     "value": ("数值", "Value"),
-    "district": ("区县", "District"),
     "tier": ("检测方式", "Tier"),
     "total": ("食堂数", "Canteens"),
     "coverage_rate": ("覆盖率", "Coverage"),
     "day": ("日期", "Day"),
     "passed": ("合格", "Passed"),
-    "time": ("时间", "Time"),
-    "canteen": ("食堂", "Canteen"),
-    "sample": ("样品", "Sample"),
-    "supplier": ("供应商", "Supplier"),
     "batch": ("批号", "Batch"),
     "reading": ("检测值", "Reading"),
     "disposition": ("处置", "Disposition"),
     "handled_by": ("处理人", "Handled by"),
-    "retest": ("4小时内复检", "Retest ≤ 4 h"),
+    "retest": ("{within:g}小时内复检", "Retest ≤ {within:g} h"),
     "level": ("级别", "Level"),
     "alerts": ("告警数", "Alerts"),
     "acked": ("已确认", "Acknowledged"),
@@ -77,28 +71,22 @@ _T: dict[str, tuple[str, str]] = {
     "issues": ("问题计分", "Issue score"),
     "missing": ("缺少留样", "Dishes not retained"),
     "excursions": ("温度告警", "Temperature alerts"),
-    "inspector": ("检查人", "Inspector"),
-    "findings": ("检查发现", "Findings"),
-    "rectify_by": ("整改期限", "Rectify by"),
-    "rectified": ("整改完成", "Rectified"),
     "yes": ("是", "yes"),
     "no": ("否", "no"),
-    "returned_to_supplier": ("退回供应商", "returned to supplier"),
-    "destroyed": ("销毁", "destroyed"),
-    "other": ("其他", "other"),
     "pending": ("待处置", "pending"),
-    "critical": ("严重", "critical"),
-    "warning": ("警告", "warning"),
-    "info": ("提示", "info"),
     "lab": ("实验室+检测仪", "lab and detector"),
     "strips": ("试纸+读数仪", "test strips and reader"),
     "none": ("未配备", "not equipped"),
 }
 
 
-def word(key: str, lang: Language) -> str:
-    zh, en = _T.get(key, (key, key))
-    return zh if lang == "zh" else en
+def word(key: str, lang: Language, **limits: float) -> str:
+    """A bulletin's label, else the console's (``console/words.py``); those naming a limit (``{weight}`` g,
+    ``{hold}`` h…) say the one the bulletin was made with."""
+    if key not in _T:
+        return Words(lang).t(key)
+    zh, en = _T[key]
+    return (zh if lang == "zh" else en).format(**limits)
 
 
 @dataclass(frozen=True)
@@ -114,13 +102,28 @@ def _pct(part: int | float, whole: int | float) -> float | None:
     return round(100.0 * part / whole, 2) if whole else None
 
 
+def _percent(rate: float | None) -> float | None:
+    return None if rate is None else round(100.0 * rate, 2)
+
+
 def _min(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
 def tables(b: Bulletin, lang: Language = "zh") -> list[Table]:
+    c = b.limits
+    limits = {
+        "weight": c.sample_min_weight_g,
+        "hold": c.sample_min_hold.total_seconds() / 3600,
+        "low": c.cabinet_min_c,
+        "high": c.cabinet_max_c,
+        "within": c.followup_within.total_seconds() / 3600,
+    }
+
+    words = Words(lang)  # the console's catalogues: severities, dispositions
+
     def w(key: str) -> str:
-        return word(key, lang)
+        return word(key, lang, **limits)
 
     def yes_no(flag: bool) -> str:
         return w("yes") if flag else w("no")
@@ -133,7 +136,7 @@ def tables(b: Bulletin, lang: Language = "zh") -> list[Table]:
         [w("tested"), b.coverage.tested],
         [w("tests"), b.tests],
         [w("batches"), b.batches],
-        [w("pass_rate") + " %", _pct(b.passed, b.tests)],
+        [w("pass_rate") + " %", _percent(b.pass_rate)],
         [w("failed"), b.results.get("fail", 0)],
         [w("suspect"), b.results.get("suspect", 0)],
         [w("invalid"), b.results.get("invalid", 0)],
@@ -147,7 +150,7 @@ def tables(b: Bulletin, lang: Language = "zh") -> list[Table]:
         [w("out_of_range"), b.readings_out_of_range],
         [w("cabinets_out"), b.cabinets_out_of_range],
         [w("temp_alerts"), b.temperature_alerts],
-        [w("camera_online") + " %", _pct(b.camera_minutes - b.camera_offline_minutes, b.camera_minutes)],
+        [w("camera_online") + " %", _percent(b.camera_online_rate)],
         [w("violations"), b.violations],
         [w("confirmed"), b.violations_confirmed],
         [w("false"), b.violations_false],
@@ -182,7 +185,7 @@ def tables(b: Bulletin, lang: Language = "zh") -> list[Table]:
                     f.supplier,
                     f.batch,
                     f.value,
-                    w(f.disposition or "pending"),
+                    words("disposition", f.disposition) if f.disposition else w("pending"),
                     f.handled_by,
                     yes_no(f.retested),
                 ]
@@ -193,7 +196,7 @@ def tables(b: Bulletin, lang: Language = "zh") -> list[Table]:
             "responses",
             w("responses"),
             [w("level"), *_response_columns(w)],
-            [[w(level), *_response_row(r)] for level, r in b.response_by_severity.items()],
+            [[words("severity", level), *_response_row(r)] for level, r in b.response_by_severity.items()],
         ),
         Table(
             "responses_district",

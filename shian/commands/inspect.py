@@ -53,11 +53,9 @@ def add(commands: Commands) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from zoneinfo import ZoneInfo
-
     from devices.registry import load_registry
     from rules.alerts import RulesStore
-    from rules.inspections import InspectionBook, describe, plan, risks, week_start
+    from rules.inspections import InspectionBook, describe, week_start, weekly_plan
     from wiring.build import rules_store_path
 
     settings = settings_from(args)
@@ -68,13 +66,9 @@ def _plan(args: argparse.Namespace) -> int:
         canteens = frozenset(c.id for c in registry.canteens if c.district == args.district)
         if not canteens:
             return answer_no(f"no canteen in district {args.district!r}")
-    # risk as it stood when the week began (Monday 00:00 in the registry's zone): the plan does not move with
-    # whatever happens during the week
-    at = dt.datetime.combine(start, dt.time(), ZoneInfo(registry.timezone))
     alerts, book = RulesStore(rules_store_path(settings)), InspectionBook(rules_store_path(settings))
     try:
-        found = risks(registry, alerts, book.last_visits(), at, canteens)
-        chosen = plan({c: r.weight for c, r in found.items()}, book.secret(), args.week, args.count)
+        chosen, found = weekly_plan(registry, alerts, book, week=args.week, count=args.count, canteens=canteens)
     finally:
         alerts.close()
         book.close()

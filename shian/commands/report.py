@@ -54,10 +54,14 @@ def add(commands: Commands) -> None:
 
 
 def _month(text: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    from console.bulletin.periods import month_period
+
     try:
-        dt.date.fromisoformat(f"{text}-01")
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a month like 2026-11") from None
+        month_period(text, ZoneInfo("UTC"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return text
 
 
@@ -72,26 +76,24 @@ def _formats(text: str) -> tuple[str, ...]:
 def _report(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
-    from console.bulletin.figures import compile_bulletin, month_period, week_period
+    from console.bulletin.figures import compile_bulletin
+    from console.bulletin.periods import last_label, period_of
     from devices.registry import load_registry
     from rules.alerts import RulesStore
-    from rules.inspections import InspectionBook, InspectionError
+    from rules.config import load_rules
+    from rules.inspections import InspectionBook
     from wiring.build import rules_store_path
     from wiring.console import build_readings
 
     settings = settings_from(args)
     registry = load_registry(settings.registry)
     tz = ZoneInfo(registry.timezone)
-    today = dt.datetime.now(tz).date()
-    if args.report_command == "monthly":
-        last_month = (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
-        period = month_period(args.month or last_month, tz)
-    else:
-        year, week, _ = (today - dt.timedelta(days=7)).isocalendar()
-        try:
-            period = week_period(args.week or f"{year}-W{week:02d}", tz)
-        except InspectionError as exc:
-            raise CommandError(str(exc)) from None
+    kind = args.report_command
+    label = args.month if kind == "monthly" else args.week
+    try:
+        period = period_of(kind, label or last_label(kind, dt.datetime.now(tz).date()), tz)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     if args.district and not any(c.district == args.district for c in registry.canteens):
         return answer_no(f"no canteen in district {args.district!r}")
     rules_path = rules_store_path(settings)
@@ -99,7 +101,8 @@ def _report(args: argparse.Namespace) -> int:
         raise CommandError(f"no rules store at {rules_path} (is --data-dir right?)")
     readings, rules, book = build_readings(settings), RulesStore(rules_path), InspectionBook(rules_path)
     try:
-        bulletin = compile_bulletin(readings, rules, book, registry, period, district=args.district)
+        config = load_rules(settings.rules.file, registry.region)  # the limits the alerts were raised with
+        bulletin = compile_bulletin(readings, rules, book, registry, period, district=args.district, config=config)
     finally:
         readings.close()
         rules.close()

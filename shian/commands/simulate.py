@@ -168,15 +168,16 @@ def _history(month: str, settings: Settings, registry: Registry, seed: int) -> i
 
     import structlog
 
+    from console.bulletin.periods import month_period
     from rules.alerts import RulesStore
-    from simulators.history import History, HistoryError, HistoryResult, month_bounds
+    from simulators.history import History, HistoryResult
     from spool import Spool
     from wiring.build import build_writer, rules_store_path, spool_path
 
     log = structlog.get_logger("shian")
     try:
-        start, end = month_bounds(month, ZoneInfo(registry.timezone))
-    except HistoryError as exc:
+        period = month_period(month, ZoneInfo(registry.timezone))
+    except ValueError as exc:
         raise CommandError(str(exc)) from None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     writer = build_writer(settings)
@@ -187,9 +188,7 @@ def _history(month: str, settings: Settings, registry: Registry, seed: int) -> i
         log.info("history.day", day=day.isoformat(), records=so_far.records, elapsed_s=round(time.monotonic() - began))
 
     try:
-        history.run(start, end, progress)
-    except HistoryError as exc:
-        raise CommandError(str(exc)) from None
+        history.run(period.start, period.end, progress)  # a HistoryError is the command's one-line error
     finally:
         history.engine.close()
         writer.close()
