@@ -16,7 +16,7 @@ from runtime.process import ManagedProcess, Server, ServerError, find_program, f
 _DROP_USER = "mosquitto"
 
 
-def _give_to_broker_user(path: Path) -> None:
+def give_to_broker_user(path: Path) -> None:
     """Make ``path`` readable and writable by the user a root-started Mosquitto becomes, and its parents
     passable."""
     if os.geteuid() != 0:
@@ -87,7 +87,7 @@ class ManagedMosquitto(Server):
         persistence_dir = self.workdir / "data" if self.persistence else None
         if persistence_dir:
             persistence_dir.mkdir(parents=True, exist_ok=True)
-            _give_to_broker_user(persistence_dir)
+            give_to_broker_user(persistence_dir)
         config = MosquittoConfig(
             port=self.port,
             persistence_dir=persistence_dir,
@@ -100,7 +100,7 @@ class ManagedMosquitto(Server):
             if sec.tls:
                 files += [sec.tls.cafile, sec.tls.certfile, sec.tls.keyfile]
             for path in files:
-                _give_to_broker_user(path)
+                give_to_broker_user(path)
             config = dataclasses.replace(
                 config,
                 allow_anonymous=False,

@@ -1,7 +1,9 @@
 """Broker accounts from the registry: Mosquitto's password file, its ACL file and a production configuration.
 
-Every device may write only its own telemetry, event and status topics and read only its own receipts. The
-gateway reads device topics and writes receipts, alerts and dead letters. A school reads and acknowledges only
+Every device may write only its own telemetry, event and status topics and read only its own receipts. A
+platform has two connections, each under its own account: its gateway reads device topics and writes receipts
+and dead letters; its rules engine (``{gateway}-rules``, the gateway's password) writes alerts, reads their
+acknowledgements and writes the parents' digests. A school reads and acknowledges only
 its canteen's alerts; a district reads its canteens' alerts; the city reads all alerts; each canteen's public
 account (``public-{canteen}``, for a parents' bridge) reads that canteen's daily digest. No account is granted
 ``$SYS``. Clear-text passwords exist only in the credentials file (mode 0600) that provisioning keeps, for
@@ -24,7 +26,7 @@ import yaml
 from broker_config.mosquitto_conf import MosquittoConfig, TlsFiles
 from broker_config.web_passwords import FILE_NAME as WEB_PASSWORDS_FILE
 from broker_config.web_passwords import WebPasswords
-from devices.registry import Account, Registry, public_account
+from devices.registry import Account, Registry, public_account, rules_account
 from devices.topics import ROOT, Channel, DeviceTopic
 
 #: The group of the user Debian's Mosquitto runs as (and a root-started one drops to).
@@ -73,9 +75,7 @@ def _account_rules(account: Account, registry: Registry) -> list[str]:
             return [
                 f"topic read {ROOT}/#",  # malformed device topics too, so that they are dead-lettered
                 f"topic write {ROOT}/+/+/+/receipt",
-                f"topic readwrite {alerts}/#",
                 f"topic readwrite {ROOT}/deadletter/#",
-                f"topic write {ROOT}/public/#",  # the parents' daily digests (retained)
             ]
         case "school":
             return [f"topic read {alerts}/{account.canteen}/#", f"topic write {alerts}/{account.canteen}/+/ack"]
@@ -84,6 +84,13 @@ def _account_rules(account: Account, registry: Registry) -> list[str]:
         case "city":
             return [f"topic read {alerts}/#"]
     raise ValueError(f"unknown role {account.role!r}")
+
+
+def _rules_engine_rules() -> list[str]:
+    return [
+        f"topic readwrite {ROOT}/alerts/#",  # publishes alerts (retained), reads them back and their acks
+        f"topic write {ROOT}/public/#",  # the parents' daily digests (retained)
+    ]
 
 
 def render_acl(registry: Registry) -> str:
@@ -99,6 +106,8 @@ def render_acl(registry: Registry) -> str:
         ]
     for account in registry.accounts:
         lines += [f"user {account.username}", *_account_rules(account, registry), ""]
+        if account.role == "gateway":
+            lines += [f"user {rules_account(account.username)}", *_rules_engine_rules(), ""]
     for username, canteen_id in _public_accounts(registry):
         lines += [f"user {username}", f"topic read {ROOT}/public/{canteen_id}/#", ""]
     return "\n".join(lines)
@@ -171,6 +180,7 @@ def provision(
         hashes[account.username] = account.password_hash
     for username, _ in _public_accounts(registry):
         hashes[username] = None
+    companions = {rules_account(a.username): a.username for a in registry.accounts if a.role == "gateway"}
     unknown = rotate - set(hashes)
     if unknown:
         raise ValueError(f"cannot rotate {', '.join(sorted(unknown))}: not an active device or account")
@@ -185,6 +195,9 @@ def provision(
             (rotated if username in credentials.passwords else created).append(username)
             credentials.passwords[username] = secrets.token_urlsafe(24)
         lines.append(f"{username}:{hash_password(credentials.passwords[username])}")
+    # the rules engine's account shares its gateway's password, hash and all: one secret per platform
+    principal_hash = dict(line.split(":", 1) for line in lines)
+    lines += [f"{companion}:{principal_hash[principal]}" for companion, principal in companions.items()]
     removed = sorted(set(credentials.passwords) - set(hashes))
     for username in removed:
         del credentials.passwords[username]

@@ -161,6 +161,18 @@ def public_account(canteen_id: str) -> str:
     return PUBLIC_PREFIX + canteen_id[: 64 - len(PUBLIC_PREFIX)]
 
 
+#: A platform opens two connections: the gateway's (ingest, receipts, dead letters) under its registry account,
+#: and the rules engine's (alerts, acknowledgements, digests) under this companion account, made by provisioning
+#: with the same password. A broker that makes the client id the username (``use_username_as_clientid``, as the
+#: production configuration does) would otherwise give both one client id, and each would take the other over.
+RULES_SUFFIX = "-rules"
+
+
+def rules_account(gateway_username: str) -> str:
+    """The broker account of the rules engine's connection of the platform that logs in as ``gateway_username``."""
+    return gateway_username[: 64 - len(RULES_SUFFIX)] + RULES_SUFFIX
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceAssignment:
     canteen: Canteen
@@ -246,9 +258,12 @@ class Registry(RegistryModel):
 
 
 def _reserved(name: str, what: str) -> Iterator[str]:
-    """Names the platform makes itself: the canteens' public accounts and their manual detectors."""
+    """Names the platform makes itself: the canteens' public accounts, their manual detectors and the rules
+    engines' connections."""
     if name.startswith(PUBLIC_PREFIX):
         yield f"{what} {name!r} starts with {PUBLIC_PREFIX!r}, which names canteens' public accounts"
+    if name.endswith(RULES_SUFFIX):
+        yield f"{what} {name!r} ends in {RULES_SUFFIX!r}, which names the rules engines' broker accounts"
     if name.endswith(MANUAL_SUFFIX):
         yield f"{what} {name!r} ends in {MANUAL_SUFFIX!r}, which names hand-entered results"
 

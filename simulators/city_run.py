@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -75,11 +76,15 @@ def _devices(
     stats: FleetStats,
     multiplex: int | None,
     passwords: dict[str, str] | None,
+    tls_ca: Path | None = None,
 ) -> Coroutine[Any, Any, None]:
-    """The fleet: over ``multiplex`` shared connections, or one connection per device (with its password)."""
+    """The fleet: over ``multiplex`` shared connections, or one connection per device (with its password, over
+    TLS with ``tls_ca``)."""
     if multiplex:
         return run_multiplexed(registry, clock, host=host, port=port, stop=stop, stats=stats, connections=multiplex)
-    return run_fleet(registry, clock, host=host, port=port, stop=stop, stats=stats, passwords=passwords)
+    return run_fleet(
+        registry, clock, host=host, port=port, stop=stop, stats=stats, passwords=passwords, tls_ca=tls_ca
+    )
 
 
 @dataclass
@@ -170,6 +175,7 @@ async def run_fleet_alone(
     stop: asyncio.Event,
     multiplex: int | None = None,
     passwords: dict[str, str] | None = None,
+    tls_ca: Path | None = None,
     start: dt.datetime | None = None,
     every_s: float = 5.0,
 ) -> FleetStats:
@@ -179,7 +185,15 @@ async def run_fleet_alone(
     stats, fleet_stop = FleetStats(), asyncio.Event()
     clock = SimClock(start or dt.datetime.now(dt.UTC), 1.0)
     fleet = _devices(
-        registry, clock, host=host, port=port, stop=fleet_stop, stats=stats, multiplex=multiplex, passwords=passwords
+        registry,
+        clock,
+        host=host,
+        port=port,
+        stop=fleet_stop,
+        stats=stats,
+        multiplex=multiplex,
+        passwords=passwords,
+        tls_ca=tls_ca,
     )
     task = asyncio.ensure_future(fleet)
     loop, last, heard = asyncio.get_running_loop(), 0, 0

@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import random
 import resource
+from pathlib import Path
 
 import structlog
 
@@ -38,10 +39,18 @@ class FleetDevice:
     retained and an ``offline`` last will, reconnecting with backoff."""
 
     def __init__(
-        self, model: DeviceModel, clock: SimClock, *, host: str, port: int, pacer: Pacer, password: str | None = None
+        self,
+        model: DeviceModel,
+        clock: SimClock,
+        *,
+        host: str,
+        port: int,
+        pacer: Pacer,
+        password: str | None = None,
+        tls_ca: Path | None = None,
     ) -> None:
         self.model, self.clock, self.pacer = model, clock, pacer
-        self.host, self.port, self.password = host, port, password
+        self.host, self.port, self.password, self.tls_ca = host, port, password, tls_ca
 
     async def run(self, stop: asyncio.Event) -> None:
         model, stats = self.model, self.model.stats
@@ -54,6 +63,7 @@ class FleetDevice:
                 client_id=model.entry.id,
                 username=model.entry.id,
                 password=self.password,
+                tls_ca=self.tls_ca,
                 will=will,
                 keepalive_s=60,
             )
@@ -141,10 +151,12 @@ async def run_fleet(
     behaviour: Behaviour | None = None,
     connects_per_s: float = 500.0,
     passwords: dict[str, str] | None = None,
+    tls_ca: Path | None = None,
     connect_timeout_s: float = 120.0,
 ) -> None:
     """Every device of ``registry``, each on its own connection (with its password from ``passwords``, as
-    ``shian broker provision`` wrote them), until ``stop`` is set.
+    ``shian broker provision`` wrote them, and over TLS when ``tls_ca`` names the broker's CA), until ``stop``
+    is set.
 
     A held ``clock`` is released once every device is online (or after ``connect_timeout_s``): connecting
     thousands of devices is not part of the simulated day. From then on the pacer holds the clock to a speed
@@ -161,6 +173,7 @@ async def run_fleet(
             port=port,
             pacer=pacer,
             password=passwords.get(d.id),
+            tls_ca=tls_ca,
         )
         for c in registry.canteens
         for d in c.devices

@@ -18,6 +18,7 @@ from mqtt.bus import BusClient
 from mqtt.link_options import LinkOptions
 from mqtt.memory_bus import MemoryBroker
 from mqtt.service_link import ServiceLink
+from tests.children import become_subreaper, end_all, reap_leftovers
 from tests.servers import InfluxDB1, VictoriaMetrics
 
 # CI explores the same examples every run, so that a landing never depends on luck; a developer's runs explore
@@ -32,6 +33,31 @@ os.environ["SHIAN_WEB__PORT"] = "0"
 
 #: Seed of the randomised tests: fixed in CI, new on every developer run.
 FUZZ_SEED = "ci" if os.environ.get("CI") else uuid.uuid4().hex
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Orphans of the processes tests start (a SIGKILLed platform's broker) come back to this process, so that
+    # the check at the end of the session finds them.
+    become_subreaper()
+
+
+@pytest.fixture(autouse=True)
+def _children_end_with_their_test() -> Iterator[None]:
+    """Whatever a test started as a :class:`tests.children.Child` ends with it, however the test ended."""
+    yield
+    end_all()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any process a test started outlived the session (every fixture has ended by now)."""
+    left = reap_leftovers()
+    if left:
+        listing = "\n".join(f"  {pid}: {cmdline}" for pid, cmdline in sorted(left.items()))
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = f"processes started by tests were still running at the end of the session (now killed):\n{listing}"
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from broker_config.managed import ManagedMosquitto, SecureOptions
 from broker_config.mosquitto_conf import TlsFiles
 from broker_config.provision import PRODUCTION_MAX_PACKET_BYTES, check_password, provision
 from devices.messages import WireModel
-from devices.registry import Registry
+from devices.registry import RULES_SUFFIX, Registry, rules_account
 from devices.topics import Channel, DeviceKind, DeviceTopic, alert_ack_topic, alert_topic, public_daily_topic
 from gateway.service import Gateway
 from mqtt.bus import Incoming
@@ -31,9 +31,12 @@ from mqtt.service_link import ServiceLink
 from runtime.clock import SystemClock
 from simulators.payloads import PayloadFactory
 from spool import Spool
+from tests.certificates import make_certificates
 from tests.helpers import NOW, eventually
 
 KINDS = (DeviceKind.DETECTOR, DeviceKind.CABINET, DeviceKind.CAMERA)
+#: The rules engine's connection of the platform that logs in as "gateway".
+RULES = rules_account("gateway")
 
 
 def security_registry(extra_devices: int = 0) -> Registry:
@@ -47,7 +50,7 @@ def security_registry(extra_devices: int = 0) -> Registry:
         )
     accounts = [
         {"username": "gateway", "role": "gateway"},
-        {"username": "rules", "role": "gateway"},  # a second platform account: publishes and observes alerts
+        {"username": "gateway2", "role": "gateway"},  # a second platform, with a session of its own
         *({"username": f"school{i}", "role": "school", "canteen": f"c{i}"} for i in range(3)),
         {"username": "district-cq", "role": "district", "district": "城区"},
         {"username": "city", "role": "city"},
@@ -75,7 +78,8 @@ class SecureBroker:
 
     def password(self, username: str) -> str:
         data: dict[str, str] = yaml.safe_load(self.result.credentials.read_text())
-        return data[username]
+        # a rules engine's account shares its gateway's password
+        return data.get(username) or data[username.removesuffix(RULES_SUFFIX)]
 
     def options(
         self, username: str, *, client_id: str | None = None, password: str | None = None, **kw: object
@@ -136,7 +140,9 @@ def test_provisioned_passwords_are_mosquitto_hashes(secure: SecureBroker) -> Non
     lines = dict(line.split(":", 1) for line in secure.result.passwd.read_text().splitlines())
     assert set(lines) == {f"{k}{i}" for k in KINDS for i in range(3)} | {
         "gateway",
-        "rules",
+        "gateway-rules",
+        "gateway2",
+        "gateway2-rules",
         "school0",
         "school1",
         "school2",
@@ -196,7 +202,7 @@ async def test_cross_canteen_subscriptions_receive_nothing(secure: SecureBroker,
 
     tasks = [asyncio.create_task(collect(name, link)) for name, link in links]
     try:
-        async with MqttLink(secure.options("rules")) as publisher:
+        async with MqttLink(secure.options(RULES)) as publisher:
             for i in range(3):
                 await publisher.publish(alert_topic(f"c{i}", f"a{i}"), b'{"alert": 1}')
         for i in range(3):
@@ -227,7 +233,7 @@ async def test_cross_canteen_subscriptions_receive_nothing(secure: SecureBroker,
 async def test_a_canteens_public_account_reads_its_own_digest_and_nothing_else(secure: SecureBroker) -> None:
     """The parents' digest is retained on each canteen's public topic; canteen 0's public account reads canteen 0's
     and no other, and may publish nothing there."""
-    async with MqttLink(secure.options("gateway", client_id="gateway-digests")) as platform:
+    async with MqttLink(secure.options(RULES)) as platform:
         for i in range(3):
             await platform.publish(
                 public_daily_topic(f"c{i}"), json.dumps({"canteen_id": f"c{i}"}).encode(), retain=True
@@ -296,7 +302,7 @@ async def test_a_retained_device_publish_is_not_acted_on_twice(
     await eventually(lambda: "retained-once" in _stored(gateway))
     # a new gateway session gets the retained replay, and ignores it
     second = Gateway(secure.registry, SystemClock(), Spool(tmp_path / "second.sqlite"))
-    async with ServiceLink(secure.options("rules")) as link:
+    async with ServiceLink(secure.options("gateway2")) as link:
         task = asyncio.create_task(second.serve(link))
         await eventually(lambda: second.stats.ignored["retained replay"] >= 1, what="replay seen")
         second.request_stop()
@@ -322,7 +328,7 @@ async def test_an_oversized_packet_disconnects_its_sender(secure: SecureBroker) 
 
 async def test_a_school_cannot_acknowledge_another_schools_alert(secure: SecureBroker) -> None:
     seen: list[str] = []
-    async with MqttLink(secure.options("rules")) as observer:
+    async with MqttLink(secure.options(RULES)) as observer:
         await observer.subscribe(["shian/v1/alerts/#"])
 
         async def collect() -> None:
@@ -336,65 +342,6 @@ async def test_a_school_cannot_acknowledge_another_schools_alert(secure: SecureB
         await eventually(lambda: alert_ack_topic("c0", "a0") in seen, what="its own ack delivered")
         task.cancel()
     assert alert_ack_topic("c1", "a1") not in seen
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def make_certificates(directory: Path) -> dict[str, Path]:
-    """A test CA, a server certificate for 127.0.0.1 and a client certificate it signed; and a stranger CA."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    for ca in ("ca", "stranger"):
-        _openssl(
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            f"{ca}.key",
-            "-out",
-            f"{ca}.crt",
-            "-days",
-            "2",
-            "-subj",
-            f"/CN=shian-test-{ca}",
-            cwd=directory,
-        )
-    for name, ext in (("server", ["-extfile", "san.ext"]), ("client", [])):
-        _openssl(
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            f"{name}.key",
-            "-out",
-            f"{name}.csr",
-            "-subj",
-            f"/CN={name}",
-            cwd=directory,
-        )
-        _openssl(
-            "x509",
-            "-req",
-            "-in",
-            f"{name}.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            f"{name}.crt",
-            "-days",
-            "2",
-            *ext,
-            cwd=directory,
-        )
-    return {p.stem + p.suffix.replace(".", "_"): p for p in directory.iterdir()}
 
 
 @pytest.mark.parametrize("client_certificates", [False, True], ids=["password", "password+client-cert"])

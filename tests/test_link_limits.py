@@ -23,8 +23,9 @@ from mqtt.device_link import MqttLink
 from mqtt.service_link import ServiceLink
 from runtime.clock import SystemClock
 from spool import Spool
+from tests.certificates import make_certificates
 from tests.helpers import eventually
-from tests.test_broker_security import SecureBroker, _reading, make_certificates, security_registry
+from tests.test_broker_security import SecureBroker, _reading, security_registry
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from console.context import Console
 from console.feed import AlertFeed
 from console.live import LiveTests
 from console.server import ConsoleServer
-from devices.registry import Registry, load_registry
+from devices.registry import Registry, load_registry, rules_account
 from gateway.metrics import serve_metrics
 from gateway.runner import run_gateway
 from mqtt.link_options import LinkOptions
@@ -118,12 +118,15 @@ class Platform:
                 self.helpers.append(asyncio.ensure_future(self.console.live.run(asyncio.Event())))  # cancelled at close
             log.info("console.serving", url=self.settings.web.public_url or self.console_server.url)
 
-    def link_options(self, address: BrokerAddress, role: str | None = None) -> LinkOptions:
-        """The gateway's connection options; with ``role``, those of another client of the platform's own."""
+    def link_options(self, address: BrokerAddress, *, rules: bool = False) -> LinkOptions:
+        """The gateway's connection options; with ``rules``, the rules engine's: its own client id and, on a
+        broker with accounts, its own account (``rules_account``), so that no broker rule gives the two
+        connections one client id."""
         options = gateway_link_options(self.settings, address)
-        if role is None:
+        if not rules:
             return options
-        return dataclasses.replace(options, client_id=f"{options.client_id}-{role}")
+        username = rules_account(options.username) if options.username else None
+        return dataclasses.replace(options, client_id=rules_account(options.client_id), username=username)
 
     def start(self, address: BrokerAddress) -> None:
         webhooks = [n for n in self.rules.notifiers if isinstance(n, Webhooks)]
@@ -137,7 +140,9 @@ class Platform:
             asyncio.create_task(
                 loops.report_stats(self.settings.gateway.client_id, self.gateway.stats, self.drain, self.rules.stats)
             ),
-            asyncio.create_task(loops.rules_link(self.rules, self.alerts_topic, self.link_options(address, "rules"))),
+            asyncio.create_task(
+                loops.rules_link(self.rules, self.alerts_topic, self.link_options(address, rules=True))
+            ),
             asyncio.create_task(loops.prune_spool(self.gateway.spool, self.clock)),
             asyncio.create_task(loops.forward_wakes(self.gateway.committed, self.rules_thread.wake)),
             *(asyncio.create_task(hooks.deliver_forever()) for hooks in webhooks),

@@ -79,7 +79,8 @@ def add(commands: Commands) -> None:
         "--fleet-only",
         action="store_true",
         help="run only the devices, in real time, against the broker mqtt.host names, where platforms already "
-        "run (e.g. one 'shian run' per gateway.partition); see docs/scaling.md",
+        "run (e.g. one 'shian run' per gateway.partition), over TLS when mqtt.tls_ca names the broker's CA; see "
+        "docs/scaling.md",
     )
     simulate.add_argument(
         "--history",
@@ -155,6 +156,7 @@ def _fleet_only(
             stop=stop,
             multiplex=args.multiplex,
             passwords=passwords,
+            tls_ca=settings.mqtt.tls_ca,
             start=args.start,
         )
         _log_done(stats)
@@ -215,6 +217,9 @@ def _log_done(stats: FleetStats, **summary: object) -> None:
         "fleet.done",
         published=stats.published,
         records=len(stats.produced),
+        stored=sum(o.stored for o in stats.outboxes),
+        duplicates=sum(o.duplicates for o in stats.outboxes),
+        rejected=sum(o.rejected for o in stats.outboxes),
         receipts_pending=stats.pending,
         disconnects=stats.disconnects,
         **summary,
