@@ -24,4 +24,5 @@ async def run_gateway(gateway: Gateway, options: LinkOptions) -> None:
         await gateway.serve(link)
         log.info("gateway.drained", **gateway.stats.snapshot())
 
-    await serve_connected(options, serve, name="gateway")
+    # a stop also ends the wait for a broker that is away: there is nothing to drain then
+    await serve_connected(options, serve, name="gateway", stop=gateway.stopping)

@@ -93,6 +93,11 @@ class Gateway:
         """Drain: stop taking deliveries, finish the batch in hand, acknowledge it, then return from serve."""
         self._stopping.set()
 
+    @property
+    def stopping(self) -> asyncio.Event:
+        """Set by :meth:`request_stop`."""
+        return self._stopping
+
     async def serve(self, bus: BusClient) -> None:
         """Subscribe and ingest until :meth:`request_stop`, cancellation or a dropped connection.
 

@@ -5,6 +5,7 @@ broker that refuses us for good (:class:`mqtt.bus.BrokerRefusal`) ends it, with 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -25,14 +26,28 @@ SESSION_LOST = (
 )
 
 
-async def serve_connected(options: LinkOptions, serve: Callable[[ServiceLink], Awaitable[T]], *, name: str) -> T:
+async def serve_connected(
+    options: LinkOptions,
+    serve: Callable[[ServiceLink], Awaitable[T]],
+    *,
+    name: str,
+    stop: asyncio.Event | None = None,
+) -> T | None:
     """Run ``serve`` on a connected link and return what it returns; reconnect with capped backoff whenever the
-    link fails. Log events are named after ``name`` (``gateway.connected``, ``rules.disconnected``…)."""
+    link fails. Log events are named after ``name`` (``gateway.connected``, ``rules.disconnected``…).
+
+    ``stop`` ends the wait for a broker that is away, whether between attempts or in the middle of one, and
+    returns None: a platform stopping while its broker is unreachable must not sit out a backoff (once
+    connected, ``serve`` itself is told to stop by its owner)."""
     backoff = Backoff()
     connected_before = False
-    while True:
+    while stop is None or not stop.is_set():
         try:
-            async with ServiceLink(options) as link:
+            link = ServiceLink(options)
+            if not await _connected(link, stop):
+                return None
+            async with contextlib.AsyncExitStack() as connection:
+                connection.push_async_exit(link)
                 log.info(
                     f"{name}.connected",
                     host=options.host,
@@ -50,4 +65,29 @@ async def serve_connected(options: LinkOptions, serve: Callable[[ServiceLink], A
         except BusError as exc:
             delay = backoff.next_delay()
             log.warning(f"{name}.disconnected", error=str(exc), retry_in_s=delay)
-            await asyncio.sleep(delay)
+            if stop is None:
+                await asyncio.sleep(delay)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+    return None
+
+
+async def _connected(link: ServiceLink, stop: asyncio.Event | None) -> bool:
+    """Open ``link`` (a :class:`BusError` when it cannot be); False if ``stop`` came first."""
+    if stop is None:
+        await link.__aenter__()
+        return True
+    opening = asyncio.ensure_future(link.__aenter__())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([opening, stopping], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if opening.done():
+        opening.result()
+        return True
+    opening.cancel()
+    with contextlib.suppress(asyncio.CancelledError, BusError):
+        await opening
+    return False

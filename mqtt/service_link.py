@@ -128,6 +128,9 @@ class ServiceLink:
         except OSError as exc:
             self._close()
             raise BusError(f"cannot connect to {opts.host}:{opts.port}: {exc}") from exc
+        except asyncio.CancelledError:  # given up (a platform stopping): leave no half-open socket behind
+            self._close()
+            raise
         self._accept(connack)
         keepalive = connack.properties.get(wire.Prop.SERVER_KEEP_ALIVE, opts.keepalive_s)
         self._last_heard = loop.time()

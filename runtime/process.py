@@ -70,6 +70,17 @@ class Server:
         self.stop()
 
 
+#: Every managed child still running, so that a process stopping by force can end them first.
+_running: set[ManagedProcess] = set()
+
+
+def stop_all_managed(timeout: float = 2.0) -> None:
+    """SIGTERM every managed child still running (SIGKILL after ``timeout``): for a process about to exit
+    without its orderly shutdown, which would otherwise leave its broker behind."""
+    for process in list(_running):
+        process.stop(timeout)
+
+
 class ManagedProcess(Server):
     """A child server process that listens on ``host:port``; its output goes to ``log_path``."""
 
@@ -98,6 +109,7 @@ class ManagedProcess(Server):
             self._process = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
             )
+        _running.add(self)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -123,6 +135,7 @@ class ManagedProcess(Server):
     def _signal_and_wait(self, sig: signal.Signals, timeout: float) -> None:
         process = self._process
         if process is None or process.poll() is not None:
+            _running.discard(self)
             return
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(sig)
@@ -131,6 +144,7 @@ class ManagedProcess(Server):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        _running.discard(self)
 
     def log_tail(self, lines: int = 20) -> str:
         try:

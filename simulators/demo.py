@@ -18,8 +18,9 @@ from pydantic import BaseModel
 
 from devices.registry import Canteen, DeviceEntry, Registry
 from devices.topics import Channel, DeviceKind, DeviceTopic
-from mqtt.device_link import MqttLink
+from mqtt.device_link import MqttError, MqttLink
 from mqtt.link_options import LastWill, LinkOptions
+from runtime.backoff import Backoff
 from runtime.clock import Clock
 from simulators.payloads import PayloadFactory
 from wiring.broker import BrokerAddress
@@ -75,7 +76,21 @@ class DemoDevice:
         return self.factory.status(state, self.clock.now()).model_dump_json().encode()
 
     async def run(self) -> None:
-        """Connect as the device (its own client id and last will) and publish until ``stop`` is set."""
+        """Connect as the device (its own client id and last will) and publish until ``stop`` is set. A dropped
+        connection, or one taken over by a client using the device's id (a developer's ``mosquitto_pub -i``),
+        is logged and made again with backoff: a device never ends the demo."""
+        backoff = Backoff(cap_s=10.0)
+        while not self.stop.is_set():
+            try:
+                await self._connected()
+                return
+            except MqttError as exc:
+                delay = backoff.next_delay()
+                log.warning("device.reconnecting", device=self.device.id, error=str(exc), retry_in_s=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), delay)
+
+    async def _connected(self) -> None:
         will = LastWill(self.topic(Channel.STATUS), self._status("offline"))
         link_options = LinkOptions(
             host=self.options.host,
@@ -94,7 +109,7 @@ class DemoDevice:
                 try:
                     async with asyncio.timeout(OFFLINE_TIMEOUT_S):
                         await link.publish(self.topic(Channel.STATUS), self._status("offline"), retain=True)
-                except TimeoutError:
+                except (TimeoutError, MqttError):  # a lost connection leaves it to the last will
                     log.warning("device.offline_not_confirmed", device=self.device.id)
 
     def _readings(self, tick: int) -> tuple[BaseModel, list[BaseModel]]:

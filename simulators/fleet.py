@@ -84,8 +84,10 @@ class FleetDevice:
                             receipts.cancel()
                     finally:
                         stats.online -= 1
-            except MqttError:
+            except MqttError as exc:
                 stats.disconnects += 1
+                # debug: a broker restart under a city would log thousands; the status line counts them
+                log.debug("device.reconnecting", device=model.entry.id, error=str(exc))
                 await reconnect_wait(self.clock, backoff, model.rng, stop)
 
     async def _receipts(self, link: MqttLink) -> None:

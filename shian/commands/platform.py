@@ -5,9 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import os
 import signal
+import threading
 
 from shian.commands.common import Commands, add_common, settings_from
+
+#: After SIGTERM (or Ctrl-C) the process is gone within this many seconds, whatever the broker, InfluxDB or the
+#: console's clients are doing: past it, it ends its managed broker and exits without the rest of its orderly
+#: stop. Nothing accepted is lost that way: deliveries are acknowledged only once committed to the spool, and
+#: storage and rules resume from their checkpoints in it.
+STOP_BOUND_S = 5.0
 
 #: (command, short help, description, whether simulated devices run too)
 _COMMANDS = (
@@ -16,7 +24,8 @@ _COMMANDS = (
         "run the platform: broker (managed unless mqtt.host is set), gateway, storage and rules",
         "Run the gateway, the storage drain and the rules engine against the configured broker. With no "
         "mqtt.host configured, start a managed Mosquitto on loopback first and stop it on exit. The first "
-        "Ctrl-C (or SIGTERM) drains the gateway and stops everything; a second one does not wait for the drain.",
+        "Ctrl-C (or SIGTERM) drains the gateway and stops everything, within 5 seconds whatever the broker, "
+        "InfluxDB or the console's clients do; a second one does not wait for the drain.",
         False,
     ),
     (
@@ -56,6 +65,8 @@ def _serve(args: argparse.Namespace, *, demo: bool) -> int:
         def on_signal() -> None:
             if stop.is_set():  # the second Ctrl-C: do not wait for the drain
                 task.cancel()
+            else:
+                _arm_stop_bound(STOP_BOUND_S)
             stop.set()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -67,3 +78,25 @@ def _serve(args: argparse.Namespace, *, demo: bool) -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         structlog.get_logger("shian").info("shian.stopped")
     return 0
+
+
+def _arm_stop_bound(bound_s: float) -> None:
+    """A timer that ends the process ``bound_s`` from now if its orderly stop has not: a write to an InfluxDB
+    that never answers, a backoff, a console client that holds on must not keep a stopping platform up."""
+    import structlog
+
+    def overdue() -> None:
+        from runtime.process import stop_all_managed
+
+        structlog.get_logger("shian").error(
+            "shian.stop_forced",
+            bound_s=bound_s,
+            meaning="the orderly stop took too long; the spool keeps everything acknowledged, and storage and rules "
+            "resume from their checkpoints at the next start",
+        )
+        stop_all_managed(timeout=1.0)
+        os._exit(0)
+
+    timer = threading.Timer(bound_s, overdue)
+    timer.daemon = True
+    timer.start()

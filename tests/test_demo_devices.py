@@ -1,0 +1,46 @@
+"""The demo's simulated devices ride out their neighbours: a developer testing firmware under a demo device's id
+(``mosquitto_pub -i ...``) takes its connection over, and the device reconnects with backoff, says so in the
+log, and goes on; nothing ends the demo."""
+
+from __future__ import annotations
+
+import asyncio
+
+from structlog.testing import capture_logs
+
+from broker_config.managed import ManagedMosquitto
+from mqtt.device_link import MqttLink
+from mqtt.link_options import LinkOptions
+from runtime.clock import SystemClock
+from simulators.demo import DemoOptions, run_demo_fleet
+from tests.helpers import eventually, make_registry
+
+
+async def test_a_device_whose_connection_is_taken_over_reconnects(mosquitto: ManagedMosquitto, uid: str) -> None:
+    registry = make_registry(uid, canteens=1)
+    detector = f"detector0-{uid}"
+    stop = asyncio.Event()
+    options = DemoOptions(host=mosquitto.host, port=mosquitto.port, interval_s=0.2)
+    with capture_logs() as logs:
+        fleet = asyncio.create_task(run_demo_fleet(registry, options, SystemClock(), stop))
+
+        def online(device: str) -> int:
+            return sum(1 for e in logs if e["event"] == "device.online" and e["device"] == device)
+
+        try:
+            await eventually(lambda: online(detector) == 1, timeout=30, what="the detector online")
+            # the intruder: same client id, so the broker closes the device's connection
+            async with MqttLink(LinkOptions(host=mosquitto.host, port=mosquitto.port, client_id=detector)):
+                await eventually(
+                    lambda: any(e["event"] == "device.reconnecting" and e["device"] == detector for e in logs),
+                    timeout=30,
+                    what="the detector noticing the takeover",
+                )
+            await eventually(lambda: online(detector) >= 2, timeout=60, what="the detector online again")
+            assert not fleet.done()  # no device task ended the fleet
+        finally:
+            stop.set()
+            await asyncio.wait_for(fleet, 30)
+    reconnect = next(e for e in logs if e["event"] == "device.reconnecting")
+    assert reconnect["retry_in_s"] > 0
+    assert reconnect["error"]
