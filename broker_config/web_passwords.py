@@ -8,6 +8,7 @@ guess to be offered on a web login form, hence a second hash of the same passwor
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,12 @@ class WebPasswords:
 
     def keep_only(self, usernames: set[str]) -> None:
         self.hashes = {name: digest for name, digest in self.hashes.items() if name in usernames}
+
+    def fingerprint(self, username: str) -> str | None:
+        """A short digest of the account's current hash (None: no console login): a session made under one
+        fingerprint ends when the password changes, is rotated or is removed."""
+        digest = self.hashes.get(username)
+        return hashlib.sha256(digest.encode()).hexdigest()[:16] if digest else None
 
     def verify(self, username: str, password: str) -> bool:
         digest = self.hashes.get(username)

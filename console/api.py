@@ -16,11 +16,14 @@ from console.access import csrf_matches
 from console.app import ApiViewer, ConsoleDep
 from console.canteen_pages import canteen_in_scope
 from console.context import Console
+from console.days import Day
 from console.pages import PAGE_SIZE, acknowledge, alert_in_scope, inbox_query, resolve
 from console.readings import DeviceSeen, SampleRow, TestRow
 from rules.alerts import Alert, AlertError, Disposition, Review, Severity, State
 
 router = APIRouter(prefix="/api/v1", tags=["v1"])
+#: The furthest any list is paged into (SQLite's offsets are 64-bit: past that, a 500).
+MAX_OFFSET = 10_000_000
 
 
 class AlertPage(BaseModel):
@@ -72,10 +75,10 @@ def list_alerts(
     rule: str | None = None,
     district: str | None = None,
     canteen: str | None = None,
-    opened_from: Annotated[dt.date | None, Query(alias="from")] = None,
-    opened_to: Annotated[dt.date | None, Query(alias="to")] = None,
+    opened_from: Annotated[Day | None, Query(alias="from")] = None,
+    opened_to: Annotated[Day | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = PAGE_SIZE,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> AlertPage:
     params = {
         "state": state,
@@ -148,16 +151,14 @@ def _day_range(console: Console, day: dt.date | None) -> tuple[dt.datetime, dt.d
 
 
 @router.get("/canteens/{canteen_id}/tests", summary="A canteen's rapid tests on one day (default today)")
-def canteen_tests(
-    canteen_id: str, viewer: ApiViewer, console: ConsoleDep, date: dt.date | None = None
-) -> list[TestRow]:
+def canteen_tests(canteen_id: str, viewer: ApiViewer, console: ConsoleDep, date: Day | None = None) -> list[TestRow]:
     canteen_in_scope(console, viewer, canteen_id)
     return console.readings.tests(frozenset([canteen_id]), *_day_range(console, date))
 
 
 @router.get("/canteens/{canteen_id}/samples", summary="A canteen's retained samples on one day (default today)")
 def canteen_samples(
-    canteen_id: str, viewer: ApiViewer, console: ConsoleDep, date: dt.date | None = None
+    canteen_id: str, viewer: ApiViewer, console: ConsoleDep, date: Day | None = None
 ) -> list[SampleRow]:
     canteen_in_scope(console, viewer, canteen_id)
     return console.readings.samples(canteen_id, *_day_range(console, date))

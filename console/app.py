@@ -1,7 +1,11 @@
 """The console's web application: pages for people, ``/api/v1`` for machines, one scope rule for both.
 
-Sessions are signed HttpOnly SameSite cookies (Starlette's session middleware over itsdangerous); every form
-carries the session's CSRF token; the API also takes bearer tokens issued with ``shian console token``.
+Sessions are signed HttpOnly SameSite cookies (Starlette's session middleware over itsdangerous) naming a
+session the console's store keeps, so that logging out, signing out everywhere, a changed or removed password
+end it on the server too, whatever copy of the cookie is left. Every form carries the session's CSRF token, and
+a state-changing request must also come from the console's own origin (``Origin``, else ``Referer``); the API
+also takes bearer tokens issued with ``shian console token``. Nothing a logged-in page or the API answers is
+cached (``Cache-Control: no-store``).
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -17,6 +22,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from console.access import Viewer, viewer_for
 from console.context import Console
+from console.days import DayOutOfRange
 from console.readings import ReadingsError
 from console.words import LANGUAGES, Language, Words
 
@@ -45,11 +51,19 @@ def words_of(request: Request) -> Words:
 
 
 def session_viewer(request: Request) -> Viewer | None:
-    """The viewer of the session cookie, if it is signed, unexpired and its account still exists."""
-    username = request.session.get("user")
-    if not isinstance(username, str):
+    """The viewer of the session cookie, if it is signed and unexpired, its session is still open on the server,
+    the account's password is the one it was opened with, and the account still exists."""
+    username, session_id = request.session.get("user"), request.session.get("sid")
+    if not isinstance(username, str) or not isinstance(session_id, str):
         return None
-    return viewer_for(console_of(request).registry, username)
+    console = console_of(request)
+    opened = console.store.session(session_id)
+    if opened is None or opened[0] != username:
+        return None
+    console.passwords.refresh()
+    if console.passwords.fingerprint(username) != opened[1]:
+        return None
+    return viewer_for(console.registry, username)
 
 
 def page_viewer(request: Request) -> Viewer:
@@ -83,6 +97,29 @@ ConsoleDep = Annotated[Console, Depends(console_of)]
 WordsDep = Annotated[Words, Depends(words_of)]
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _from_own_origin(request: Request, console: Console) -> bool:
+    """Whether a state-changing request comes from the console's own pages, as Django's CSRF middleware judges
+    it: ``Origin`` must be the console's; without it, ``Referer`` must be; without either, a request over HTTPS
+    is refused and one over plain HTTP (a loopback console) is left to the CSRF token. A bearer-token client
+    carries no cookie for a foreign page to ride on, and is not asked."""
+    if request.headers.get("authorization", "").lower().startswith("bearer ") and SESSION_COOKIE not in request.cookies:
+        return True
+    own = {f"{request.url.scheme}://{request.headers.get('host', '')}"}
+    if console.public_origin:
+        own.add(console.public_origin)
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return origin in own
+    referer = request.headers.get("referer")
+    if referer is not None:
+        parts = urlsplit(referer)
+        return f"{parts.scheme}://{parts.netloc}" in own
+    return not console.https_only
+
+
 def create_app(console: Console) -> FastAPI:
     from console import (  # the routes need the dependencies above
         api,
@@ -101,21 +138,23 @@ def create_app(console: Console) -> FastAPI:
         openapi_url="/api/openapi.json",
     )
     app.state.console = console
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=console.secret_key,
-        session_cookie=SESSION_COOKIE,
-        max_age=SESSION_MAX_AGE_S,
-        same_site="lax",
-        https_only=console.https_only,
-    )
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
-        response: Response = await call_next(request)
+        response: Response
+        if request.method not in SAFE_METHODS and not _from_own_origin(request, console):
+            message = words_of(request).t("foreign_origin")
+            if request.url.path.startswith("/api/"):
+                response = JSONResponse({"detail": message}, status_code=403)
+            else:
+                response = pages.error_page(request, 403, message)
+        else:
+            response = await call_next(request)
         # How long the server took, for the browser's network panel and the benchmark (benchmarks/console.py).
         response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")  # pages and answers of one viewer's scope
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -124,6 +163,16 @@ def create_app(console: Console) -> FastAPI:
             "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
         )
         return response
+
+    # added after the middleware above, so that it runs outside it: the origin check's refusal has a session
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=console.secret_key,
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE_S,
+        same_site="lax",
+        https_only=console.https_only,
+    )
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired) -> Response:
@@ -134,6 +183,10 @@ def create_app(console: Console) -> FastAPI:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
         return pages.error_page(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(DayOutOfRange)
+    async def day_out_of_range(request: Request, exc: DayOutOfRange) -> Response:
+        return await http_error(request, HTTPException(400, str(exc)))
 
     @app.exception_handler(ReadingsError)
     async def store_down(request: Request, exc: ReadingsError) -> Response:

@@ -13,17 +13,17 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from console.access import Viewer
 from console.app import ConsoleDep, PageViewer, words_of
 from console.context import Console
+from console.manual_entry import FORM_FIELDS, READ_AT, entry_payload
 from console.menus import MenuError, parse_menu_csv
 from console.pages import checked_form, parse_date, render, text
 from console.readings import SampleRow, TestRow
 from console.trace import TraceLine, scorecard, trace
-from devices.messages import TestResult
+from console.words import ITEMS
 from devices.registry import Canteen
 from rules.alerts import AlertQuery
 
@@ -179,57 +179,6 @@ def _overview_page(request: Request, viewer: Viewer, console: Console, district:
 
 # --- strip results entered by hand ------------------------------------------------------------------------
 
-#: The fields of the form, in its order; each is a field of ``test.result`` (docs/contract.md).
-FORM_FIELDS = (
-    "sample_no",
-    "sample_name",
-    "food_category",
-    "supplier",
-    "batch_no",
-    "item_code",
-    "method",
-    "method_std",
-    "value",
-    "unit",
-    "result",
-    "operator",
-)
-
-
-def _entry_payload(console: Console, viewer: Viewer, form: dict[str, str]) -> dict[str, Any]:
-    value = form.get("value") or None
-    return {
-        "type": "test.result",
-        # One form, one record: the msg_id and time are the form's own, fixed when it was opened, so that a
-        # second submit of the same page is the same record again (a duplicate), as a device's resend is.
-        "msg_id": form.get("form_id") or secrets.token_hex(8),
-        "ts": _form_time(console, form.get("form_ts")).isoformat(),
-        **{key: form[key] for key in FORM_FIELDS if key != "value" and form.get(key)},
-        "value": float(value) if value is not None and _is_number(value) else value,
-        "entered_by": viewer.username,
-    }
-
-
-def _form_time(console: Console, value: str | None) -> dt.datetime:
-    """When the form was opened (it says so in a hidden field); now, when that is missing or unreadable. The
-    gateway flags a time far from its clock, as for any device."""
-    try:
-        opened = dt.datetime.fromisoformat(value) if value else None
-    except ValueError:
-        opened = None
-    if opened is None or opened.tzinfo is None:
-        return console.clock.now().astimezone(console.tz)
-    return opened
-
-
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _school_canteen(console: Console, viewer: Viewer, canteen_id: str) -> Canteen:
     canteen = canteen_in_scope(console, viewer, canteen_id)
     if viewer.role != "school" or console.manual_intake is None:
@@ -240,15 +189,15 @@ def _school_canteen(console: Console, viewer: Viewer, canteen_id: str) -> Cantee
 @router.get("/canteens/{canteen_id}/tests/new")
 def entry_form(request: Request, canteen_id: str, viewer: PageViewer, console: ConsoleDep) -> Response:
     canteen = _school_canteen(console, viewer, canteen_id)
-    opened = console.clock.now().astimezone(console.tz).isoformat()
+    now = console.clock.now().astimezone(console.tz).strftime("%H:%M")
     return render(
         request,
         "test_entry.html",
         viewer,
         canteen=canteen,
         form_id=secrets.token_hex(8),
-        form_ts=opened,
-        values={},
+        values={READ_AT: now},
+        items=list(ITEMS),
         errors=[],
     )
 
@@ -257,20 +206,20 @@ def entry_form(request: Request, canteen_id: str, viewer: PageViewer, console: C
 async def enter_test(request: Request, canteen_id: str, viewer: PageViewer, console: ConsoleDep) -> Response:
     canteen = _school_canteen(console, viewer, canteen_id)
     form = await checked_form(request)
-    values = {key: text(form, key, 256) for key in (*FORM_FIELDS, "form_id", "form_ts")}
-    payload = _entry_payload(console, viewer, values)
-    try:  # the contract's own model: the form says what is wrong before anything is sent
-        TestResult.model_validate_json(json.dumps(payload))
-    except ValidationError as exc:
-        errors = [f"{'.'.join(str(p) for p in e['loc']) or 'test.result'}: {e['msg']}" for e in exc.errors()]
+    values = {key: value for key in (*FORM_FIELDS, READ_AT, "form_id") if isinstance(value := form.get(key), str)}
+    payload, errors = entry_payload(
+        values, username=viewer.username, now=console.clock.now(), tz=console.tz, words=words_of(request)
+    )
+    if errors:
         return render(
             request,
             "test_entry.html",
             viewer,
             status_code=422,
             canteen=canteen,
-            form_id=values["form_id"],
+            form_id=values.get("form_id", ""),
             values=values,
+            items=list(ITEMS),
             errors=errors,
         )
     assert console.manual_intake is not None

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from broker_config.web_passwords import WebPasswords
 from console.access import LoginThrottle
 from console.bulletin.cache import BulletinCache
+from console.days import check_day
 from console.digest_outbox import DigestOutbox
 from console.feed import AlertFeed
 from console.live import LiveTests
@@ -37,6 +38,9 @@ class Console:
     secret_key: str
     #: Cookies only over HTTPS: true whenever the console is reached through TLS (the public base URL's scheme).
     https_only: bool = False
+    #: scheme://host[:port] of ``[web] public_url``: state-changing requests must come from it (or the request's
+    #: own host); None when the console is reached at its bind address.
+    public_origin: str | None = None
     #: Tells the rules engine to publish a change made here (an acknowledgement) without waiting for its tick.
     wake_rules: Callable[[], None] = lambda: None
     manual_intake: ManualIntake | None = None
@@ -61,7 +65,9 @@ class Console:
         return self.clock.now().astimezone(self.tz).date()
 
     def day_bounds(self, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-        start = dt.datetime.combine(day, dt.time(), self.tz)
+        """The day's first instant and the next day's, in the region's zone (:class:`DayOutOfRange` outside the
+        console's calendar)."""
+        start = dt.datetime.combine(check_day(day), dt.time(), self.tz)
         return start, start + dt.timedelta(days=1)
 
     def close(self) -> None:

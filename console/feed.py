@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from console.access import Viewer
@@ -19,6 +19,9 @@ from rules.alerts import Alert
 QUEUE_SIZE = 100
 #: A comment line this often keeps proxies from closing an idle stream.
 KEEPALIVE_S = 15.0
+#: How often an open stream asks whether its viewer's session is still open: a logout, a changed password or a
+#: removed account ends the stream within this long (and one event).
+RECHECK_S = 5.0
 
 
 @dataclass(eq=False)
@@ -65,18 +68,34 @@ class AlertFeed:
     async def close(self) -> None:
         self._listeners.clear()
 
-    async def stream(self, viewer: Viewer, keepalive_s: float = KEEPALIVE_S) -> AsyncIterator[str]:
-        """The event stream of one browser, until it goes away."""
+    async def stream(
+        self,
+        viewer: Viewer,
+        keepalive_s: float = KEEPALIVE_S,
+        *,
+        still_valid: Callable[[], bool] = lambda: True,
+        recheck_s: float = RECHECK_S,
+    ) -> AsyncIterator[str]:
+        """The event stream of one browser, until it goes away or ``still_valid`` says its session has ended
+        (then a ``logout`` event: the page goes to the login)."""
         listener = _Listener(viewer)
         self._listeners.add(listener)
+        loop = asyncio.get_running_loop()
         try:
             yield "retry: 3000\n\n"
+            quiet_since = loop.time()
             while True:
+                if not still_valid():
+                    yield "event: logout\ndata: {}\n\n"
+                    return
                 try:
-                    event = await asyncio.wait_for(listener.queue.get(), keepalive_s)
+                    event = await asyncio.wait_for(listener.queue.get(), min(keepalive_s, recheck_s))
                 except TimeoutError:
-                    yield ": keepalive\n\n"
+                    if loop.time() - quiet_since >= keepalive_s:
+                        quiet_since = loop.time()
+                        yield ": keepalive\n\n"
                     continue
+                quiet_since = loop.time()
                 if listener.overflowed:
                     listener.overflowed = False
                     yield "event: reload\ndata: {}\n\n"

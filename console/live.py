@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -32,6 +32,8 @@ RECENT_ROWS = 500
 QUEUE_SIZE = 200
 #: How often a kiosk hears the date and the freshness of its canteen's data.
 TICK_S = 10.0
+#: How often an open kiosk stream asks whether its token is still valid: a revoked token ends it within this.
+RECHECK_S = 5.0
 #: How often the spool is looked at for new records (an indexed read that usually finds none). Polling, not the
 #: gateway's commit event: the rules runner clears that event, and two consumers clearing one event miss wakes.
 POLL_S = 0.5
@@ -169,22 +171,37 @@ class LiveTests:
                 except asyncio.QueueFull:
                     _overflowed(queue)
 
-    async def stream(self, canteen_id: str, since: dt.datetime | None) -> AsyncIterator[str]:
+    async def stream(
+        self,
+        canteen_id: str,
+        since: dt.datetime | None,
+        *,
+        still_open: Callable[[], bool] = lambda: True,
+        recheck_s: float = RECHECK_S,
+    ) -> AsyncIterator[str]:
         """One kiosk's events: today's rows so far, then each new one, and a tick with the date and the time the
-        canteen's devices last sent anything (``since``: what the store knew when the page was made)."""
+        canteen's devices last sent anything (``since``: what the store knew when the page was made). Ends with
+        a ``revoked`` event once ``still_open`` says its token no longer opens the page."""
         queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
         self._listeners[canteen_id].add(queue)
+        loop = asyncio.get_running_loop()
         try:
             yield "retry: 3000\n\n"
             today = self.today()
             for day, row in list(self._recent.get(canteen_id, ())):
                 if day == today:
                     yield _event("test", asdict(row))
+            ticked = float("-inf")
             while True:
-                seen = max(filter(None, [since, self.last_seen.get(canteen_id)]), default=None)
-                yield _event("tick", freshness(self.clock, self.tz, seen))
+                if not still_open():
+                    yield _event("revoked", {})
+                    return
+                if loop.time() - ticked >= TICK_S:
+                    ticked = loop.time()
+                    seen = max(filter(None, [since, self.last_seen.get(canteen_id)]), default=None)
+                    yield _event("tick", freshness(self.clock, self.tz, seen))
                 try:
-                    event = await asyncio.wait_for(queue.get(), TICK_S)
+                    event = await asyncio.wait_for(queue.get(), min(TICK_S, recheck_s))
                 except TimeoutError:
                     continue
                 if event == _RELOAD:

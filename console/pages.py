@@ -15,6 +15,7 @@ from starlette.datastructures import FormData
 from console.access import Viewer, csrf_matches, new_csrf_token, viewer_for
 from console.app import HERE, LANGUAGE_COOKIE, ConsoleDep, PageViewer, console_of, session_viewer, words_of
 from console.context import Console
+from console.days import DayOutOfRange, parse_day
 from console.words import CATALOGUES, LANGUAGES
 from rules.alerts import ESCALATION_LEVELS, Alert, AlertError, AlertQuery, Disposition, Review
 
@@ -23,6 +24,8 @@ templates = Jinja2Templates(directory=HERE / "templates")
 # Page data in <script type="application/json"> blocks keeps its Chinese as it is (still escaping < > & ').
 templates.env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
 PAGE_SIZE = 50
+#: The deepest page of a list anyone pages to (and far below where the database's offsets overflow).
+MAX_PAGE = 100_000
 
 
 def local_time(value: dt.datetime | str | None, console: Console, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
@@ -115,14 +118,30 @@ async def login(request: Request, console: ConsoleDep) -> Response:
         error = words.t("login_failed")
         return render(request, "login.html", None, status_code=401, next=safe_next(target), error=error)
     console.throttle.succeeded(keys[0])
+    fingerprint = console.passwords.fingerprint(username)
+    assert fingerprint is not None  # the password was just verified against it
+    session_id = console.store.start_session(username, fingerprint, console.clock.now())
     request.session.clear()  # a new session on every login: a planted cookie never becomes a logged-in one
-    request.session.update({"user": username, "csrf": new_csrf_token()})
+    request.session.update({"user": username, "sid": session_id, "csrf": new_csrf_token()})
     return RedirectResponse(safe_next(target), status_code=303)
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
+async def logout(request: Request, console: ConsoleDep) -> Response:
+    """End this session on the server as well: a copy of the cookie is worth nothing afterwards."""
     await checked_form(request)
+    session_id = request.session.get("sid")
+    if isinstance(session_id, str):
+        console.store.end_session(session_id, console.clock.now())
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.post("/logout/everywhere")
+async def logout_everywhere(request: Request, viewer: PageViewer, console: ConsoleDep) -> Response:
+    """End every session of the account, on every browser and phone (a lost phone, a shared computer)."""
+    await checked_form(request)
+    console.store.end_sessions_of(viewer.username, console.clock.now())
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
@@ -147,12 +166,22 @@ def _choice(value: str | None, catalogue: str) -> Any:
     return value if value in CATALOGUES[catalogue] else None
 
 
+def _filter(value: str | None, catalogue: str) -> Any:
+    """A list filter's value: one of its catalogue's, or none; a 400 naming it otherwise."""
+    if value and value not in CATALOGUES[catalogue]:
+        raise HTTPException(
+            400, f"{catalogue}: {value[:40]!r} is not one of {', '.join(sorted(CATALOGUES[catalogue]))}"
+        )
+    return value or None
+
+
 def parse_date(value: str | None) -> dt.date | None:
-    """A YYYY-MM-DD query parameter, or None when it is missing or not a date."""
+    """A YYYY-MM-DD query parameter, or None when it is missing; a 400 saying why when it is no date, or one
+    outside the console's calendar."""
     try:
-        return dt.date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
+        return parse_day(value)
+    except DayOutOfRange as exc:
+        raise HTTPException(400, str(exc)) from None
 
 
 def inbox_query(console: Console, viewer: Viewer, params: dict[str, str]) -> AlertQuery:
@@ -166,8 +195,8 @@ def inbox_query(console: Console, viewer: Viewer, params: dict[str, str]) -> Ale
     start, end = parse_date(params.get("from")), parse_date(params.get("to"))
     return AlertQuery(
         canteens=scope,
-        state=_choice(params.get("state"), "state"),
-        severity=_choice(params.get("severity"), "severity"),
+        state=_filter(params.get("state"), "state"),
+        severity=_filter(params.get("severity"), "severity"),
         rule=params.get("rule") or None,
         opened_from=console.day_bounds(start)[0] if start else None,
         opened_to=console.day_bounds(end)[1] if end else None,
@@ -178,7 +207,7 @@ def inbox_query(console: Console, viewer: Viewer, params: dict[str, str]) -> Ale
 def inbox(request: Request, viewer: PageViewer, console: ConsoleDep) -> Response:
     params = {k: v for k, v in request.query_params.items() if v}
     try:
-        page = max(1, int(params.get("page", "1")))
+        page = min(max(1, int(params.get("page", "1"))), MAX_PAGE)
     except ValueError:
         page = 1
     alerts, total = console.alerts.search(
@@ -201,9 +230,11 @@ def inbox(request: Request, viewer: PageViewer, console: ConsoleDep) -> Response
 
 
 @router.get("/events")
-async def events(viewer: PageViewer, console: ConsoleDep) -> Response:
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(console.feed.stream(viewer), media_type="text/event-stream", headers=headers)
+async def events(request: Request, viewer: PageViewer, console: ConsoleDep) -> Response:
+    """The inbox's live feed; it ends within seconds of the session's end (logout anywhere, a new password)."""
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    stream = console.feed.stream(viewer, still_valid=lambda: session_viewer(request) is not None)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
 
 # --- one alert --------------------------------------------------------------------------------------------

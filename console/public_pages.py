@@ -12,8 +12,9 @@ from fastapi.responses import Response, StreamingResponse
 
 from console.app import ConsoleDep
 from console.context import Console
+from console.days import DayOutOfRange, parse_day
 from console.live import freshness, kiosk_row
-from console.pages import parse_date, templates
+from console.pages import templates
 from console.store import PublicPurpose
 from console.words import Words
 
@@ -69,7 +70,9 @@ def kiosk_events(canteen_id: str, console: ConsoleDep, t: str | None = None) -> 
     _opened(console, canteen_id, t, "kiosk")
     if console.live is None:
         raise HTTPException(503, "no live feed in this process")
-    stream = console.live.stream(canteen_id, _last_seen(console, canteen_id))
+    stream = console.live.stream(
+        canteen_id, _last_seen(console, canteen_id), still_open=lambda: console.store.opens(t, canteen_id, "kiosk")
+    )
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
@@ -80,7 +83,10 @@ def public_day(request: Request, canteen_id: str, day: str, console: ConsoleDep,
     _opened(console, canteen_id, t, "public")
     canteen = console.registry.canteen(canteen_id)
     assert canteen is not None
-    date = console.today() if day == "today" else parse_date(day)
+    try:
+        date = console.today() if day == "today" else parse_day(day)
+    except DayOutOfRange:
+        date = None
     if date is None:
         raise HTTPException(404)
     digests = console.digests

@@ -1,4 +1,5 @@
-"""The console's own file: API tokens for machine clients (only their SHA-256 is kept) and canteens' menus."""
+"""The console's own file: people's sessions, API tokens for machine clients and the tokens in public URLs (of
+every secret only its SHA-256 is kept)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,15 @@ from runtime.errors import ShianError
 from runtime.sqlite import open_database
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    digest TEXT PRIMARY KEY,            -- of the session id the signed cookie carries
+    username TEXT NOT NULL,
+    password TEXT NOT NULL,             -- the fingerprint of the password it was opened with
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    ended_why TEXT                      -- logout / everywhere
+);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (username) WHERE ended_at IS NULL;
 CREATE TABLE IF NOT EXISTS api_tokens (
     token_id TEXT PRIMARY KEY,
     digest TEXT NOT NULL UNIQUE,
@@ -64,6 +74,39 @@ class ConsoleStore:
 
     def close(self) -> None:
         self._db.close()
+
+    # --- people's sessions: ended on the server, so that a copied cookie dies with its logout ---------------
+
+    def start_session(self, username: str, password_fingerprint: str, at: dt.datetime) -> str:
+        """A new session id for the cookie; the store keeps its digest."""
+        session_id = secrets.token_urlsafe(32)
+        self._db.execute(
+            "INSERT INTO sessions (digest, username, password, started_at) VALUES (?, ?, ?, ?)",
+            (_digest(session_id), username, password_fingerprint, at.isoformat()),
+        )
+        return session_id
+
+    def session(self, session_id: str) -> tuple[str, str] | None:
+        """(username, password fingerprint) of an open session, or None."""
+        row = self._db.execute(
+            "SELECT username, password FROM sessions WHERE digest = ? AND ended_at IS NULL", (_digest(session_id),)
+        ).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
+    def end_session(self, session_id: str, at: dt.datetime, why: str = "logout") -> None:
+        self._db.execute(
+            "UPDATE sessions SET ended_at = ?, ended_why = ? WHERE digest = ? AND ended_at IS NULL",
+            (at.isoformat(), why, _digest(session_id)),
+        )
+
+    def end_sessions_of(self, username: str, at: dt.datetime, why: str = "everywhere") -> int:
+        """End every open session of ``username``; how many there were."""
+        return self._db.execute(
+            "UPDATE sessions SET ended_at = ?, ended_why = ? WHERE username = ? AND ended_at IS NULL",
+            (at.isoformat(), why, username),
+        ).rowcount
+
+    # --- bearer tokens of machine clients ----------------------------------------------------------------
 
     def issue_token(self, username: str, label: str, at: dt.datetime) -> tuple[str, str]:
         """A new bearer token for ``username``: (token id, the token). The token is shown once, never stored."""

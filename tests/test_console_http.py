@@ -87,9 +87,12 @@ def _cookie(rig: ConsoleRig, payload: dict[str, str], *, key: str, signed_at: fl
 def test_a_forged_or_expired_session_cookie_is_refused(rig: ConsoleRig) -> None:
     rig.raise_alert("c-a")
     secret = rig.console.secret_key
-    forged = _cookie(rig, {"user": "city"}, key="another-key-that-an-attacker-might-try-to-use")
-    expired = _cookie(rig, {"user": "city"}, key=secret, signed_at=dt.datetime.now().timestamp() - 9 * 3600)
-    valid = _cookie(rig, {"user": "city"}, key=secret)
+    fingerprint = rig.console.passwords.fingerprint("city")
+    assert fingerprint is not None
+    session = {"user": "city", "sid": rig.console.store.start_session("city", fingerprint, rig.clock.now())}
+    forged = _cookie(rig, session, key="another-key-that-an-attacker-might-try-to-use")
+    expired = _cookie(rig, session, key=secret, signed_at=dt.datetime.now().timestamp() - 9 * 3600)
+    valid = _cookie(rig, session, key=secret)
     for cookie, status in ((forged, 303), (expired, 303), (valid, 200)):
         client = rig.client()
         client.cookies.set(SESSION_COOKIE, cookie)

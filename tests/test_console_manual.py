@@ -58,7 +58,9 @@ def test_a_strip_result_entered_in_the_form_is_stored_once_raises_test_failed_an
 
     form = client.get("/canteens/c-a/tests/new").text
     hidden = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', form))
-    posted = {**STRIP, **hidden}
+    read_at = re.search(r'name="read_at" type="time" value="([^"]*)"', form)
+    assert read_at is not None  # the form offers the time the strip was read, now by default
+    posted = {**STRIP, **hidden, "read_at": read_at.group(1)}
     first = client.post("/canteens/c-a/tests/new", data=posted)
     assert first.status_code == 303
     assert first.headers["location"] == "/canteens/c-a"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -104,6 +105,7 @@ def build_console(
         feed=feed,
         secret_key=secret_key(settings),
         https_only=bool(settings.web.public_url and settings.web.public_url.startswith("https://")),
+        public_origin=_origin_of(settings.web.public_url),
         manual_intake=manual_intake,
     )
 
@@ -156,3 +158,10 @@ def _write_private(path: Path, data: object) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         yaml.safe_dump(data, handle, allow_unicode=True)
+
+
+def _origin_of(url: str | None) -> str | None:
+    if url is None:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from console.days import check_day
 from rules.inspections import InspectionError, iso_week, week_start
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -39,7 +40,7 @@ def month_period(month: str, tz: ZoneInfo) -> Period:
     """The month written YYYY-MM; ValueError naming the text otherwise."""
     if not _MONTH.match(month):
         raise ValueError(f"{month!r} is not a month like 2026-11")
-    first = dt.date.fromisoformat(f"{month}-01")
+    first = check_day(dt.date.fromisoformat(f"{month}-01"))
     after = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
     return Period("monthly", month, first, after - dt.timedelta(days=1), tz)
 
@@ -47,7 +48,7 @@ def month_period(month: str, tz: ZoneInfo) -> Period:
 def week_period(week: str, tz: ZoneInfo) -> Period:
     """The ISO week written 2026-W48; ValueError naming the text otherwise."""
     try:
-        monday = week_start(week)
+        monday = check_day(week_start(week))
     except InspectionError as exc:
         raise ValueError(str(exc)) from None
     return Period("weekly", week, monday, monday + dt.timedelta(days=6), tz)

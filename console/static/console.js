@@ -74,6 +74,8 @@ function liveInbox() {
   const later = () => { if (!pending) pending = setTimeout(refresh, 200); };  // a burst: one reload
   source.addEventListener("alert", later);
   source.addEventListener("reload", later);
+  // The session ended (logged out elsewhere, a new password): the reload lands on the login page.
+  source.addEventListener("logout", () => { source.close(); window.location.reload(); });
 }
 
 // A second click while the first submit is on its way would post the form again: the server would answer

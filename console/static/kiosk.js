@@ -65,6 +65,8 @@
     render();
   });
   source.addEventListener("reload", () => window.location.reload());
+  // The display's token was revoked: the reload shows no results any more.
+  source.addEventListener("revoked", () => { source.close(); window.location.reload(); });
   setInterval(render, 1000);
   render();
 
