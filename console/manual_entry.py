@@ -117,8 +117,9 @@ def entry_payload(
         TestResult.model_validate_json(json.dumps(payload))
     except ValidationError as exc:
         for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else ""
-            label = _label(words, field) if field else words.t("enter_test")
+            # the model's own checks (no field in loc) are of the value against its unit
+            field = str(error["loc"][0]) if error["loc"] else "value"
+            label = _label(words, field)
             if label not in named:  # one reason per field: the first, in the form's words
                 errors.append(f"{label}：{error['msg']}")
     return payload, errors
