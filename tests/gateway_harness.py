@@ -22,6 +22,7 @@ from mqtt.device_link import MqttError, MqttLink
 from mqtt.link_options import LinkOptions
 from runtime.clock import Clock, SystemClock
 from spool import Spool
+from tests.children import Child
 from tests.helpers import eventually
 
 
@@ -32,6 +33,11 @@ def write_registry(registry: Registry, path: Path) -> Path:
 
 def gateway_options(broker: ManagedMosquitto, client_id: str) -> LinkOptions:
     return LinkOptions(host=broker.host, port=broker.port, client_id=client_id, session_expiry_s=3600)
+
+
+#: A test publisher's operation timeout (aiomqtt's): a busy machine's broker takes longer than the default 10 s
+#: to acknowledge a window of QoS 1 messages, and a timeout would resend the window without end.
+PUBLISH_TIMEOUT_S = 120.0
 
 
 @contextlib.asynccontextmanager
@@ -74,7 +80,10 @@ async def publish_all(
     sent = 0
     while sent < len(messages):
         try:
-            async with MqttLink(LinkOptions(host=broker.host, port=broker.port, client_id=client_id)) as link:
+            options = LinkOptions(
+                host=broker.host, port=broker.port, client_id=client_id, connect_timeout_s=PUBLISH_TIMEOUT_S
+            )
+            async with MqttLink(options) as link:
                 while sent < len(messages):
                     chunk = messages[sent : sent + window]
                     await asyncio.gather(*(link.publish(topic, payload, qos=1) for topic, payload in chunk))
@@ -94,13 +103,18 @@ def records_in(spool_path: Path) -> int:
 
 
 class GatewayProcess:
-    """`shian run` against an existing broker, as a child process with its own JSON log."""
+    """`shian run` against an existing broker, as a child process with its own JSON log (a
+    :class:`tests.children.Child`: it ends with the test, however the test ends)."""
 
     def __init__(self, config: Path, log: Path) -> None:
         self.config = config
         self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
+        self.child: Child | None = None
         self._log_offset = 0
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.child.process if self.child is not None else None
 
     @staticmethod
     def write_config(
@@ -125,15 +139,11 @@ class GatewayProcess:
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHIAN_")}
         self._log_offset = self.log.stat().st_size if self.log.exists() else 0
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "shian.cli", "run", "--config", str(self.config)],
-                stdout=log,
-                stderr=log,
-                env=env,
-            )
+        self.child = Child(
+            [sys.executable, "-m", "shian.cli", "run", "--config", str(self.config)], log=self.log, env=env
+        )
 
-    def wait_subscribed(self, timeout: float = 20.0) -> None:
+    def wait_subscribed(self, timeout: float = 120.0) -> None:
         """Until this run of the process has logged its subscription."""
         assert self.process is not None
         deadline = time.monotonic() + timeout
@@ -155,4 +165,4 @@ class GatewayProcess:
     def stop(self) -> int:
         assert self.process is not None
         self.process.terminate()
-        return self.process.wait(timeout=30)
+        return self.process.wait(timeout=60)

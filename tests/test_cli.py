@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -209,14 +210,18 @@ def test_demo_shows_accepted_messages_and_a_dead_letter(tmp_path: Path, capsys: 
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_a_signal_stops_everything_broker_included(tmp_path: Path, sig: signal.Signals) -> None:
+def test_a_signal_stops_everything_broker_included(
+    tmp_path: Path, sig: signal.Signals, request: pytest.FixtureRequest
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIAN_")} | {"SHIAN_WEB__PORT": "0"}
     process = subprocess.Popen(
         [sys.executable, "-m", "shian.cli", "demo", "--data-dir", str(tmp_path)],
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        start_new_session=True,  # its group (the managed broker too) is ended below if the test fails
     )
+    request.addfinalizer(lambda: _end_group(process))
     assert process.stderr is not None
     for line in process.stderr:
         if '"device.online"' in line:
@@ -227,6 +232,12 @@ def test_a_signal_stops_everything_broker_included(tmp_path: Path, sig: signal.S
     assert process.wait(timeout=30) == 0
     assert '"broker.stopped"' in rest
     assert _processes_mentioning(str(tmp_path / "broker")) == []
+
+
+def _end_group(process: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
 
 
 def _processes_mentioning(text: str) -> list[int]:

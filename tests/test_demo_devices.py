@@ -28,7 +28,7 @@ async def test_a_device_whose_connection_is_taken_over_reconnects(mosquitto: Man
             return sum(1 for e in logs if e["event"] == "device.online" and e["device"] == device)
 
         try:
-            await eventually(lambda: online(detector) == 1, timeout=30, what="the detector online")
+            await eventually(lambda: online(detector) == 1, timeout=120, what="the detector online")
             # the intruder: same client id, so the broker closes the device's connection
             async with MqttLink(LinkOptions(host=mosquitto.host, port=mosquitto.port, client_id=detector)):
                 await eventually(

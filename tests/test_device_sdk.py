@@ -25,6 +25,7 @@ from gateway.service import Gateway
 from runtime.clock import SystemClock
 from shian_device import Device, DeviceConfig, DeviceKind
 from spool.records import SpoolRecord
+from tests.children import Child
 from tests.helpers import eventually
 from tests.sdk_device import result_fields
 from wiring.broker import BrokerAddress, gateway_link_options
@@ -72,8 +73,10 @@ async def _gateway(tmp: Path, broker: ManagedMosquitto, registry: Registry | Non
 
 
 def _device_process(broker: ManagedMosquitto, state: Path, total: int) -> subprocess.Popen[bytes]:
+    """The device as a child process that ends with the test, however the test ends."""
     args = [broker.host, str(broker.port), CANTEEN, DEVICE, str(state), str(total)]
-    return subprocess.Popen([sys.executable, "-m", "tests.sdk_device", *args], cwd=ROOT)
+    child = Child([sys.executable, "-m", "tests.sdk_device", *args], cwd=ROOT, log=state.parent / "device.log")
+    return child.process
 
 
 def _stored(gateway: Gateway) -> int:
@@ -105,7 +108,7 @@ async def test_a_thousand_records_survive_two_broker_kills_and_a_device_kill(tmp
             await asyncio.sleep(1.0)
             await asyncio.to_thread(broker.restart)
             assert await asyncio.to_thread(device.wait, 120) == 0
-            await eventually(lambda: len(_tests(gateway)) >= 1000, timeout=30, what="all stored")
+            await eventually(lambda: len(_tests(gateway)) >= 1000, timeout=120, what="all stored")
             await asyncio.sleep(0.5)  # anything more would be a record stored twice
             records = _tests(gateway)
             samples = Counter(r.payload.split(b'"sample_no":"')[1][:5].decode() for r in records)

@@ -4,11 +4,13 @@ exit status 2, never a traceback; and what anyone may publish on an operator top
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from broker_config.managed import ManagedMosquitto
 from devices.topics import alert_ack_topic, alert_topic
@@ -22,7 +24,7 @@ from rules.runner import UNREADABLE, RulesRunner
 from runtime.clock import FakeClock
 from shian.cli import main
 from spool import Spool
-from tests.helpers import NOW, make_registry
+from tests.helpers import NOW, eventually, make_registry
 from wiring.loops import watch_operator_topics
 
 
@@ -93,17 +95,38 @@ async def test_the_operator_view_survives_anything_published_on_its_topics(
     mosquitto: ManagedMosquitto, uid: str
 ) -> None:
     """What `shian demo` shows of dead letters and alerts: a non-JSON acknowledgement or alert is not its end."""
+
+    def letter(detail: str) -> bytes:
+        return json.dumps(
+            {"reason": "bad_topic", "detail": detail, "topic": "x", "client_id": None, "payload_b64": "",
+             "received_at": "2026-11-25T11:30:00+08:00"}
+        ).encode()  # fmt: skip
+
+    def shown(detail: str) -> bool:
+        return any(e["event"] == "deadletter.received" and e.get("detail") == detail for e in logs)
+
+    publisher = LinkOptions(host=mosquitto.host, port=mosquitto.port, client_id=f"pub-{uid}")
+    probe = f"shian/v1/deadletter/probe-{uid}"
     options = LinkOptions(host=mosquitto.host, port=mosquitto.port, client_id=f"watch-{uid}")
-    watcher = asyncio.create_task(watch_operator_topics(options))
-    await asyncio.sleep(0.3)
-    async with MqttLink(LinkOptions(host=mosquitto.host, port=mosquitto.port, client_id=f"pub-{uid}")) as link:
-        await link.publish(alert_ack_topic(f"c-{uid}", "a-1"), b"not json")
-        await link.publish(alert_topic(f"c-{uid}", "a-2"), b"not json either")
-        await link.publish("shian/v1/deadletter/bad_topic", b"{}")
-        await link.sync()
-    await asyncio.sleep(0.3)
-    assert not watcher.done()
-    watcher.cancel()
+    with capture_logs() as logs:
+        async with MqttLink(publisher) as link:
+            await link.publish(probe, letter(f"subscribed-{uid}"), retain=True)  # arrives once it has subscribed
+        watcher = asyncio.create_task(watch_operator_topics(options))
+        try:
+            await eventually(lambda: shown(f"subscribed-{uid}"), what="the watcher subscribed")
+            async with MqttLink(publisher) as link:
+                await link.publish(alert_ack_topic(f"c-{uid}", "a-1"), b"not json")
+                await link.publish(alert_topic(f"c-{uid}", "a-2"), b"not json either")
+                await link.publish("shian/v1/deadletter/bad_topic", b"{}")
+                await link.publish("shian/v1/deadletter/bad_topic", letter(f"after-{uid}"))  # in order, last
+            await eventually(lambda: shown(f"after-{uid}"), what="the watcher read past the unreadable ones")
+            assert not watcher.done()
+        finally:
+            watcher.cancel()
+            async with MqttLink(publisher) as link:
+                await link.publish(probe, b"", retain=True)
+    unreadable = [e["topic"] for e in logs if e["event"] == "operator_topic.unreadable"]
+    assert unreadable == [alert_topic(f"c-{uid}", "a-2"), "shian/v1/deadletter/bad_topic"]
 
 
 def test_help_says_what_each_command_really_does() -> None:

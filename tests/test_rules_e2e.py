@@ -17,7 +17,7 @@ import pytest
 
 from broker_config.managed import ManagedMosquitto
 from devices.registry import Registry
-from devices.topics import ALERTS_SUBSCRIPTION, Channel, DeviceKind, DeviceTopic, alert_ack_topic
+from devices.topics import ALERTS_SUBSCRIPTION, Channel, DeviceKind, DeviceTopic, alert_ack_topic, alert_topic
 from gateway.service import Gateway
 from mqtt.device_link import MqttLink
 from mqtt.link_options import LinkOptions
@@ -30,6 +30,7 @@ from runtime.clock import FakeClock, SystemClock
 from simulators.payloads import PayloadFactory
 from storage.local import LocalStore
 from tests.gateway_harness import serving
+from tests.helpers import eventually
 from tests.rules_helpers import MORNING
 from wiring.broker import BrokerAddress, gateway_link_options
 from wiring.build import build_gateway, build_rules, rules_store_path
@@ -115,6 +116,14 @@ class Rig:
             yield
             task.cancel()
 
+    async def settled(self) -> None:
+        """Once the observer has everything published before now: a marker sent after it arrives after it (the
+        rules link's publications are acknowledged by the broker before a step returns)."""
+        marker = f"marker-{len(self.seen)}-{self.uid}"
+        async with MqttLink(self.options("marker")) as link:
+            await link.publish(alert_topic(f"c0-{self.uid}", marker), json.dumps({"rule": marker}).encode(), qos=1)
+        await eventually(lambda: any(a.get("rule") == marker for a in self.seen), what="the observer caught up")
+
     async def publish(self, canteen: int, kind: DeviceKind, channel: Channel, model: Any) -> None:
         device = f"{'det' if kind is DeviceKind.DETECTOR else 'cab'}{canteen}-{self.uid}"
         topic = DeviceTopic(f"c{canteen}-{self.uid}", kind, device, channel)
@@ -167,7 +176,7 @@ async def test_missing_lunch_sample_fires_once_across_a_restart(rig: Rig) -> Non
             await runner.step()
         async with rig.rules() as runner:
             await runner.step()
-            await asyncio.sleep(0.3)
+            await rig.settled()  # a duplicate sent by this third engine would have arrived by now
     missing = [a for a in rig.seen if a["rule"] == "sample.missing"]
     assert sorted(a["canteen_id"] for a in missing) == [f"c0-{rig.uid}", f"c1-{rig.uid}"]  # once each
 
