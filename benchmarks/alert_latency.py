@@ -23,11 +23,11 @@ from gateway.runner import run_gateway
 from gateway.service import Gateway
 from mqtt.device_link import MqttLink
 from mqtt.link_options import LinkOptions
-from rules.alerts import RulesStore
 from rules.config import RulesConfig
 from rules.engine import RulesEngine
 from rules.notify import MqttAlerts
 from rules.runner import RulesRunner
+from rules.store import RulesStore
 from runtime.clock import SystemClock
 from simulators.payloads import PayloadFactory
 from spool import Spool

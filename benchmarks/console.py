@@ -24,14 +24,14 @@ from pathlib import Path
 
 import httpx2
 
-from console.app import create_app
 from console.context import Console
 from console.feed import AlertFeed
 from console.readings import LocalReadings
-from console.server import ConsoleServer
 from console.store import ConsoleStore
+from console.web.app import create_app
+from console.web.server import ConsoleServer
 from devices.registry import Registry
-from rules.alerts import RulesStore
+from rules.store import RulesStore
 from runtime.clock import SystemClock
 from simulators.city import generate_city
 from tests.console_helpers import password, write_passwords

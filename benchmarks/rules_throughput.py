@@ -28,9 +28,9 @@ from devices.topics import Channel, DeviceKind, DeviceTopic
 from gateway.entries import SkewLimits, spool_entry
 from gateway.intake import Classifier
 from mqtt.bus import Incoming
-from rules.alerts import RulesStore
 from rules.config import RulesConfig
 from rules.engine import RulesEngine
+from rules.store import RulesStore
 from runtime.clock import FakeClock
 from simulators.city import generate_city
 from simulators.payloads import PayloadFactory

@@ -11,15 +11,15 @@ from broker_config.web_passwords import WebPasswords
 from console.access import LoginThrottle
 from console.bulletin.cache import BulletinCache
 from console.days import check_day
-from console.digest_outbox import DigestOutbox
+from console.digest.outbox import DigestOutbox
 from console.feed import AlertFeed
 from console.live import LiveTests
 from console.readings import Readings
 from console.store import ConsoleStore
 from devices.messages import ReceiptStatus
 from devices.registry import Registry
-from rules.alerts import RulesStore
 from rules.config import RulesConfig
+from rules.store import RulesStore
 from runtime.clock import Clock
 
 #: Takes a hand-entered ``test.result`` (canteen, JSON) through the gateway's intake; returns its receipt.

@@ -1,9 +1,9 @@
 """A strip result typed into the console's form, made into the contract's ``test.result`` or refused field by
 field in the form's language: nothing is cut, nothing unknown passes, and the day cannot be rewritten.
 
-The test's time is the time the strip was read, typed as HH:MM (required): always today (the server's day in the region's
-zone, whatever the browser sends) and never later than now. Who entered it is the account (``entered_by``); when,
-the gateway's own receipt time of the record.
+The test's time is the time the strip was read, typed as HH:MM (required): always today (the server's day in the
+region's zone, whatever the browser sends) and never later than now. Who entered it is the account
+(``entered_by``); when, the gateway's own receipt time of the record.
 """
 
 from __future__ import annotations

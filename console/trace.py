@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from console.readings import MAX_ROWS, Readings, SupplierTally, TestRow
 from console.words import Words
 from devices.registry import Registry
-from rules.alerts import Alert, AlertQuery, RulesStore, alerts_by_record
+from rules.alerts import Alert, AlertQuery, alerts_by_record
+from rules.store import RulesStore
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,14 @@ from typing import Any
 import structlog
 
 from devices.registry import Registry
-from rules.alerts import RulesStore, Severity
+from rules.alerts import Severity
 from rules.config import RulesConfig
 from rules.effects import PLATFORM, Effect, Raise, Resolve
 from rules.escalation import escalate, remind
 from rules.inspections import InspectionBook
 from rules.messages import render
 from rules.state import Table
+from rules.store import RulesStore
 from rules.units import UNITS, Observation, RuleContext, RuleUnit
 from runtime.clock import Clock
 from spool import SpoolRecord, hydrate
@@ -49,7 +50,7 @@ class RulesEngine:
         self.clock = clock
         #: The inspectors' records (rules/inspections.py), in the store's file: their deadlines are rules too.
         self.inspections = InspectionBook(store.path)
-        context = RuleContext(registry, config, menu=store.menu, overdue=self.inspections.overdue)
+        context = RuleContext(registry, config, menu=store.menus.dishes, overdue=self.inspections.overdue)
         self.units = [unit(context) for unit in units]
         #: When the engine began watching: no deadline before it is judged.
         self._since = Table[dt.datetime]("meta", dt.datetime)

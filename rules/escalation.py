@@ -8,8 +8,9 @@ from typing import Literal
 
 import structlog
 
-from rules.alerts import ESCALATION_LEVELS, RulesStore
+from rules.alerts import ESCALATION_LEVELS
 from rules.config import RulesConfig
+from rules.store import RulesStore
 
 log = structlog.get_logger("shian.rules")
 

@@ -30,7 +30,8 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field, HttpUrl
 
 from devices.registry import Registry
-from rules.alerts import AlertQuery, RulesStore
+from rules.alerts import AlertQuery
+from rules.store import RulesStore
 from runtime.errors import ShianError
 from runtime.sqlite import open_database
 

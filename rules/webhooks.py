@@ -24,7 +24,8 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from devices.registry import Registry
-from rules.alerts import ESCALATION_LEVELS, Alert, RulesStore
+from rules.alerts import ESCALATION_LEVELS, Alert
+from rules.store import RulesStore
 from runtime.clock import Clock
 from runtime.sqlite import open_database
 

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from devices.registry import Registry
-from rules.alerts import AlertQuery, RulesStore, alerts_by_record
+from rules.alerts import AlertQuery, alerts_by_record
+from rules.store import RulesStore
 from simulators.behaviour import FleetStats
 from simulators.fleet import run_fleet
 from simulators.multiplex import run_multiplexed
@@ -82,9 +83,7 @@ def _devices(
     TLS with ``tls_ca``)."""
     if multiplex:
         return run_multiplexed(registry, clock, host=host, port=port, stop=stop, stats=stats, connections=multiplex)
-    return run_fleet(
-        registry, clock, host=host, port=port, stop=stop, stats=stats, passwords=passwords, tls_ca=tls_ca
-    )
+    return run_fleet(registry, clock, host=host, port=port, stop=stop, stats=stats, passwords=passwords, tls_ca=tls_ca)
 
 
 @dataclass

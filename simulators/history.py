@@ -21,10 +21,11 @@ from devices.topics import Channel, DeviceKind
 from gateway.entries import SkewLimits, spool_entry
 from gateway.intake import Classifier
 from mqtt.bus import Incoming
-from rules.alerts import Alert, AlertQuery, Disposition, Review, RulesStore
+from rules.alerts import Alert, AlertQuery, Disposition, Review
 from rules.config import RulesConfig
 from rules.engine import RulesEngine
 from rules.inspections import iso_week, weekly_plan
+from rules.store import RulesStore
 from runtime.clock import FakeClock
 from runtime.errors import ShianError
 from simulators.behaviour import Behaviour, DeviceModel, FleetStats, in_kitchen_hours

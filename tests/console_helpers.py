@@ -14,16 +14,17 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from broker_config.web_passwords import WebPasswords
-from console.app import create_app
 from console.context import Console, ManualIntake
-from console.digest_outbox import DigestOutbox
+from console.digest.outbox import DigestOutbox
 from console.feed import AlertFeed
 from console.readings import LocalReadings
 from console.store import ConsoleStore
+from console.web.app import create_app
 from devices.messages import WireModel
 from devices.registry import Registry
 from devices.topics import Channel, DeviceKind
-from rules.alerts import Alert, RulesStore
+from rules.alerts import Alert
+from rules.store import RulesStore
 from runtime.clock import FakeClock
 from simulators.payloads import PayloadFactory
 from storage.local import LocalStore

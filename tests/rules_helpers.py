@@ -11,9 +11,10 @@ from typing import Any
 from devices.messages import WireModel
 from devices.registry import Registry
 from devices.topics import Channel, DeviceKind
-from rules.alerts import Alert, RulesStore
+from rules.alerts import Alert
 from rules.config import RulesConfig
 from rules.engine import RulesEngine
+from rules.store import RulesStore
 from runtime.clock import FakeClock
 from simulators.payloads import PayloadFactory
 from tests.storage_helpers import new_record, spool_record

@@ -26,17 +26,17 @@ import openpyxl
 import pytest
 import yaml
 
-from console import report_pages
 from console.bulletin.figures import Bulletin, compile_bulletin
 from console.bulletin.periods import month_period
 from console.bulletin.render import to_html, write_csv, write_xlsx
 from console.bulletin.tables import tables
 from console.readings import InfluxReadings, LocalReadings
+from console.web.routes import reports as report_pages
 from devices.messages import AiViolation, CabinetReading, SampleDisposed, SampleRetained, TestResult
 from devices.registry import Registry
 from devices.topics import DeviceKind
-from rules.alerts import RulesStore
 from rules.inspections import InspectionBook
+from rules.store import RulesStore
 from shian.cli import main
 from simulators.city import generate_city
 from simulators.history import History, Thinning
@@ -100,7 +100,7 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Month:
     # one canteen's menu names a dish its cabinet never keeps: the retention figure must count it missing
     first = registry.canteens[0]
     meal = first.meals[0]
-    rules.set_menus(
+    rules.menus.set(
         first.id,
         [(dt.date(2026, 11, 10), meal.meal, [*meal.dishes, "凉拌木耳"])],
         by=f"school-{first.id}",
@@ -180,7 +180,7 @@ def test_sample_retention_cabinets_and_violations_equal_the_raw_records(month: M
             if registry.is_school_day(canteen, day):
                 for meal in canteen.meals:
                     if day.isoweekday() in meal.weekdays:
-                        menu = set(rules.menu(canteen.id, day, meal.meal) or meal.dishes)
+                        menu = set(rules.menus.dishes(canteen.id, day, meal.meal) or meal.dishes)
                         meals += 1
                         expected += len(menu)
                         kept_count += len(menu & kept[(canteen.id, day, meal.meal)])

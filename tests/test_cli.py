@@ -266,7 +266,7 @@ def _registry_with_accounts(path: Path) -> Path:
 
 
 def test_alerts_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from rules.alerts import RulesStore
+    from rules.store import RulesStore
 
     at = dt.datetime(2026, 11, 25, 3, 30, tzinfo=dt.UTC)
     store = RulesStore(tmp_path / "rules-shian-gateway.sqlite")
@@ -301,7 +301,7 @@ def test_alerts_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_alerts_list_pages_and_says_how_many_there_are(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from rules.alerts import RulesStore
+    from rules.store import RulesStore
 
     store = RulesStore(tmp_path / "rules-shian-gateway.sqlite")
     at = dt.datetime(2026, 11, 25, 3, 30, tzinfo=dt.UTC)

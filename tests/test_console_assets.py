@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from console.app import HERE
+from console.web.render import CONSOLE_DIR as HERE
 from tests.console_helpers import ConsoleRig
 
 VENDOR = HERE / "static" / "vendor"

@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from console.app import create_app
 from console.feed import AlertFeed
 from console.manual_entry import FORM_FIELDS
+from console.web.app import create_app
 from console.words import Words
 from gateway.service import Gateway
 from runtime.clock import FakeClock

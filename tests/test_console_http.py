@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from itsdangerous import TimestampSigner
 
-from console.app import SESSION_COOKIE
+from console.web.deps import SESSION_COOKIE
 from devices.topics import Channel, DeviceKind
 from simulators.payloads import PayloadFactory
 from tests.console_helpers import ACCOUNTS, CANTEENS, SEES, ConsoleRig, csrf_of, login

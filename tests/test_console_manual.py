@@ -14,9 +14,9 @@ import yaml
 from fastapi.testclient import TestClient
 
 from broker_config.web_passwords import WebPasswords
-from console.app import create_app
 from console.feed import AlertFeed
 from console.store import ConsoleStore
+from console.web.app import create_app
 from devices.registry import RegistryError, manual_device_id, parse_registry
 from devices.topics import Channel, DeviceKind, DeviceTopic
 from gateway.intake import Accepted, Classifier, Rejected

@@ -27,9 +27,9 @@ def test_a_school_imports_a_csv_menu_and_the_rules_store_has_it(rig: ConsoleRig)
     response = client.post("/canteens/c-a/menu", data={"csrf_token": csrf}, files=files)
     assert response.status_code == 303
     tomorrow = dt.date.fromisoformat(TOMORROW)
-    assert rig.rules.menu("c-a", tomorrow, "lunch") == ["米饭", "青菜", "番茄炒蛋", "红烧鱼"]
-    assert rig.rules.menu("c-a", tomorrow, "breakfast") == ["小米粥", "鸡蛋"]
-    assert rig.rules.menu("c-a", tomorrow - dt.timedelta(days=1), "lunch") is None  # today is untouched
+    assert rig.rules.menus.dishes("c-a", tomorrow, "lunch") == ["米饭", "青菜", "番茄炒蛋", "红烧鱼"]
+    assert rig.rules.menus.dishes("c-a", tomorrow, "breakfast") == ["小米粥", "鸡蛋"]
+    assert rig.rules.menus.dishes("c-a", tomorrow - dt.timedelta(days=1), "lunch") is None  # today is untouched
     page = client.get("/canteens/c-a/menu").text
     assert "已保存 2 餐的菜单" in page
     assert "红烧鱼" in page
@@ -44,7 +44,7 @@ def test_bad_lines_are_named_and_nothing_is_stored(rig: ConsoleRig) -> None:
     assert response.status_code == 422
     assert "menu.csv:3: &#39;2026-13-01&#39; is not a date" in response.text
     assert "menu.csv:4: meal &#39;supper&#39; is not one of breakfast, lunch, dinner, snack" in response.text
-    assert rig.rules.menu("c-a", dt.date.fromisoformat(TOMORROW), "lunch") is None
+    assert rig.rules.menus.dishes("c-a", dt.date.fromisoformat(TOMORROW), "lunch") is None
     past = client.post("/canteens/c-a/menu", data={"csrf_token": csrf, "text": "2026-11-24,lunch,米饭"})
     assert past.status_code == 422
     assert "before today" in past.text

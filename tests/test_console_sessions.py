@@ -11,9 +11,10 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from console.app import SESSION_COOKIE, create_app
 from console.live import LiveTests
-from console.server import ConsoleServer
+from console.web.app import create_app
+from console.web.deps import SESSION_COOKIE
+from console.web.server import ConsoleServer
 from spool import Spool
 from tests.console_helpers import ConsoleRig, csrf_of, password
 

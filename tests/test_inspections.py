@@ -13,8 +13,8 @@ import yaml
 from pydantic import ValidationError
 
 from devices.registry import Registry
-from rules.alerts import RulesStore
 from rules.inspections import InspectionBook, InspectionError, plan, risks, week_start
+from rules.store import RulesStore
 from shian.cli import main
 from simulators.city import generate_city
 from tests.rules_helpers import CST, MORNING, Harness

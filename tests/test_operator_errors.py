@@ -17,10 +17,10 @@ from devices.topics import alert_ack_topic, alert_topic
 from mqtt.bus import Incoming
 from mqtt.device_link import MqttLink
 from mqtt.link_options import LinkOptions
-from rules.alerts import RulesStore
 from rules.config import RulesConfig
 from rules.engine import RulesEngine
 from rules.runner import UNREADABLE, RulesRunner
+from rules.store import RulesStore
 from runtime.clock import FakeClock
 from shian.cli import main
 from spool import Spool

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from console.digest import DailyDigest
-from console.digest_outbox import DigestOutbox
-from console.digest_service import DigestSchedule, DigestService
+from console.digest.compose import DailyDigest
+from console.digest.outbox import DigestOutbox
+from console.digest.service import DigestSchedule, DigestService
 from console.privacy import INTERNAL_CODE, PHONE
 from devices.topics import public_daily_topic
 from tests.console_helpers import CANTEENS, ConsoleRig, RecordingServer, tenants_registry

@@ -12,8 +12,8 @@ import pytest
 from playwright.async_api import expect
 
 from broker_config.managed import ManagedMosquitto
-from console.digest_outbox import DigestOutbox
-from console.digest_service import DigestSchedule, DigestService
+from console.digest.outbox import DigestOutbox
+from console.digest.service import DigestSchedule, DigestService
 from devices.registry import SchoolCalendar
 from runtime.clock import FakeClock
 from tests.browser import chromium, screenshot

@@ -132,7 +132,7 @@ def test_lunch_without_every_sample_raises_once_its_deadline_passes(h: Harness) 
 
 def test_a_menu_for_tomorrow_changes_what_tomorrow_expects_and_nothing_today(h: Harness) -> None:
     tomorrow = MORNING.date() + dt.timedelta(days=1)
-    h.store.set_menus("c1", [(tomorrow, "lunch", ["米饭", "青菜", "番茄炒蛋", "红烧鱼"])], "school-c1", MORNING)
+    h.store.menus.set("c1", [(tomorrow, "lunch", ["米饭", "青菜", "番茄炒蛋", "红烧鱼"])], "school-c1", MORNING)
     h.at(MORNING.replace(hour=12, minute=40))
     _lunch_samples(h, ["米饭", "青菜", "番茄炒蛋"])  # today: the registry's three dishes, all kept
     h.at(MORNING.replace(hour=14))
@@ -332,7 +332,8 @@ def test_a_rules_store_made_before_the_inbox_columns_gains_them(tmp_path: Path) 
     escalation read by index, filled from the bodies."""
     import sqlite3
 
-    from rules.alerts import Alert, AlertQuery, RulesStore
+    from rules.alerts import Alert, AlertQuery
+    from rules.store import RulesStore
 
     alert = Alert(
         alert_id="a1",
@@ -401,8 +402,8 @@ class Fleet:
 
     def __init__(self, tmp: Path, canteens: int) -> None:
         from devices.registry import Registry
-        from rules.alerts import RulesStore
         from rules.engine import RulesEngine
+        from rules.store import RulesStore
         from runtime.clock import FakeClock
         from simulators.payloads import PayloadFactory
 
@@ -538,8 +539,8 @@ def test_a_failed_batch_is_traced_to_every_canteen_that_recorded_it_that_day(tmp
     """Batch B of supplier S fails at canteen 1; canteens 2 and 3 tested B that morning and are told to hold it;
     canteen 4, supplied by S with another batch, is not; canteen 5 records B after the failure and is told then."""
     from devices.registry import Registry
-    from rules.alerts import RulesStore
     from rules.engine import RulesEngine
+    from rules.store import RulesStore
     from runtime.clock import FakeClock
     from simulators.payloads import PayloadFactory
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from devices.registry import Registry
 from devices.topics import Channel, DeviceKind
-from rules.alerts import RulesStore
 from rules.config import RulesConfig
 from rules.engine import RulesEngine
 from rules.runner import RulesRunner
+from rules.store import RulesStore
 from runtime.clock import FakeClock
 from simulators.city import generate_city
 from simulators.payloads import PayloadFactory

@@ -22,9 +22,9 @@ from gateway.service import Gateway
 from mqtt.device_link import MqttLink
 from mqtt.link_options import LinkOptions
 from mqtt.service_link import ServiceLink
-from rules.alerts import RulesStore
 from rules.config import RulesConfig
 from rules.runner import RulesRunner
+from rules.store import RulesStore
 from rules.webhooks import Route, Webhooks, body_for
 from runtime.clock import FakeClock, SystemClock
 from simulators.payloads import PayloadFactory

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rules.alerts import RulesStore
 from rules.runner import RulesRunner
+from rules.store import RulesStore
 from rules.webhooks import Route, Webhooks
 from spool import Spool
 from tests.console_helpers import RecordingServer

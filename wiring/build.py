@@ -12,11 +12,11 @@ from pathlib import Path
 from devices.registry import Registry
 from gateway.entries import SkewLimits
 from gateway.service import Gateway
-from rules.alerts import RulesStore
 from rules.config import RulesConfig, load_rules
 from rules.engine import RulesEngine
 from rules.notify import MqttAlerts, Notifier
 from rules.runner import RulesRunner
+from rules.store import RulesStore
 from rules.webhooks import Route, Webhooks
 from runtime.clock import Clock
 from spool import Spool

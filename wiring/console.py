@@ -14,15 +14,15 @@ import yaml
 
 from broker_config.web_passwords import WebPasswords
 from console.context import Console, ManualIntake
-from console.digest_outbox import DigestOutbox
-from console.digest_service import DigestSchedule, DigestService
+from console.digest.outbox import DigestOutbox
+from console.digest.service import DigestSchedule, DigestService
 from console.feed import AlertFeed
 from console.readings import InfluxReadings, LocalReadings, Readings
 from console.store import ConsoleStore, PublicPurpose
 from devices.registry import Registry
 from mqtt.bus import Publishing
-from rules.alerts import RulesStore
 from rules.config import RulesConfig, load_rules
+from rules.store import RulesStore
 from runtime.clock import Clock
 from wiring.build import local_store_path, rules_store_path
 from wiring.settings import ConfigError, Settings

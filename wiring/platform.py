@@ -11,11 +11,11 @@ from typing import Any
 
 import structlog
 
-from console.app import create_app
 from console.context import Console
 from console.feed import AlertFeed
 from console.live import LiveTests
-from console.server import ConsoleServer
+from console.web.app import create_app
+from console.web.server import ConsoleServer
 from devices.registry import Registry, load_registry, rules_account
 from gateway.metrics import serve_metrics
 from gateway.runner import run_gateway

@@ -18,9 +18,10 @@ from console.bulletin.periods import Period
 from console.readings import Readings
 from devices.registry import Canteen, Registry
 from devices.topics import DeviceKind
-from rules.alerts import SEVERITY_RANK, Alert, Handled, RulesStore, alerts_by_record
+from rules.alerts import SEVERITY_RANK, Alert, Handled, alerts_by_record
 from rules.config import RulesConfig
 from rules.inspections import Inspection, InspectionBook
+from rules.store import RulesStore
 from storage.schema import FieldName as F
 from storage.schema import Measurement as M
 from storage.schema import Tag
@@ -293,7 +294,7 @@ def _samples(b: Bulletin, src: _Scope) -> None:
     for canteen in schools:
         if not any(d.kind is DeviceKind.CABINET for d in canteen.devices):
             continue
-        menus = rules.menus_between(canteen.id, b.period.first, b.period.last)
+        menus = rules.menus.between(canteen.id, b.period.first, b.period.last)
         for day in b.period.days():
             if not registry.is_school_day(canteen, day):
                 continue

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 from shian.commands.common import CommandError, Commands, add_common, answer_no, settings_from
 
 if TYPE_CHECKING:
-    from rules.alerts import Alert, RulesStore
-
+    from rules.alerts import Alert
+    from rules.store import RulesStore
 
 #: How the audit log names a person acting at the server without a registry account.
 OPERATOR_PREFIX = "operator:"
@@ -56,6 +56,16 @@ def add(commands: Commands) -> None:
     resolve.add_argument("alert_id")
     _add_who(resolve)
     resolve.add_argument("--why", required=True, help="recorded in the audit log")
+    resolve.add_argument(
+        "--disposition",
+        choices=["returned_to_supplier", "destroyed", "other"],
+        help="what was done with the food: required for a failed test (test.failed)",
+    )
+    resolve.add_argument(
+        "--review",
+        choices=["confirmed", "false_positive"],
+        help="whether the AI was right: required for a camera violation (camera.violation)",
+    )
     resolve.set_defaults(handler=_resolve)
 
 
@@ -93,7 +103,7 @@ def _actor(args: argparse.Namespace, store: RulesStore) -> str:
 
 @contextmanager
 def _store(args: argparse.Namespace) -> Iterator[RulesStore]:
-    from rules.alerts import RulesStore
+    from rules.store import RulesStore
     from wiring.build import rules_store_path
 
     path = rules_store_path(settings_from(args))
@@ -138,7 +148,15 @@ def _ack(args: argparse.Namespace) -> int:
 
 
 def _resolve(args: argparse.Namespace) -> int:
-    return _change(args, lambda store, now: store.resolve(args.alert_id, _actor(args, store), args.why, now))
+    from rules.handling import resolve_by_person
+
+    def change(store: RulesStore, now: dt.datetime) -> Alert:
+        who = _actor(args, store)
+        return resolve_by_person(
+            store, args.alert_id, who, args.why, now, disposition=args.disposition, review=args.review
+        )
+
+    return _change(args, change)
 
 
 def _change(args: argparse.Namespace, change: Callable[[RulesStore, dt.datetime], Alert]) -> int:

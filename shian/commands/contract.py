@@ -36,7 +36,7 @@ def add(commands: Commands) -> None:
 
 def platform_documents() -> dict[str, type[BaseModel]]:
     """The platform's own documents that supervisors read and write, besides the devices'."""
-    from console.digest import DailyDigest
+    from console.digest.compose import DailyDigest
     from rules.alerts import Alert, AlertAck
 
     return {"alert": Alert, "alert_ack": AlertAck, "daily_digest": DailyDigest}

@@ -54,8 +54,8 @@ def add(commands: Commands) -> None:
 
 def _plan(args: argparse.Namespace) -> int:
     from devices.registry import load_registry
-    from rules.alerts import RulesStore
     from rules.inspections import InspectionBook, describe, week_start, weekly_plan
+    from rules.store import RulesStore
     from wiring.build import rules_store_path
 
     settings = settings_from(args)

@@ -79,9 +79,9 @@ def _report(args: argparse.Namespace) -> int:
     from console.bulletin.figures import compile_bulletin
     from console.bulletin.periods import last_label, period_of
     from devices.registry import load_registry
-    from rules.alerts import RulesStore
     from rules.config import load_rules
     from rules.inspections import InspectionBook
+    from rules.store import RulesStore
     from wiring.build import rules_store_path
     from wiring.console import build_readings
 

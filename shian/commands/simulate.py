@@ -171,7 +171,7 @@ def _history(month: str, settings: Settings, registry: Registry, seed: int) -> i
     import structlog
 
     from console.bulletin.periods import month_period
-    from rules.alerts import RulesStore
+    from rules.store import RulesStore
     from simulators.history import History, HistoryResult
     from spool import Spool
     from wiring.build import build_writer, rules_store_path, spool_path

@@ -78,7 +78,7 @@ def _trace(args: argparse.Namespace) -> int:
     from console.trace import trace
     from console.words import Words
     from devices.registry import load_registry
-    from rules.alerts import RulesStore
+    from rules.store import RulesStore
     from wiring.build import rules_store_path
     from wiring.console import build_readings
 

@@ -13,12 +13,12 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from console.access import csrf_matches
-from console.app import ApiViewer, ConsoleDep
-from console.canteen_pages import canteen_in_scope
+from console.actions import acknowledge, resolve
 from console.context import Console
 from console.days import Day
-from console.pages import PAGE_SIZE, acknowledge, alert_in_scope, inbox_query, resolve
 from console.readings import DeviceSeen, SampleRow, TestRow
+from console.scope import PAGE_SIZE, alert_in_scope, alert_query, canteen_in_scope
+from console.web.deps import ApiViewer, ConsoleDep
 from rules.alerts import Alert, AlertError, Disposition, Review, Severity, State
 
 router = APIRouter(prefix="/api/v1", tags=["v1"])
@@ -80,16 +80,17 @@ def list_alerts(
     limit: Annotated[int, Query(ge=1, le=500)] = PAGE_SIZE,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> AlertPage:
-    params = {
-        "state": state,
-        "severity": severity,
-        "rule": rule,
-        "district": district,
-        "canteen": canteen,
-        "from": opened_from.isoformat() if opened_from else None,
-        "to": opened_to.isoformat() if opened_to else None,
-    }
-    query = inbox_query(console, viewer, {k: v for k, v in params.items() if v})
+    query = alert_query(
+        console,
+        viewer,
+        state=state,
+        severity=severity,
+        rule=rule,
+        district=district,
+        canteen=canteen,
+        opened_from=opened_from,
+        opened_to=opened_to,
+    )
     alerts, total = console.alerts.search(query, limit=limit, offset=offset)
     return AlertPage(total=total, offset=offset, alerts=alerts)
 

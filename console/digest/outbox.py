@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from console.digest import DailyDigest
+from console.digest.compose import DailyDigest
 from runtime.sqlite import open_database
 
 _SCHEMA = """

@@ -16,14 +16,14 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from console.digest import DailyDigest, compose, webhook_body
-from console.digest_outbox import DigestOutbox
+from console.digest.compose import DailyDigest, compose, webhook_body
+from console.digest.outbox import DigestOutbox
 from console.readings import Readings, ReadingsError
 from console.store import ConsoleStore
 from devices.registry import Canteen, Registry
 from devices.topics import public_daily_topic
 from mqtt.bus import Publishing
-from rules.alerts import RulesStore
+from rules.store import RulesStore
 from runtime.clock import Clock
 
 log = structlog.get_logger("shian.digest")

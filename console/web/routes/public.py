@@ -10,12 +10,12 @@ from dataclasses import asdict
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
-from console.app import ConsoleDep
 from console.context import Console
 from console.days import DayOutOfRange, parse_day
 from console.live import freshness, kiosk_row
-from console.pages import templates
 from console.store import PublicPurpose
+from console.web.deps import ConsoleDep
+from console.web.render import templates
 from console.words import Words
 
 router = APIRouter(include_in_schema=False)

@@ -1,101 +1,40 @@
-"""The console's web application: pages for people, ``/api/v1`` for machines, one scope rule for both.
+"""The console's web application: pages for people, ``/api/v1`` for machines, one scope rule for both. This is
+the wing's front door and nothing imports it but the platform's wiring: it adds the middleware and the error
+answers, and includes one router per route family (``console/web/routes/``).
 
-Sessions are signed HttpOnly SameSite cookies (Starlette's session middleware over itsdangerous) naming a
-session the console's store keeps, so that logging out, signing out everywhere, a changed or removed password
-end it on the server too, whatever copy of the cookie is left. Every form carries the session's CSRF token, and
-a state-changing request must also come from the console's own origin (``Origin``, else ``Referer``); the API
-also takes bearer tokens issued with ``shian console token``. Nothing a logged-in page or the API answers is
-cached (``Cache-Control: no-store``).
+Every form carries the session's CSRF token, and a state-changing request must also come from the console's own
+origin (``Origin``, else ``Referer``); the API also takes bearer tokens issued with ``shian console token``.
+Nothing a logged-in page or the API answers is cached (``Cache-Control: no-store``).
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from console.access import Viewer, viewer_for
 from console.context import Console
 from console.days import DayOutOfRange
 from console.readings import ReadingsError
-from console.words import LANGUAGES, Language, Words
-
-HERE = Path(__file__).resolve().parent
-SESSION_COOKIE = "shian_session"
-SESSION_MAX_AGE_S = 8 * 3600
-LANGUAGE_COOKIE = "shian_lang"
-
-
-class LoginRequired(Exception):
-    """A page asked for by nobody logged in: answered with a redirect to the login page."""
-
-
-def console_of(request: Request) -> Console:
-    console: Console = request.app.state.console
-    return console
-
-
-def language_of(request: Request) -> Language:
-    chosen = request.cookies.get(LANGUAGE_COOKIE)
-    return chosen if chosen in LANGUAGES else "zh"
-
-
-def words_of(request: Request) -> Words:
-    return Words(language_of(request))
-
-
-def session_viewer(request: Request) -> Viewer | None:
-    """The viewer of the session cookie, if it is signed and unexpired, its session is still open on the server,
-    the account's password is the one it was opened with, and the account still exists."""
-    username, session_id = request.session.get("user"), request.session.get("sid")
-    if not isinstance(username, str) or not isinstance(session_id, str):
-        return None
-    console = console_of(request)
-    opened = console.store.session(session_id)
-    if opened is None or opened[0] != username:
-        return None
-    console.passwords.refresh()
-    if console.passwords.fingerprint(username) != opened[1]:
-        return None
-    return viewer_for(console.registry, username)
-
-
-def page_viewer(request: Request) -> Viewer:
-    viewer = session_viewer(request)
-    if viewer is None:
-        raise LoginRequired
-    return viewer
-
-
-def api_viewer(request: Request) -> Viewer:
-    """A bearer token's account, or the session's (a browser calling the API)."""
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        console = console_of(request)
-        username = console.store.token_user(header[7:].strip())
-        viewer = viewer_for(console.registry, username) if username else None
-        if viewer is None:
-            raise HTTPException(401, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"})
-        request.state.by_token = True
-        return viewer
-    viewer = session_viewer(request)
-    if viewer is None:
-        raise HTTPException(401, "log in or send a bearer token", headers={"WWW-Authenticate": "Bearer"})
-    request.state.by_token = False
-    return viewer
-
-
-PageViewer = Annotated[Viewer, Depends(page_viewer)]
-ApiViewer = Annotated[Viewer, Depends(api_viewer)]
-ConsoleDep = Annotated[Console, Depends(console_of)]
-WordsDep = Annotated[Words, Depends(words_of)]
-
+from console.scope import NotInScope
+from console.web.deps import SESSION_COOKIE, SESSION_MAX_AGE_S, LoginRequired, words_of
+from console.web.render import CONSOLE_DIR, error_page
+from console.web.routes import (
+    alerts,
+    api,
+    canteens,
+    entry,
+    inspections,
+    login,
+    menus,
+    public,
+    reports,
+    trace,
+)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -121,15 +60,6 @@ def _from_own_origin(request: Request, console: Console) -> bool:
 
 
 def create_app(console: Console) -> FastAPI:
-    from console import (  # the routes need the dependencies above
-        api,
-        canteen_pages,
-        inspection_pages,
-        pages,
-        public_pages,
-        report_pages,
-    )
-
     app = FastAPI(
         title="Shian console API",
         version="1",
@@ -148,7 +78,7 @@ def create_app(console: Console) -> FastAPI:
             if request.url.path.startswith("/api/"):
                 response = JSONResponse({"detail": message}, status_code=403)
             else:
-                response = pages.error_page(request, 403, message)
+                response = error_page(request, 403, message)
         else:
             response = await call_next(request)
         # How long the server took, for the browser's network panel and the benchmark (benchmarks/console.py).
@@ -182,7 +112,7 @@ def create_app(console: Console) -> FastAPI:
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        return pages.error_page(request, exc.status_code, str(exc.detail))
+        return error_page(request, exc.status_code, str(exc.detail))
 
     @app.exception_handler(DayOutOfRange)
     async def day_out_of_range(request: Request, exc: DayOutOfRange) -> Response:
@@ -192,11 +122,11 @@ def create_app(console: Console) -> FastAPI:
     async def store_down(request: Request, exc: ReadingsError) -> Response:
         return await http_error(request, HTTPException(503, f"the time-series store cannot be read: {exc}"))
 
-    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.include_router(api.router)
-    app.include_router(pages.router)
-    app.include_router(canteen_pages.router)
-    app.include_router(report_pages.router)
-    app.include_router(inspection_pages.router)
-    app.include_router(public_pages.router)
+    @app.exception_handler(NotInScope)
+    async def not_in_scope(request: Request, exc: NotInScope) -> Response:
+        return await http_error(request, HTTPException(404))
+
+    app.mount("/static", StaticFiles(directory=CONSOLE_DIR / "static"), name="static")
+    for routes in (api, login, alerts, canteens, entry, menus, trace, reports, inspections, public):
+        app.include_router(routes.router)
     return app

@@ -15,7 +15,8 @@ from console.privacy import scrub
 from console.readings import Readings, TestRow
 from console.words import Words
 from devices.registry import Canteen, Registry
-from rules.alerts import Alert, AlertQuery, RulesStore, alerts_by_record
+from rules.alerts import Alert, AlertQuery, alerts_by_record
+from rules.store import RulesStore
 
 CabinetState = Literal["kept", "excursion", "no_data"]
 
@@ -128,7 +129,7 @@ def compose(
     for sample in readings.samples(canteen.id, start, end):
         if sample.meal_date in (None, day.isoformat()):
             kept.setdefault(sample.meal, set()).add(sample.dish_name or sample.sample_id or "")
-    menus = alerts_store.menus_between(canteen.id, day, day)
+    menus = alerts_store.menus.between(canteen.id, day, day)
     samples = [
         MealSamples(
             meal=words("meal", meal.meal),

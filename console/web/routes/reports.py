@@ -10,12 +10,13 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from console.access import Viewer
-from console.app import ConsoleDep, PageViewer, words_of
 from console.bulletin.figures import Bulletin, compile_bulletin
 from console.bulletin.periods import Period, last_label, period_of
 from console.bulletin.render import csv_zip, stem, to_html, write_xlsx
 from console.context import Console
-from console.pages import render
+from console.scope import own_canteen
+from console.web.deps import ConsoleDep, PageViewer, words_of
+from console.web.render import render
 from rules.inspections import InspectionBook
 
 router = APIRouter()
@@ -81,8 +82,8 @@ def _bulletin(console: Console, viewer: Viewer, kind: str, label: str, district:
     if district is not None and not any(c.district == district for c in console.registry.canteens):
         raise HTTPException(404, f"no district {district!r}")
     scope_name = district
-    if viewer.role == "school" and viewer.canteens:
-        canteen = console.registry.canteen(next(iter(viewer.canteens)))
+    if (school := own_canteen(viewer)) is not None:
+        canteen = console.registry.canteen(school)
         scope_name = canteen.name if canteen else None
     canteens = viewer.canteens if viewer.role == "school" else None
 

@@ -11,9 +11,10 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from console.access import Viewer
-from console.app import ConsoleDep, PageViewer, words_of
 from console.context import Console
-from console.pages import checked_form, parse_date, render, text
+from console.scope import canteen_in_scope
+from console.web.deps import ConsoleDep, PageViewer, words_of
+from console.web.render import checked_form, parse_date, render, text
 from rules.inspections import Inspection, InspectionBook, InspectionError, iso_week, weekly_plan
 
 router = APIRouter()
@@ -37,9 +38,7 @@ async def record_inspection(request: Request, viewer: PageViewer, console: Conso
     form = await checked_form(request)
     values = {k: text(form, k, 4000) for k in ("canteen", "inspector", "visited_at", "findings", "photos")}
     values |= {k: text(form, k, 20) for k in ("rectify_by", "week")}
-    canteen = console.registry.canteen(values["canteen"])
-    if canteen is None or not viewer.sees(canteen.id):
-        raise HTTPException(404)
+    canteen = canteen_in_scope(console, viewer, values["canteen"])
     book = InspectionBook(console.alerts.path)
     try:
         visited = dt.datetime.fromisoformat(values["visited_at"]).replace(tzinfo=console.tz)
