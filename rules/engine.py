@@ -17,7 +17,6 @@ from rules.alerts import Severity
 from rules.config import RulesConfig
 from rules.effects import PLATFORM, Effect, Raise, Resolve
 from rules.escalation import escalate, remind
-from rules.inspections import InspectionBook
 from rules.messages import render
 from rules.state import Table
 from rules.store import RulesStore
@@ -49,7 +48,7 @@ class RulesEngine:
         self.store = store
         self.clock = clock
         #: The inspectors' records (rules/inspections.py), in the store's file: their deadlines are rules too.
-        self.inspections = InspectionBook(store.path)
+        self.inspections = store.inspections
         context = RuleContext(registry, config, menu=store.menus.dishes, overdue=self.inspections.overdue)
         self.units = [unit(context) for unit in units]
         #: When the engine began watching: no deadline before it is judged.

@@ -20,20 +20,28 @@ import json
 import random
 import re
 import secrets
+import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, HttpUrl
 
 from devices.registry import Registry
-from rules.alerts import AlertQuery
-from rules.store import RulesStore
+from rules.alerts import Alert, AlertQuery
 from runtime.errors import ShianError
 from runtime.sqlite import open_database
+
+
+class AlertSearch(Protocol):
+    """What the plan reads of the alerts (``rules.store.RulesStore`` is one)."""
+
+    def search(self, query: AlertQuery, *, limit: int = ..., offset: int = ...) -> tuple[list[Alert], int]: ...
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inspections (
@@ -104,11 +112,20 @@ def week_start(week: str) -> dt.date:
 
 
 class InspectionBook:
-    """The inspection records and the plan's secret, in the rules store's file (its own connection)."""
+    """The inspection records and the plan's secret, in the rules store's file: on its own connection (a command,
+    a test), or on the store's (:meth:`on`; ``RulesStore.inspections``, the platform's one owner of the file)."""
 
     def __init__(self, path: Path) -> None:
         self._db = open_database(path)
         self._db.executescript(_SCHEMA)
+
+    @classmethod
+    def on(cls, db: sqlite3.Connection) -> InspectionBook:
+        """The book on a connection someone else owns (and closes)."""
+        book = cls.__new__(cls)
+        book._db = db
+        db.executescript(_SCHEMA)
+        return book
 
     def close(self) -> None:
         self._db.close()
@@ -224,7 +241,7 @@ class Risk:
 
 def risks(
     registry: Registry,
-    alerts: RulesStore,
+    alerts: AlertSearch,
     last_visits: dict[str, dt.datetime],
     now: dt.datetime,
     canteens: frozenset[str] | None = None,
@@ -275,7 +292,7 @@ def plan(weights: dict[str, float], secret: bytes, week: str, count: int) -> lis
 
 def weekly_plan(
     registry: Registry,
-    alerts: RulesStore,
+    alerts: AlertSearch,
     book: InspectionBook,
     *,
     week: str,

@@ -30,6 +30,7 @@ from rules.alerts import (
     State,
     alert_id_for,
 )
+from rules.inspections import InspectionBook
 from rules.menus import MenuBook
 from runtime.sqlite import open_database
 
@@ -99,6 +100,8 @@ class RulesStore:
         self._depth = 0
         #: The canteens' menus, on this connection and in its transactions.
         self.menus = MenuBook(self._db, self.transaction)
+        #: The offline inspections and the plan's secret, on this connection.
+        self.inspections = InspectionBook.on(self._db)
 
     def close(self) -> None:
         self._db.close()

@@ -39,7 +39,7 @@ async def record_inspection(request: Request, viewer: PageViewer, console: Conso
     values = {k: text(form, k, 4000) for k in ("canteen", "inspector", "visited_at", "findings", "photos")}
     values |= {k: text(form, k, 20) for k in ("rectify_by", "week")}
     canteen = canteen_in_scope(console, viewer, values["canteen"])
-    book = InspectionBook(console.alerts.path)
+    book = console.alerts.inspections
     try:
         visited = dt.datetime.fromisoformat(values["visited_at"]).replace(tzinfo=console.tz)
         rectify_by = dt.date.fromisoformat(values["rectify_by"]) if values["rectify_by"] else None
@@ -60,8 +60,6 @@ async def record_inspection(request: Request, viewer: PageViewer, console: Conso
         return _page(request, console, viewer, values=values, errors=errors, status_code=422)
     except (InspectionError, ValueError) as exc:
         return _page(request, console, viewer, values=values, errors=[str(exc)], status_code=422)
-    finally:
-        book.close()
     request.session["flash"] = words_of(request).t("inspection_saved", canteen=canteen.name)
     return RedirectResponse("/inspections", status_code=303)
 
@@ -72,7 +70,7 @@ async def confirm_rectified(request: Request, inspection_id: str, viewer: PageVi
     if viewer.role not in INSPECTORS:
         raise HTTPException(403)
     await checked_form(request)
-    book = InspectionBook(console.alerts.path)
+    book = console.alerts.inspections
     try:
         inspection = book.get(inspection_id)
         if inspection is None or not viewer.sees(inspection.canteen_id):
@@ -80,8 +78,6 @@ async def confirm_rectified(request: Request, inspection_id: str, viewer: PageVi
         book.rectified(inspection_id, by=viewer.username, at=console.clock.now())
     except InspectionError as exc:
         request.session["flash"] = str(exc)
-    finally:
-        book.close()
     console.wake_rules()
     return RedirectResponse("/inspections", status_code=303)
 
@@ -101,12 +97,9 @@ def _page(
     last = parse_date(params.get("to")) or today
     start, end = console.day_bounds(first)[0], console.day_bounds(last)[1]
     week = iso_week(today)
-    book = InspectionBook(console.alerts.path)
-    try:
-        visits: list[Inspection] = sorted(book.between(start, end, viewer.canteens), key=lambda i: i.visited_at)
-        chosen = _plan(console, viewer, book, week) if viewer.role in INSPECTORS else []
-    finally:
-        book.close()
+    book = console.alerts.inspections
+    visits: list[Inspection] = sorted(book.between(start, end, viewer.canteens), key=lambda i: i.visited_at)
+    chosen = _plan(console, viewer, book, week) if viewer.role in INSPECTORS else []
     canteens = [c for c in console.registry.canteens if c.type != "supplier" and viewer.sees(c.id)]
     return render(
         request,

@@ -17,7 +17,6 @@ from console.context import Console
 from console.scope import own_canteen
 from console.web.deps import ConsoleDep, PageViewer, words_of
 from console.web.render import render
-from rules.inspections import InspectionBook
 
 router = APIRouter()
 
@@ -88,22 +87,18 @@ def _bulletin(console: Console, viewer: Viewer, kind: str, label: str, district:
     canteens = viewer.canteens if viewer.role == "school" else None
 
     def compile_() -> Bulletin:
-        book = InspectionBook(console.alerts.path)
-        try:
-            return compile_bulletin(
-                console.readings,
-                console.alerts,
-                book,
-                console.registry,
-                period,
-                district=district,
-                canteens=canteens,
-                scope_name=scope_name,
-                config=console.limits,
-                now=console.clock.now(),
-            )
-        finally:
-            book.close()
+        return compile_bulletin(
+            console.readings,
+            console.alerts,
+            console.alerts.inspections,
+            console.registry,
+            period,
+            district=district,
+            canteens=canteens,
+            scope_name=scope_name,
+            config=console.limits,
+            now=console.clock.now(),
+        )
 
     return console.bulletins.get((period.kind, period.label, district, canteens, scope_name), compile_)
 
