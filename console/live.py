@@ -25,6 +25,7 @@ from devices.messages import TestResult
 from devices.registry import Registry
 from runtime.clock import Clock
 from spool import Spool, SpoolRecord, hydrate
+from storage.schema import Judge
 
 #: Rows of one canteen's day kept for a kiosk that connects later (a canteen tests tens a day, not hundreds).
 RECENT_ROWS = 500
@@ -51,9 +52,11 @@ class KioskRow:
     item: str
     method: str
     value: str
-    verdict: str
+    verdict: str  # the platform's
     verdict_code: str  # pass / fail / suspect / invalid: the row's colour
     tester: str
+    #: What the device or typist said, when the platform's verdict differs ("" when it agrees).
+    note: str = ""
 
 
 def kiosk_row(test: TestRow, tz: ZoneInfo, words: Words) -> KioskRow:
@@ -71,10 +74,15 @@ def kiosk_row(test: TestRow, tz: ZoneInfo, words: Words) -> KioskRow:
         verdict=words("verdict", test.result),
         verdict_code=test.result,
         tester=scrub(test.operator),
+        note=words.verdict_note(
+            result=test.result, device_result=test.device_result, method_std=test.method_std, entered_by=test.entered_by
+        )
+        or "",
     )
 
 
-def _test_row(canteen: str, device: str, test: TestResult) -> TestRow:
+def _test_row(canteen: str, device: str, test: TestResult, judge: Judge | None) -> TestRow:
+    """A row as storage will store it: with the platform's verdict."""
     return TestRow(
         at=test.ts,
         canteen=canteen,
@@ -84,7 +92,8 @@ def _test_row(canteen: str, device: str, test: TestResult) -> TestRow:
         method_std=test.method_std,
         value=test.value,
         unit=test.unit,
-        result=test.result,
+        result=judge(test) if judge is not None else test.result,
+        device_result=test.result,
         sample_no=test.sample_no,
         sample_name=test.sample_name,
         supplier=test.supplier,
@@ -120,8 +129,10 @@ def _event(name: str, data: object) -> str:
 class LiveTests:
     """Follows the spool; fans each canteen's new test results out to that canteen's kiosks only."""
 
-    def __init__(self, spool_path: Path, registry: Registry, clock: Clock) -> None:
+    def __init__(self, spool_path: Path, registry: Registry, clock: Clock, judge: Judge | None = None) -> None:
         self.spool_path = spool_path
+        #: The platform's verdict, the one storage stores (storage/schema.py ``Judge``).
+        self.judge = judge
         self.registry = registry
         self.clock = clock
         self.tz = ZoneInfo(registry.timezone)
@@ -161,7 +172,7 @@ class LiveTests:
             assert isinstance(test, TestResult)
             if test.ts.astimezone(self.tz).date() != today:
                 continue  # a late record of another day never shows as today's
-            row = kiosk_row(_test_row(record.canteen_id, record.device_id, test), self.tz, self.words)
+            row = kiosk_row(_test_row(record.canteen_id, record.device_id, test, self.judge), self.tz, self.words)
             recent = self._recent.setdefault(record.canteen_id, collections.deque(maxlen=RECENT_ROWS))
             recent.append((today, row))
             event = _event("test", asdict(row))

@@ -54,6 +54,8 @@ class TestRow:
     operator: str | None
     entered_by: str | None
     msg_id: str | None = None
+    #: The device's (or typist's) own verdict; ``result`` is the platform's (None: stored before it was kept).
+    device_result: str | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,7 @@ def _test_row(at: dt.datetime, row: dict[str, Any]) -> TestRow:
         operator=_str(row.get(F.OPERATOR)),
         entered_by=_str(row.get(F.ENTERED_BY)),
         msg_id=_str(row.get(F.MSG_ID)),
+        device_result=_str(row.get(F.DEVICE_RESULT)),
     )
 
 

@@ -108,6 +108,14 @@ LABELS: _W = {
     "tested_at": ("检测时间", "Tested at"),
     "receipt_stored": ("已入库", "Stored"),
     "read_at": ("检测时间", "Time read"),
+    "verdict_note_device": (
+        "检测仪判定{device}，平台按 {standard} 复核为{platform}",
+        "the detector said {device}; the platform re-checked it against {standard}: {platform}",
+    ),
+    "verdict_note_entered": (
+        "录入为{device}，平台按 {standard} 复核为{platform}",
+        "entered as {device}; the platform re-checked it against {standard}: {platform}",
+    ),
     "too_long": ("最多 {limit} 个字，现为 {length} 个字", "at most {limit} characters, not {length}"),
     "unknown_item": (
         "不是平台认可的检测项目，请从列表中选择",
@@ -312,3 +320,17 @@ class Words:
 
     def t(self, key: str, **params: object) -> str:
         return self("label", key).format(**params)
+
+    def verdict_note(
+        self, *, result: str, device_result: str | None, method_std: str | None, entered_by: str | None
+    ) -> str | None:
+        """What the device (or the person who typed it) said, when the platform's verdict differs; None when it
+        agrees. The verdict shown is always the platform's (``result``)."""
+        if device_result is None or device_result == result:
+            return None
+        return self.t(
+            "verdict_note_entered" if entered_by else "verdict_note_device",
+            device=self("verdict", device_result),
+            platform=self("verdict", result),
+            standard=method_std or "",
+        )

@@ -33,6 +33,7 @@ from spool import Spool, plan
 from spool.write import Outcome
 from storage.drain import StorageDrain
 from storage.writers import PointWriter
+from wiring.build import judge_for
 
 #: The virtual clock's step: a detector may test, a cabinet keep a meal's samples, at most once per step.
 STEP = dt.timedelta(minutes=10)
@@ -127,8 +128,9 @@ class History:
         self.clock = FakeClock(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
         self.tz = ZoneInfo(registry.timezone)
         self.classify = Classifier(registry)
-        self.drain = StorageDrain(spool, registry, writer, self.clock)
-        self.engine = RulesEngine(thinned_registry(registry, self.thinning), config or RulesConfig(), rules, self.clock)
+        config = config or RulesConfig()
+        self.drain = StorageDrain(spool, registry, writer, self.clock, judge=judge_for(config))
+        self.engine = RulesEngine(thinned_registry(registry, self.thinning), config, rules, self.clock)
         self.rng = random.Random(f"history:{seed}")
         self.stats = FleetStats()
         self.models = [

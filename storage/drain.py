@@ -21,7 +21,7 @@ from devices.registry import Registry
 from runtime import backoff
 from runtime.clock import Clock
 from spool import Spool, SpoolRecord
-from storage.schema import StoragePoint, points_for
+from storage.schema import Judge, StoragePoint, points_for
 from storage.writers import PermanentWriteError, PointWriter, TransientWriteError, to_line
 
 log = structlog.get_logger("shian.storage")
@@ -72,6 +72,7 @@ class StorageDrain:
         disk_warn_bytes: int = 1024**3,
         backoff_start_s: float = backoff.START_S,
         on_backlog_disk: Callable[[bool, int], None] | None = None,
+        judge: Judge | None = None,
     ) -> None:
         self.spool = spool
         self.registry = registry
@@ -85,6 +86,8 @@ class StorageDrain:
         self._disk_warned = False
         #: Told (high?, backlog bytes) when the backlog's disk use crosses ``disk_warn_bytes``, either way.
         self.on_backlog_disk = on_backlog_disk
+        #: The platform's verdict on a test, stored as its result (storage/schema.py, ``Judge``).
+        self.judge = judge
         self._disk_checked_at = float("-inf")
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -129,7 +132,7 @@ class StorageDrain:
         set_aside: set[int] = set()
         for record in records:
             try:
-                points += [(record, p) for p in points_for(record, self._district(record.canteen_id))]
+                points += [(record, p) for p in points_for(record, self._district(record.canteen_id), self.judge)]
             except Exception as exc:  # a record today's schema cannot map must not block the rest
                 self._reject(record, f"cannot map to points: {exc}", "", set_aside)
         self._write(points, set_aside)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from devices.registry import Registry
 from spool import DownstreamReject, Spool
 from storage.drain import CONSUMER
-from storage.schema import points_for
+from storage.schema import Judge, points_for
 from storage.writers import PointWriter, WriteError
 
 
@@ -23,7 +23,13 @@ class RejectReplay:
 
 
 def replay_rejects(
-    spool: Spool, registry: Registry, writer: PointWriter, rejects: Sequence[DownstreamReject], now: dt.datetime
+    spool: Spool,
+    registry: Registry,
+    writer: PointWriter,
+    rejects: Sequence[DownstreamReject],
+    now: dt.datetime,
+    *,
+    judge: Judge | None = None,
 ) -> list[RejectReplay]:
     """Write each reject's record again; close the ones the store takes, note why for the others."""
     results = []
@@ -39,7 +45,7 @@ def replay_rejects(
             continue
         canteen = registry.canteen(record.canteen_id)
         try:
-            writer.write(points_for(record, canteen.district if canteen else "unknown"))
+            writer.write(points_for(record, canteen.district if canteen else "unknown", judge))
         except (WriteError, ValueError) as exc:
             note, through = f"refused again: {exc}", False
         else:

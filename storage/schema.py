@@ -9,6 +9,7 @@ overwrites itself.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -21,6 +22,7 @@ from devices.messages import (
     SampleDisposed,
     SampleRetained,
     TestResult,
+    TestVerdict,
 )
 from spool import SpoolRecord, hydrate
 
@@ -95,6 +97,8 @@ class FieldName(StrEnum):
     RETEST_OF = "retest_of"
     CONTROL_DELTA_A = "control_delta_a"
     ENTERED_BY = "entered_by"  # a result entered by hand in the console: the account
+    #: The device's (or typist's) own verdict, kept beside the platform's in the ``result`` tag.
+    DEVICE_RESULT = "device_result"
     SAMPLE_ID = "sample_id"
     SLOT = "slot"
     MEAL_DATE = "meal_date"
@@ -221,8 +225,15 @@ def _num(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def points_for(record: SpoolRecord, district: str) -> list[StoragePoint]:
-    """The points of one stored record. ``district`` comes from the registry (it is not on the wire)."""
+#: The platform's verdict on a test (``rules.units.verdict.judged_verdict`` with the region's limits): the
+#: platform hands it to storage, which knows no thresholds. Without one, the device's verdict is stored as it is.
+Judge = Callable[[TestResult], TestVerdict]
+
+
+def points_for(record: SpoolRecord, district: str, judge: Judge | None = None) -> list[StoragePoint]:
+    """The points of one stored record. ``district`` comes from the registry (it is not on the wire); a test's
+    ``result`` tag and ``passed`` field are the platform's verdict (``judge``), its ``device_result`` the
+    device's."""
     message = hydrate(record)
     base = {Tag.CANTEEN: record.canteen_id, Tag.DISTRICT: district}
     time_ns = point_time_ns(message.ts, record.seq)
@@ -236,6 +247,7 @@ def points_for(record: SpoolRecord, district: str) -> list[StoragePoint]:
     device = {Tag.DEVICE: record.device_id}
     match message:
         case TestResult():
+            verdict = judge(message) if judge is not None else message.result
             return [
                 point(
                     Measurement.RAPID_TEST,
@@ -243,12 +255,13 @@ def points_for(record: SpoolRecord, district: str) -> list[StoragePoint]:
                         **device,
                         Tag.ITEM_CODE: message.item_code,
                         Tag.METHOD_STD: message.method_std,
-                        Tag.RESULT: message.result,
+                        Tag.RESULT: verdict,
                     },
                     {
                         FieldName.MSG_ID: message.msg_id,
                         FieldName.VALUE: _num(message.value),
-                        FieldName.PASSED: 1.0 if message.result == "pass" else 0.0,
+                        FieldName.PASSED: 1.0 if verdict == "pass" else 0.0,
+                        FieldName.DEVICE_RESULT: message.result,
                         FieldName.SAMPLE_NO: message.sample_no,
                         FieldName.SAMPLE_NAME: message.sample_name,
                         FieldName.FOOD_CATEGORY: message.food_category,

@@ -5,6 +5,7 @@ their parts here, so there is one answer to "how is the gateway (or the rules en
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,11 +18,13 @@ from rules.engine import RulesEngine
 from rules.notify import MqttAlerts, Notifier
 from rules.runner import RulesRunner
 from rules.store import RulesStore
+from rules.units.verdict import judged_verdict
 from rules.webhooks import Route, Webhooks
 from runtime.clock import Clock
 from spool import Spool
 from storage.drain import StorageDrain
 from storage.local import LocalStore
+from storage.schema import Judge
 from storage.writers import InfluxV1Writer, InfluxV2Writer, PointWriter
 from wiring.settings import ConfigError, Settings
 from wiring.stored_alerts import StoredAlerts
@@ -99,7 +102,16 @@ def _given(value: str | None) -> str:
     return value
 
 
-def build_drain(settings: Settings, registry: Registry, clock: Clock) -> StorageDrain:
+def judge_for(config: RulesConfig) -> Judge:
+    """The platform's verdict on a test under ``config``'s limits, as storage stores it."""
+    return functools.partial(judged_verdict, config=config)
+
+
+def build_drain(
+    settings: Settings, registry: Registry, clock: Clock, *, config: RulesConfig | None = None
+) -> StorageDrain:
+    """The storage drain, storing each test's verdict as the rules engine judges it (``config``: the rules
+    file's limits unless given)."""
     return StorageDrain(
         Spool(spool_path(settings)),
         registry,
@@ -107,6 +119,7 @@ def build_drain(settings: Settings, registry: Registry, clock: Clock) -> Storage
         clock,
         batch_size=settings.storage.batch_size,
         disk_warn_bytes=int(settings.storage.backlog_disk_warn_mb * 1024 * 1024),
+        judge=judge_for(config or load_rules(settings.rules.file, registry.region)),
     )
 
 

@@ -20,7 +20,7 @@ from devices.registry import Registry, load_registry, rules_account
 from gateway.metrics import serve_metrics
 from gateway.runner import run_gateway
 from mqtt.link_options import LinkOptions
-from rules.config import RulesConfig
+from rules.config import RulesConfig, load_rules
 from rules.metrics import RulesCollector
 from rules.webhooks import Webhooks
 from runtime.clock import Clock, SystemClock
@@ -52,7 +52,8 @@ class Platform:
         self.registry = registry
         self.clock = clock
         self.gateway = build_gateway(settings, registry, clock)
-        self.drain = build_drain(settings, registry, clock)
+        rules_config = rules_config or load_rules(settings.rules.file, registry.region)
+        self.drain = build_drain(settings, registry, clock, config=rules_config)
         self.feed = AlertFeed()
         self.rules, self.alerts_topic = build_rules(
             settings, registry, clock, config=rules_config, also_notify=[self.feed]
@@ -72,7 +73,7 @@ class Platform:
                 limits=self.rules.engine.config,
             )
             self.console.wake_rules = self.gateway.committed.set  # forwarded to the rules thread
-            self.console.live = LiveTests(spool_path(settings), registry, clock)
+            self.console.live = LiveTests(spool_path(settings), registry, clock, judge=self.drain.judge)
         self.drain.on_backlog_disk = self._backlog_disk
         self.drain_stop, self.rules_stop, self.devices_stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self.core: list[asyncio.Task[None]] = []  # gateway, storage drain, rules: must never end by themselves

@@ -51,6 +51,11 @@ class Failure:
     disposition: str | None
     handled_by: str | None
     retested: bool
+    item_code: str = ""
+    method_std: str = ""
+    #: What the device (or the person who typed it) said, where the platform judged it failed (None: agreed).
+    device_result: str | None = None
+    entered_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -202,7 +207,7 @@ def compile_bulletin(
 def _tests(b: Bulletin, src: _Scope, alerts: list[Alert]) -> None:
     readings, schools, scope, scores = src.readings, src.schools, src.ids, src.scores
     names = [Tag.CANTEEN, Tag.RESULT, F.MSG_ID, F.SAMPLE_NO, F.SAMPLE_NAME, F.SUPPLIER, F.BATCH_NO, F.VALUE, F.UNIT]
-    names += [F.RETEST_OF]
+    names += [F.RETEST_OF, Tag.ITEM_CODE, Tag.METHOD_STD, F.DEVICE_RESULT, F.ENTERED_BY]
     rows = list(readings.every(M.RAPID_TEST, names, scope, b.period.start, b.period.end + b.limits.followup_within))
     failed_alerts = alerts_by_record(alerts, "test.failed")
     retests = {(r[Tag.CANTEEN], r[F.RETEST_OF]): at for at, r in rows if r[F.RETEST_OF]}
@@ -243,6 +248,10 @@ def _tests(b: Bulletin, src: _Scope, alerts: list[Alert]) -> None:
                 disposition=alert.disposition if alert else None,
                 handled_by=alert.acked_by if alert else None,
                 retested=retest_at is not None and at < retest_at <= at + b.limits.followup_within,
+                item_code=r[Tag.ITEM_CODE] or "",
+                method_std=r[Tag.METHOD_STD] or "",
+                device_result=r[F.DEVICE_RESULT],
+                entered_by=r[F.ENTERED_BY],
             )
         )
     b.batches = len(batches)

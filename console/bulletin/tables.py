@@ -58,6 +58,7 @@ _T: dict[str, tuple[str, str]] = {
     "reading": ("检测值", "Reading"),
     "disposition": ("处置", "Disposition"),
     "handled_by": ("处理人", "Handled by"),
+    "verdict_note": ("备注", "Note"),
     "retest": ("{within:g}小时内复检", "Retest ≤ {within:g} h"),
     "level": ("级别", "Level"),
     "alerts": ("告警数", "Alerts"),
@@ -174,20 +175,25 @@ def tables(b: Bulletin, lang: Language = "zh") -> list[Table]:
         Table(
             "failures",
             w("failures"),
-            [w(k) for k in ("time", "district", "canteen", "sample", "supplier", "batch", "reading")]
-            + [w("disposition"), w("handled_by"), w("retest")],
+            [w(k) for k in ("time", "district", "canteen", "sample", "item", "supplier", "batch", "reading")]
+            + [w("disposition"), w("handled_by"), w("retest"), w("verdict_note")],
             [
                 [
                     f.at.strftime("%Y-%m-%d %H:%M"),
                     f.district,
                     f.canteen,
                     f.sample,
+                    words("item", f.item_code),
                     f.supplier,
                     f.batch,
                     f.value,
                     words("disposition", f.disposition) if f.disposition else w("pending"),
                     f.handled_by,
                     yes_no(f.retested),
+                    words.verdict_note(
+                        result="fail", device_result=f.device_result, method_std=f.method_std, entered_by=f.entered_by
+                    )
+                    or "",
                 ]
                 for f in b.failures
             ],

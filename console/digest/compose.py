@@ -47,6 +47,8 @@ class Failure(DigestModel):
     batch: str
     item: str
     handling: str
+    #: What the detector or the person who typed it said, where the platform's re-check found it failed.
+    note: str | None = None
 
 
 class MealSamples(DigestModel):
@@ -121,6 +123,9 @@ def compose(
             batch=scrub(t.batch_no),
             item=words("item", t.item_code),
             handling=_handling(by_msg.get(t.msg_id or "")),
+            note=words.verdict_note(
+                result=t.result, device_result=t.device_result, method_std=t.method_std, entered_by=t.entered_by
+            ),
         )
         for t in sorted(tests, key=lambda t: t.at)
         if t.result == "fail"
@@ -177,7 +182,8 @@ def render_text(digest: DailyDigest) -> str:
         lines.append("今日无快检记录。")
     for f in digest.failures:
         batch = f"，批次 {f.batch}" if f.batch else ""
-        lines.append(f"不合格：{f.sample}（{f.supplier}{batch}）{f.item}——{f.handling}。")
+        note = f"（{f.note}）" if f.note else ""
+        lines.append(f"不合格：{f.sample}（{f.supplier}{batch}）{f.item}{note}——{f.handling}。")
     if digest.samples:
         meals = "；".join(f"{m.meal}{m.dishes}道菜，留样{m.kept}份" for m in digest.samples)
         lines.append(f"留样：{meals}。")

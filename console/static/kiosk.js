@@ -30,6 +30,12 @@
       cell(row.time), cell(row.sample), cell(`${row.supplier} ${row.batch}`.trim()), cell(row.item),
       cell(row.method), cell(row.value), cell(row.verdict, "verdict"), cell(row.tester),
     );
+    if (row.note) {  // the device or typist said otherwise: the platform's verdict stands, and says so
+      const note = document.createElement("div");
+      note.className = "verdict-note";
+      note.textContent = row.note;
+      tr.children[6].append(note);
+    }
     // newest first: the rows arrive in time order, and the page's first rows come newest first
     if (fresh) rows.prepend(tr); else rows.append(tr);
     empty.hidden = rows.children.length > 0;

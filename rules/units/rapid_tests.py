@@ -12,7 +12,7 @@ from rules.alerts import Severity
 from rules.effects import Effect, Raise, Resolve
 from rules.state import Table
 from rules.units.base import Observation, RuleContext, RuleUnit
-from rules.units.verdict import platform_verdict
+from rules.units.verdict import judged_verdict, platform_verdict
 
 
 @dataclass
@@ -39,6 +39,7 @@ class TestsUnit(RuleUnit):
         record, cfg = seen.record, self.config
         canteen = record.canteen_id
         verdict = platform_verdict(test, cfg)
+        judged = judged_verdict(test, cfg)
         evidence = {
             **seen.evidence,
             "sample_no": test.sample_no,
@@ -76,7 +77,7 @@ class TestsUnit(RuleUnit):
             self.followups.drop(f"{canteen}|{test.retest_of}")
             effects.append(Resolve("test.followup_missing", f"{canteen}|{test.retest_of}", "retested", test.ts))
         sample_key = f"{canteen}|{test.sample_no}"
-        if verdict == "invalid":
+        if verdict == "invalid":  # the platform's own finding: a void run, whatever the device said
             alert(
                 "test.invalid_control",
                 "warning",
@@ -86,7 +87,7 @@ class TestsUnit(RuleUnit):
                 minimum=cfg.control_delta_a_min,
             )
             return effects  # a void run proves nothing either way
-        failed = test.result == "fail" or verdict == "fail"
+        failed = judged == "fail"  # the verdict every page and bulletin shows
         if failed:
             alert("test.failed", "critical", f"{sample_key}|{test.item_code}", **params)
             if not test.retest_of:

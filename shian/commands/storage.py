@@ -89,17 +89,20 @@ def _document(reject: DownstreamReject, spool: Spool) -> dict[str, object]:
 
 def _replay(args: argparse.Namespace) -> int:
     from devices.registry import load_registry
+    from rules.config import load_rules
     from runtime.clock import SystemClock
     from storage.drain import CONSUMER
     from storage.replay import replay_rejects
-    from wiring.build import build_writer
+    from wiring.build import build_writer, judge_for
 
     settings = settings_from(args)
     spool = _spool(settings)
     rejects = spool.downstream_rejects(CONSUMER, ids=args.ids, pending_only=not args.ids, limit=1_000_000)
     writer = build_writer(settings)
+    registry = load_registry(settings.registry)
+    judge = judge_for(load_rules(settings.rules.file, registry.region))  # the verdict as the drain stores it
     try:
-        results = replay_rejects(spool, load_registry(settings.registry), writer, rejects, SystemClock().now())
+        results = replay_rejects(spool, registry, writer, rejects, SystemClock().now(), judge=judge)
     finally:
         writer.close()
     for result in results:
