@@ -74,11 +74,14 @@ class Server:
 _running: set[ManagedProcess] = set()
 
 
-def stop_all_managed(timeout: float = 2.0) -> None:
+def stop_all_managed(timeout: float = 2.0) -> list[str]:
     """SIGTERM every managed child still running (SIGKILL after ``timeout``): for a process about to exit
-    without its orderly shutdown, which would otherwise leave its broker behind."""
+    without its orderly shutdown, which would otherwise leave its broker behind. The names of those stopped."""
+    stopped = []
     for process in list(_running):
         process.stop(timeout)
+        stopped.append(process.name)
+    return stopped
 
 
 class ManagedProcess(Server):

@@ -88,12 +88,13 @@ class DeviceModel:
         stats: FleetStats,
         behaviour: Behaviour,
         seed: int = 0,
+        boot: str | None = None,
     ) -> None:
         self.canteen, self.entry, self.registry = canteen, entry, registry
         self.stats, self.behaviour = stats, behaviour
         self.tz = ZoneInfo(registry.timezone)
         self.rng = random.Random(f"{entry.id}:{seed}")
-        self.factory = PayloadFactory(entry.id, seed)
+        self.factory = PayloadFactory(entry.id, seed, boot=boot)
         self.outbox = Outbox()
         stats.outboxes.append(self.outbox)
         self.meals_done: set[str] = set()

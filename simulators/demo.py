@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 from pydantic import BaseModel
@@ -22,7 +22,7 @@ from mqtt.device_link import MqttError, MqttLink
 from mqtt.link_options import LastWill, LinkOptions
 from runtime.backoff import Backoff
 from runtime.clock import Clock
-from simulators.payloads import PayloadFactory
+from simulators.payloads import PayloadFactory, boot_stamp
 from wiring.broker import BrokerAddress
 from wiring.console import demo_logins, demo_public_links
 from wiring.loops import watch_operator_topics
@@ -42,6 +42,8 @@ class DemoOptions:
     #: Seconds between two readings of one device.
     interval_s: float = 2.0
     seed: int = 0
+    #: The msg_ids' start stamp: a restarted demo never sends an id it sent before.
+    boot: str = field(default_factory=boot_stamp)
 
 
 def _malformed_payloads(factory: PayloadFactory, clock: Clock) -> list[tuple[str, bytes]]:
@@ -67,7 +69,7 @@ class DemoDevice:
     stop: asyncio.Event
 
     def __post_init__(self) -> None:
-        self.factory = PayloadFactory(self.device.id, self.options.seed)
+        self.factory = PayloadFactory(self.device.id, self.options.seed, boot=self.options.boot)
 
     def topic(self, channel: Channel) -> str:
         return str(DeviceTopic(self.canteen.id, self.device.kind, self.device.id, channel))

@@ -21,6 +21,7 @@ from mqtt.link_options import LastWill, LinkOptions
 from runtime.backoff import Backoff
 from simulators.behaviour import Behaviour, DeviceModel, FleetStats
 from simulators.pacer import Pacer
+from simulators.payloads import boot_stamp
 from simulators.simclock import SimClock
 
 log = structlog.get_logger("shian.fleet")
@@ -167,9 +168,10 @@ async def run_fleet(
     passwords = passwords or {}
     pacer = Pacer(clock, clock.speed)
     stats.pacer = pacer
+    boot = boot_stamp()  # a restarted fleet sends no msg_id it sent before
     devices = [
         FleetDevice(
-            DeviceModel(c, d, registry, stats=stats, behaviour=behaviour or Behaviour()),
+            DeviceModel(c, d, registry, stats=stats, behaviour=behaviour or Behaviour(), boot=boot),
             clock,
             host=host,
             port=port,

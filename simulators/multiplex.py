@@ -27,6 +27,7 @@ from runtime.backoff import Backoff
 from simulators.behaviour import Behaviour, DeviceModel, FleetStats
 from simulators.fleet import reconnect_wait, sleep_until, start_and_pace
 from simulators.pacer import Pacer
+from simulators.payloads import boot_stamp
 from simulators.simclock import SimClock
 
 log = structlog.get_logger("shian.fleet")
@@ -148,11 +149,11 @@ async def run_multiplexed(
     ``stop`` is set; the clock held until they are all connected, then paced as the fleet's."""
     pacer = Pacer(clock, clock.speed)
     stats.pacer = pacer
-    behaviour = behaviour or Behaviour()
+    behaviour, boot = behaviour or Behaviour(), boot_stamp()  # a restart sends no msg_id it sent before
     shards: list[list[DeviceModel]] = [[] for _ in range(connections)]
     for n, canteen in enumerate(registry.canteens):
         shards[n % connections] += [
-            DeviceModel(canteen, d, registry, stats=stats, behaviour=behaviour)
+            DeviceModel(canteen, d, registry, stats=stats, behaviour=behaviour, boot=boot)
             for d in canteen.devices
             if not d.revoked
         ]

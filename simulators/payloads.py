@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import random
+import time
 
 from devices.messages import (
     AiViolation,
@@ -32,13 +33,17 @@ _OPERATORS = ["王芳", "李军", "张丽"]
 class PayloadFactory:
     """Makes the payloads of one device, with unique message ids and a seeded random source."""
 
-    def __init__(self, device_id: str, seed: int = 0) -> None:
+    def __init__(self, device_id: str, seed: int = 0, *, boot: str | None = None) -> None:
         self.device_id = device_id
         self.random = random.Random(f"{device_id}:{seed}")
         self._counter = itertools.count(1)
+        # A live device's ids carry the moment it started: the contract forbids a counter that starts again
+        # after a restart (a reused id is stored as another record, but joins by id go wrong). Seeded, replayable
+        # runs (history, scenarios) keep plain counters.
+        self._prefix = f"{device_id[: 64 - 22]}-{boot}" if boot else device_id
 
     def msg_id(self) -> str:
-        return f"{self.device_id}-{next(self._counter):08d}"
+        return f"{self._prefix}-{next(self._counter):08d}"
 
     def status(self, state: str, now: dt.datetime) -> DeviceStatus:
         return DeviceStatus(type="device.status", state=state, ts=now)  # type: ignore[arg-type]
@@ -141,3 +146,9 @@ class PayloadFactory:
             area=self.random.choice(["prep", "cooking", "serving"]),
             snapshot_url=f"https://video.example.invalid/snap/{msg_id}.jpg",
         )
+
+
+def boot_stamp() -> str:
+    """This run's start, for the msg_ids of simulated devices that run live (hex milliseconds: a restart is a new
+    stamp)."""
+    return f"{time.time_ns() // 1_000_000:x}"

@@ -12,7 +12,8 @@ from broker_config.managed import ManagedMosquitto
 from mqtt.device_link import MqttLink
 from mqtt.link_options import LinkOptions
 from runtime.clock import SystemClock
-from simulators.demo import DemoOptions, run_demo_fleet
+from simulators.demo import DemoDevice, DemoOptions, run_demo_fleet
+from simulators.payloads import boot_stamp
 from tests.helpers import eventually, make_registry
 
 
@@ -44,3 +45,19 @@ async def test_a_device_whose_connection_is_taken_over_reconnects(mosquitto: Man
     reconnect = next(e for e in logs if e["event"] == "device.reconnecting")
     assert reconnect["retry_in_s"] > 0
     assert reconnect["error"]
+
+
+async def test_a_restarted_demo_device_sends_no_msg_id_it_sent_before(uid: str) -> None:
+    """The contract forbids a counter that starts again after a restart: the demo's devices carry their start."""
+    registry = make_registry(uid, canteens=1)
+    canteen, detector = registry.canteens[0], registry.canteens[0].devices[0]
+
+    def ids(options: DemoOptions) -> set[str]:
+        device = DemoDevice(canteen, detector, options, SystemClock(), buggy=False, stop=asyncio.Event())
+        return {device.factory.msg_id() for _ in range(100)}
+
+    first = DemoOptions(host="127.0.0.1", port=1)
+    await eventually(lambda: boot_stamp() != first.boot, what="the next millisecond")
+    again = DemoOptions(host="127.0.0.1", port=1)  # the same demo, started again
+    assert len(ids(first)) == 100
+    assert not ids(first) & ids(again)

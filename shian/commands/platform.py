@@ -15,7 +15,7 @@ from shian.commands.common import Commands, add_common, settings_from
 #: console's clients are doing: past it, it ends its managed broker and exits without the rest of its orderly
 #: stop. Nothing accepted is lost that way: deliveries are acknowledged only once committed to the spool, and
 #: storage and rules resume from their checkpoints in it.
-STOP_BOUND_S = 5.0
+STOP_BOUND_S = 10.0
 
 #: (command, short help, description, whether simulated devices run too)
 _COMMANDS = (
@@ -24,7 +24,7 @@ _COMMANDS = (
         "run the platform: broker (managed unless mqtt.host is set), gateway, storage and rules",
         "Run the gateway, the storage drain and the rules engine against the configured broker. With no "
         "mqtt.host configured, start a managed Mosquitto on loopback first and stop it on exit. The first "
-        "Ctrl-C (or SIGTERM) drains the gateway and stops everything, within 5 seconds whatever the broker, "
+        "Ctrl-C (or SIGTERM) drains the gateway and stops everything, within 10 seconds whatever the broker, "
         "InfluxDB or the console's clients do; a second one does not wait for the drain.",
         False,
     ),
@@ -88,13 +88,15 @@ def _arm_stop_bound(bound_s: float) -> None:
     def overdue() -> None:
         from runtime.process import stop_all_managed
 
-        structlog.get_logger("shian").error(
+        structlog.get_logger("shian").warning(
             "shian.stop_forced",
             bound_s=bound_s,
             meaning="the orderly stop took too long; the spool keeps everything acknowledged, and storage and rules "
             "resume from their checkpoints at the next start",
         )
-        stop_all_managed(timeout=1.0)
+        log = structlog.get_logger("shian")
+        for name in stop_all_managed(timeout=1.0):
+            log.info("broker.stopped" if name == "mosquitto" else f"{name}.stopped", forced=True)
         os._exit(0)
 
     timer = threading.Timer(bound_s, overdue)
