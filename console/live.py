@@ -219,6 +219,7 @@ class LiveTests:
                     yield _event("reload", {})
                     return
                 yield event
+                ticked = float("-inf")  # a tick follows each event, with its canteen's freshness
         finally:
             self._listeners[canteen_id].discard(queue)
 

@@ -86,8 +86,10 @@ async def test_load_mode_delivers_every_message(mosquitto: ManagedMosquitto, tmp
     assert result.messages == 3000
     assert result.rate > 0
     assert gateway.stats.stored == 3000
-    # besides the load, only what earlier tests left retained on the shared broker, which it ignores
-    assert gateway.stats.received - sum(gateway.stats.ignored.values()) == 3000
+    # besides the load, only what earlier tests left retained on the shared broker, which it ignores, and the
+    # broker's redeliveries of what it had not seen acknowledged yet (a busy machine), which are duplicates
+    stats = gateway.stats
+    assert stats.received - sum(stats.ignored.values()) - stats.duplicates == 3000
 
 
 async def test_every_device_logs_in_with_its_own_provisioned_credentials(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from broker_config.managed import ManagedMosquitto
 from devices.decode import DecodeError, decode, decode_carefully
 from devices.registry import Registry
-from devices.topics import Channel, DeviceKind, parse_device_topic
+from devices.topics import Channel, DeviceKind, format_device_topic, parse_device_topic
 from gateway.intake import Accepted, Classifier, Rejected, classify
 from mqtt.bus import Incoming
 from spool import Spool
@@ -71,15 +71,23 @@ async def test_ten_thousand_mutated_payloads_are_all_accounted_for(
         )
         stats = gateway.stats
         dead_lettered = sum(stats.rejected.values())
-        assert stats.stored + stats.duplicates + dead_lettered == len(sent)
+        # Each delivery has one verdict; on a busy machine the broker may deliver a message again that it had
+        # not seen acknowledged (a duplicate if stored, a second dead letter if refused): never fewer.
+        assert stats.stored + stats.duplicates + dead_lettered >= len(sent)
         assert dead_lettered > 9000  # nearly all mutations break the payload
         assert len(stats.rejected) >= 8  # and in many different ways
     spool = Spool(spool_path)
     try:
         assert spool.count_records() == stats.stored
         assert spool.count_dead_letters() == dead_lettered
+        stored = {
+            (format_device_topic(r.canteen_id, r.kind, r.device_id, r.channel), r.payload) for r in spool.all_records()
+        }
+        refused = {(d.topic, d.payload) for d in spool.dead_letters(limit=len(sent) * 2)}
     finally:
         spool.close()
+    lost = [message for message in sent if message not in stored and message not in refused]
+    assert lost == [], f"{len(lost)} messages neither stored nor dead-lettered (FUZZ_SEED={FUZZ_SEED!r})"
     print(
         f"10,000 mutated payloads: {stats.stored} stored, {stats.duplicates} duplicates, by reason: "
         f"{dict(stats.rejected.most_common())}"
