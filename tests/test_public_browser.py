@@ -91,7 +91,12 @@ async def test_the_parents_page_fits_a_phone(tmp_path: Path, mosquitto: ManagedM
         )
         await eventually(lambda: platform.drain.stats.written_records >= 2, what="both tests in the store")
         today = console.today()
-        evening = dt.datetime.combine(today, dt.time(17, 31), ZoneInfo(console.registry.timezone))
+        # The digest falls due a minute from now, whatever the hour the suite runs at: one due before the
+        # platform started (17:30 on an evening run) is owed by no new installation, and would never be made.
+        now = console.clock.now().astimezone(ZoneInfo(console.registry.timezone))
+        if (now + dt.timedelta(minutes=2)).date() != today:
+            pytest.skip("the two minutes before midnight: the digest would be tomorrow's")
+        send_at, evening = (now + dt.timedelta(minutes=1)).time(), now + dt.timedelta(minutes=2)
         # today a school day whatever the weekday the suite runs on (a make-up day: 调休)
         registry = console.registry.model_copy(update={"calendar": SchoolCalendar(school_days=[today])})
         service = DigestService(
@@ -101,7 +106,7 @@ async def test_the_parents_page_fits_a_phone(tmp_path: Path, mosquitto: ManagedM
             store=console.store,
             outbox=DigestOutbox(tmp_path / "console.sqlite"),
             clock=FakeClock(max(evening, console.clock.now())),
-            schedule=DigestSchedule(send_at=dt.time(17, 30)),
+            schedule=DigestSchedule(send_at=send_at),
         )
         service.make_due(service.clock.now())
         _, token = console.store.issue_public_token("c-a", "public", console.clock.now())
