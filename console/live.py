@@ -74,10 +74,7 @@ def kiosk_row(test: TestRow, tz: ZoneInfo, words: Words) -> KioskRow:
         verdict=words("verdict", test.result),
         verdict_code=test.result,
         tester=scrub(test.operator),
-        note=words.verdict_note(
-            result=test.result, device_result=test.device_result, method_std=test.method_std, entered_by=test.entered_by
-        )
-        or "",
+        note=words.note_for(test) or "",
     )
 
 

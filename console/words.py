@@ -5,7 +5,7 @@ A code the catalogue does not know is shown as it is, never dropped.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 Language = Literal["zh", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh", "en")
@@ -320,6 +320,13 @@ class Words:
 
     def t(self, key: str, **params: object) -> str:
         return self("label", key).format(**params)
+
+    def note_for(self, test: Any) -> str | None:
+        """:meth:`verdict_note` of a test row (anything with ``result``, ``device_result``, ``method_std`` and
+        ``entered_by``)."""
+        return self.verdict_note(
+            result=test.result, device_result=test.device_result, method_std=test.method_std, entered_by=test.entered_by
+        )
 
     def verdict_note(
         self, *, result: str, device_result: str | None, method_std: str | None, entered_by: str | None

@@ -123,9 +123,7 @@ def compose(
             batch=scrub(t.batch_no),
             item=words("item", t.item_code),
             handling=_handling(by_msg.get(t.msg_id or "")),
-            note=words.verdict_note(
-                result=t.result, device_result=t.device_result, method_std=t.method_std, entered_by=t.entered_by
-            ),
+            note=words.note_for(t),
         )
         for t in sorted(tests, key=lambda t: t.at)
         if t.result == "fail"

@@ -104,9 +104,7 @@ def _trace(args: argparse.Namespace) -> int:
         t = line.test
         handled = f"  {line.handling}" + (f" ({line.handled_by})" if line.handled_by else "") if line.handling else ""
         food = f"{t.sample_name or ''}  {t.supplier or ''} {t.batch_no or ''}"
-        note = words.verdict_note(
-            result=t.result, device_result=t.device_result, method_std=t.method_std, entered_by=t.entered_by
-        )
+        note = words.note_for(t)
         verdict = f"{words('item', t.item_code)}  {words('verdict', t.result)}" + (f"（{note}）" if note else "")
         print(f"{t.at.astimezone(tz):%Y-%m-%d %H:%M}  {line.district}  {line.canteen_name}  {food}  {verdict}{handled}")
     failed = sum(1 for line in lines if line.test.result == "fail")
