@@ -133,7 +133,7 @@ class LiveTests:
         self.registry = registry
         self.clock = clock
         self.tz = ZoneInfo(registry.timezone)
-        self.words = Words("zh")
+        self.words = Words("zh", registry.catalogue)
         self.last_seen: dict[str, dt.datetime] = {}
         self._recent: dict[str, collections.deque[tuple[dt.date, KioskRow]]] = {}
         self._listeners: dict[str, set[asyncio.Queue[str]]] = collections.defaultdict(set)

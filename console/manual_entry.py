@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from console.words import ITEMS, Words
+from console.words import Words
 from devices.messages import TestResult
 
 #: The form's fields in its order, each a field of ``test.result`` (docs/contract.md), with its label's key.
@@ -92,7 +92,7 @@ def entry_payload(
         limit = LIMITS.get(field, MAX_VALUE_CHARS)
         if len(text) > limit:
             errors.append(f"{_label(words, field)}：{words.t('too_long', limit=limit, length=len(text))}")
-    if values["item_code"] and values["item_code"] not in ITEMS:
+    if values["item_code"] and values["item_code"] not in words.items:
         errors.append(f"{_label(words, 'item_code')}：{words.t('unknown_item')}")
     ts = now.astimezone(tz)
     try:

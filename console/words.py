@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from devices.items import BUILTIN, ItemCatalogue
+
 Language = Literal["zh", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh", "en")
 
@@ -231,15 +233,6 @@ VERDICTS: _W = {
     "suspect": ("可疑", "Suspect"),
     "invalid": ("无效", "Invalid"),
 }
-ITEMS: _W = {
-    "pesticide.op_carbamate": ("有机磷和氨基甲酸酯类农药", "Organophosphate and carbamate pesticides"),
-    "vetdrug.clenbuterol": ("克伦特罗（瘦肉精）", "Clenbuterol"),
-    "vetdrug.ractopamine": ("莱克多巴胺", "Ractopamine"),
-    "additive.nitrite": ("亚硝酸盐", "Nitrite"),
-    "additive.sulfite": ("二氧化硫", "Sulphur dioxide"),
-    "toxin.aflatoxin_b1": ("黄曲霉毒素 B1", "Aflatoxin B1"),
-    "adulterant.formaldehyde": ("甲醛", "Formaldehyde"),
-}
 METHODS: _W = {
     "enzyme_inhibition": ("酶抑制法", "Enzyme inhibition"),
     "test_card": ("速测卡", "Test card"),
@@ -293,7 +286,6 @@ CATALOGUES: dict[str, _W] = {
     "level": LEVELS,
     "rule": RULES,
     "verdict": VERDICTS,
-    "item": ITEMS,
     "method": METHODS,
     "meal": MEALS,
     "kind": KINDS,
@@ -308,13 +300,16 @@ CATALOGUES: dict[str, _W] = {
 class Words:
     """The console's words in one language: ``words("label", "inbox")`` or ``words.t("page_of", page=2)``."""
 
-    def __init__(self, language: Language) -> None:
+    def __init__(self, language: Language, items: ItemCatalogue = BUILTIN) -> None:
         self.language: Language = language
+        self.items = items  # the region's item catalogue: item names are the contract's (devices/items.py)
         self._index = 0 if language == "zh" else 1
 
     def __call__(self, catalogue: str, code: str | None) -> str:
         if code is None:
             return ""
+        if catalogue == "item":
+            return self.items.name(code, self.language) or code
         entry = CATALOGUES[catalogue].get(code)
         return entry[self._index] if entry else code
 

@@ -71,7 +71,9 @@ Text = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f
 #: A standard's code, e.g. ``GB/T 5009.199-2003`` or ``NY/T 448-2001``; it is a storage tag, so no odd characters.
 StandardCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ./:_-]*[A-Za-z0-9]$")]
 Url = Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^https?://\S+$")]
-ItemCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z0-9_]+$", max_length=64)]
+#: ``item_code``: ``{group}.{name}``, lower-case; which codes exist is the item catalogue's (devices/items.py).
+ITEM_CODE_PATTERN = r"^[a-z][a-z0-9_]*\.[a-z0-9_]+$"
+ItemCode = Annotated[str, Field(pattern=ITEM_CODE_PATTERN, max_length=64)]
 
 
 class WireModel(BaseModel):
@@ -101,6 +103,7 @@ class DetectorHeartbeat(Record):
 FoodCategory = Literal["vegetable", "fruit", "meat", "aquatic", "egg", "grain", "other"]
 TestMethod = Literal["enzyme_inhibition", "test_card", "colloidal_gold", "spectrophotometry"]
 TestVerdict = Literal["pass", "fail", "suspect", "invalid"]
+TestUnit = Literal["%", "mg/kg", "qualitative"]
 
 
 class TestResult(Record):
@@ -134,7 +137,7 @@ class TestResult(Record):
     method: TestMethod
     method_std: StandardCode
     value: Annotated[float, Field(ge=0)] | None
-    unit: Literal["%", "mg/kg", "qualitative"]
+    unit: TestUnit
     result: TestVerdict
     operator: Text
     reviewer: Text | None = None

@@ -28,3 +28,4 @@ class Reason(StrEnum):
     WRONG_TYPE = "wrong_type"  # for example a string where a number belongs
     NAIVE_TIMESTAMP = "naive_timestamp"  # a timestamp without a UTC offset
     INVALID_VALUE = "invalid_value"  # the right type, but out of range or not one of the allowed values
+    UNKNOWN_ITEM = "unknown_item"  # a test's item_code is not in the item catalogue (devices/items.py)

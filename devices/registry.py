@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from devices.ids import CanteenId, DeviceId
+from devices.items import BUILTIN, Item, ItemCatalogue
 from devices.messages import Meal
 from devices.topics import DeviceKind
 from runtime.errors import ShianError
@@ -191,7 +192,10 @@ class Registry(RegistryModel):
     calendar: SchoolCalendar = Field(default_factory=SchoolCalendar)
     canteens: list[Canteen] = Field(default_factory=list)
     accounts: list[Account] = Field(default_factory=list)
+    #: The region's own test items, beside the built-in catalogue (devices/items.py; docs/contract.md).
+    items: list[Item] = Field(default_factory=list)
 
+    _catalogue: ItemCatalogue = PrivateAttr(default=BUILTIN)
     _devices: dict[str, DeviceAssignment] = PrivateAttr(default_factory=dict)
     _canteens: dict[str, Canteen] = PrivateAttr(default_factory=dict)
     #: (canteen, day) -> school day?: the rules and the simulators ask it for every device on every tick.
@@ -211,6 +215,13 @@ class Registry(RegistryModel):
             device.id: DeviceAssignment(canteen, device) for canteen in self.canteens for device in canteen.devices
         }
         self._canteens = {canteen.id: canteen for canteen in self.canteens}
+        if self.items and not any(True for _ in _item_problems(self.items)):  # else the cross-check says why
+            self._catalogue = BUILTIN.extended(self.items)
+
+    @property
+    def catalogue(self) -> ItemCatalogue:
+        """Every item a test in this region may carry: the built-in ones and the registry's own."""
+        return self._catalogue
 
     def assignment(self, device_id: str) -> DeviceAssignment | None:
         """The canteen and entry of ``device_id``, or None when the registry does not know it."""
@@ -268,6 +279,12 @@ def _reserved(name: str, what: str) -> Iterator[str]:
         yield f"{what} {name!r} ends in {MANUAL_SUFFIX!r}, which names hand-entered results"
 
 
+def _item_problems(items: list[Item]) -> Iterator[tuple[Path_, str]]:
+    for n, item in enumerate(items):
+        if item.code in BUILTIN or any(other.code == item.code for other in items[:n]):
+            yield ("items", n, "code"), f"item {item.code!r} is already in the catalogue"
+
+
 def cross_check(registry: Registry) -> Iterator[tuple[Path_, str]]:
     """Rules that span entries: unique canteen ids, and device ids unique across the whole region
     (a device id is also its broker username)."""
@@ -289,6 +306,7 @@ def cross_check(registry: Registry) -> Iterator[tuple[Path_, str]]:
                     f" ({registry.canteens[ci].id})",
                 )
             devices.setdefault(device.id, (i, j))
+    yield from _item_problems(registry.items)
     districts = {canteen.district for canteen in registry.canteens}
     for k, account in enumerate(registry.accounts):
         if account.username in devices:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from devices.field_docs import FIELDS, FieldDoc
+from devices.items import BUILTIN, ItemCatalogue
 from devices.messages import MODELS_BY_TYPE, DeadLetter, Receipt, WireModel
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -27,7 +28,28 @@ def schema_file(name: str) -> str:
 
 def json_schema(name: str) -> dict[str, Any]:
     """The JSON Schema of one document, standalone (its definitions inside it)."""
-    return standalone(name, _describe(DOCUMENTS[name].model_json_schema(mode="validation")))
+    schema = _describe(DOCUMENTS[name].model_json_schema(mode="validation"))
+    if name == "test.result":
+        schema = _with_catalogue(schema, BUILTIN)
+    return standalone(name, schema)
+
+
+def _with_catalogue(schema: dict[str, Any], items: ItemCatalogue) -> dict[str, Any]:
+    """A test's item is one of the catalogue's, tested by one of its methods in that method's unit."""
+    schema["properties"]["item_code"]["enum"] = [item.code for item in items]
+    schema.setdefault("allOf", []).extend(
+        {
+            "if": {"properties": {"item_code": {"const": item.code}}},
+            "then": {
+                "anyOf": [
+                    {"properties": {"method": {"const": method}, "unit": {"const": unit}}}
+                    for method, unit in dict.fromkeys((s.method, s.unit) for s in item.standards)
+                ]
+            },
+        }
+        for item in items
+    )
+    return schema
 
 
 def standalone(name: str, schema: dict[str, Any]) -> dict[str, Any]:

@@ -12,13 +12,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import itertools
+import json
 import statistics
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from devices.messages import DeviceStatus, Receipt
+from devices.messages import DeviceStatus, Receipt, TestResult
 from devices.reasons import Reason
 from devices.registry import Registry
 from devices.topics import ROOT, Channel, TopicError, parse_device_topic
@@ -65,6 +66,7 @@ def judge(seen: list[Seen], registry: Registry, device_id: str, watched: dt.time
     return [
         _topics(device_id, registry, decided),
         _schema(decided),
+        _items(decided, registry),
         _msg_ids(decided),
         _heartbeat(device_id, registry, decided, watched),
         _clock(decided),
@@ -101,11 +103,35 @@ def _topics(device_id: str, registry: Registry, decided: Decided) -> Finding:
 
 
 def _schema(decided: Decided) -> Finding:
-    refused = [(s, d) for s, d in decided if isinstance(d, Rejected)]
+    refused = [(s, d) for s, d in decided if isinstance(d, Rejected) and d.reason is not Reason.UNKNOWN_ITEM]
     if refused:
         reasons = sorted({f"{d.reason} ({d.detail})" for _, d in refused})
         return Finding("schema", "FAIL", f"{len(refused)} of {len(decided)} refused: " + "; ".join(reasons[:5]))
     return Finding("schema", "PASS", f"all {len(decided)} messages valid")
+
+
+def _items(decided: Decided, registry: Registry) -> Finding:
+    """The test items the device sent, by the catalogue's names, and any code the catalogue does not know."""
+    unknown = sorted({_item_code(s) for s, d in decided if isinstance(d, Rejected) and d.reason is Reason.UNKNOWN_ITEM})
+    tested: dict[str, int] = defaultdict(int)
+    for _, decision in decided:
+        if isinstance(decision, Accepted) and isinstance(decision.message, TestResult):
+            tested[decision.message.item_code] += 1
+    if unknown:
+        known = ", ".join(item.code for item in registry.catalogue)
+        return Finding("items", "FAIL", f"not in the item catalogue: {', '.join(unknown)} (known: {known})")
+    if not tested:
+        return Finding("items", "----", "no test result")
+    named = [f"{code} {registry.catalogue.name(code)} x{count}" for code, count in sorted(tested.items())]
+    return Finding("items", "PASS", "; ".join(named))
+
+
+def _item_code(seen: Seen) -> str:
+    try:
+        raw = json.loads(seen.incoming.payload)
+    except ValueError:
+        return "?"
+    return str(raw.get("item_code", "?")) if isinstance(raw, dict) else "?"
 
 
 def _msg_ids(decided: Decided) -> Finding:

@@ -13,6 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from devices.decode import DecodeError, Decoder, decoder_for
 from devices.ids import RESERVED_CANTEEN_IDS
+from devices.items import BUILTIN, ItemCatalogue
 from devices.messages import DeviceMessage, MsgId, TestResult
 from devices.reasons import Reason
 from devices.registry import Registry
@@ -160,24 +161,56 @@ class Classifier:
             message = route.decode(incoming.payload)
         except DecodeError as exc:
             return Rejected(exc.reason, exc.detail, route.device_id, route.topic, _msg_id_of(incoming.payload))
-        if type(message) is TestResult and message.entered_by is not None:
-            return Rejected(
-                Reason.INVALID_VALUE,
-                "entered_by: set only by the platform's console for results entered by hand, never by a device",
-                route.device_id,
-                route.topic,
-                message.msg_id,
-            )
+        if type(message) is TestResult:
+            if message.entered_by is not None:
+                return Rejected(
+                    Reason.INVALID_VALUE,
+                    "entered_by: set only by the platform's console for results entered by hand, never by a device",
+                    route.device_id,
+                    route.topic,
+                    message.msg_id,
+                )
+            refused = _check_item(message, route, self.registry.catalogue)
+            if refused is not None:
+                return refused
         return tuple.__new__(Accepted, (route, message))  # a named tuple's own constructor is a Python function
 
 
-def decide(route: Route, payload: bytes) -> Accepted | Rejected:
+def _check_item(test: TestResult, route: Route, catalogue: ItemCatalogue) -> Rejected | None:
+    """A test of an item the catalogue does not know, or by a method and unit its item is not tested by."""
+    item = catalogue.get(test.item_code)
+    if item is None:
+        known = ", ".join(i.code for i in catalogue)
+        return Rejected(
+            Reason.UNKNOWN_ITEM,
+            f"item_code: {test.item_code!r} is not in the item catalogue (known: {known})",
+            route.device_id,
+            route.topic,
+            test.msg_id,
+        )
+    if not item.accepts(test.method, test.unit):
+        ways = ", ".join(f"{s.method} in {s.unit!r}" for s in item.standards)
+        return Rejected(
+            Reason.INVALID_VALUE,
+            f"method/unit: {test.item_code} is tested by {ways}, not {test.method} in {test.unit!r}",
+            route.device_id,
+            route.topic,
+            test.msg_id,
+        )
+    return None
+
+
+def decide(route: Route, payload: bytes, catalogue: ItemCatalogue = BUILTIN) -> Accepted | Rejected:
     """The payload of a topic the registry accepted: decoded, or rejected with its reason (the console's hand-
     entered results come this way; :class:`Classifier` does the same inline)."""
     try:
         message = route.decode(payload)
     except DecodeError as exc:
         return Rejected(exc.reason, exc.detail, route.device_id, route.topic, _msg_id_of(payload))
+    if type(message) is TestResult:
+        refused = _check_item(message, route, catalogue)
+        if refused is not None:
+            return refused
     return tuple.__new__(Accepted, (route, message))  # a named tuple's own constructor is a Python function
 
 

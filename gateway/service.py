@@ -190,7 +190,7 @@ class Gateway:
         topic = DeviceTopic(canteen_id, DeviceKind.DETECTOR, manual_device_id(canteen_id), Channel.EVENT)
         route = Route.of(topic)
         incoming = Incoming(str(topic), payload, 1, False, 0)
-        decision = decide(route, payload)
+        decision = decide(route, payload, self.registry.catalogue)
         entry = spool_entry(incoming, decision, self.skew.window(self.clock.now()))
         [outcome] = await asyncio.to_thread(self.spool.commit, [entry])
         self.committed.set()

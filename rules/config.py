@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from devices.items import BUILTIN
 from runtime.errors import ShianError
 
 
@@ -27,14 +28,8 @@ class RulesConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    #: Inhibition rate (%) at or above which an enzyme-inhibition test is positive, by method standard.
-    #: GB/T 5009.199-2003: 50 %; NY/T 448-2001: 70 %. Exactly the threshold is positive.
-    enzyme_thresholds_pct: dict[str, float] = Field(
-        default_factory=lambda: {"GB/T 5009.199-2003": 50.0, "NY/T 448-2001": 70.0}
-    )
-    #: For a standard not listed above.
-    default_enzyme_threshold_pct: float = Field(default=50.0, gt=0, le=100)
-    #: Inhibition from this value up to the threshold is suspect and needs a retest.
+    # The limit a reading fails at is the item catalogue's, per item and standard (devices/items.py).
+    #: Inhibition from this value up to the item's limit is suspect and needs a retest.
     suspect_from_pct: float = Field(default=40.0, ge=0, le=100)
     #: A control ΔA0 below this means the enzyme is inactive: the run is void.
     control_delta_a_min: float = Field(default=0.3, ge=0)
@@ -75,13 +70,13 @@ class RulesConfig(BaseModel):
             raise ValueError("cabinet_min_c must be below cabinet_max_c")
         if self.temperature_critical_after < self.temperature_warning_after:
             raise ValueError("temperature_critical_after must not be shorter than temperature_warning_after")
-        lowest = min([self.default_enzyme_threshold_pct, *self.enzyme_thresholds_pct.values()])
+        lowest = min(s.limit for item in BUILTIN for s in item.standards if s.unit == "%" and s.limit is not None)
         if self.suspect_from_pct >= lowest:
-            raise ValueError(f"suspect_from_pct ({self.suspect_from_pct}) must be below every threshold ({lowest})")
+            raise ValueError(
+                f"suspect_from_pct ({self.suspect_from_pct}) must be below every threshold ({lowest} %, the item"
+                " catalogue's lowest inhibition limit)"
+            )
         return self
-
-    def enzyme_threshold(self, method_std: str) -> float:
-        return self.enzyme_thresholds_pct.get(method_std, self.default_enzyme_threshold_pct)
 
 
 class RulesFile(BaseModel):

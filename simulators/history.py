@@ -129,7 +129,7 @@ class History:
         self.tz = ZoneInfo(registry.timezone)
         self.classify = Classifier(registry)
         config = config or RulesConfig()
-        self.drain = StorageDrain(spool, registry, writer, self.clock, judge=judge_for(config))
+        self.drain = StorageDrain(spool, registry, writer, self.clock, judge=judge_for(config, registry))
         self.engine = RulesEngine(thinned_registry(registry, self.thinning), config, rules, self.clock)
         self.rng = random.Random(f"history:{seed}")
         self.stats = FleetStats()

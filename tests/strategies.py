@@ -9,6 +9,7 @@ from typing import Any, Literal, get_args
 from hypothesis import strategies as st
 
 from devices import messages as m
+from devices.items import BUILTIN
 from devices.topics import Channel, DeviceKind
 
 _NO_SURROGATES: tuple[Literal["Cs"], ...] = ("Cs",)  # not encodable as UTF-8
@@ -51,17 +52,29 @@ def _record(model: type[m.WireModel], **fields: st.SearchStrategy[Any]) -> st.Se
     return st.builds(model, type=st.just(m.type_name(model)), msg_id=msg_ids, ts=aware, **fields)
 
 
-def _test_value_and_unit() -> st.SearchStrategy[dict[str, Any]]:
-    return st.one_of(
-        st.fixed_dictionaries({"unit": st.just("%"), "value": st.floats(0, 100)}),
-        st.fixed_dictionaries({"unit": st.just("mg/kg"), "value": non_negative}),
-        st.fixed_dictionaries({"unit": st.just("qualitative"), "value": st.none()}),
-    )
+def _value_of(unit: str) -> st.SearchStrategy[float | None]:
+    if unit == "%":
+        return st.floats(0, 100)
+    return non_negative if unit == "mg/kg" else st.none()
 
+
+#: A test of a catalogue item by one of its standards, or by a standard the catalogue does not list for it (a
+#: region's own), always with a method and unit its item is tested by.
+_item_tests = st.sampled_from([(item.code, s) for item in BUILTIN for s in item.standards]).flatmap(
+    lambda pair: st.fixed_dictionaries(
+        {
+            "item_code": st.just(pair[0]),
+            "method": st.just(pair[1].method),
+            "unit": st.just(pair[1].unit),
+            "method_std": st.just(pair[1].code) | standards,
+            "value": _value_of(pair[1].unit),
+        }
+    )
+)
 
 test_results = st.builds(
-    lambda unit_value, **kw: m.TestResult(**unit_value, **kw),
-    _test_value_and_unit(),
+    lambda item_test, **kw: m.TestResult(**item_test, **kw),
+    _item_tests,
     type=st.just("test.result"),
     msg_id=msg_ids,
     ts=aware,
@@ -70,9 +83,6 @@ test_results = st.builds(
     food_category=_literal(m.TestResult, "food_category"),
     supplier=text,
     batch_no=text,
-    item_code=st.sampled_from(["pesticide.op_carbamate", "vetdrug.clenbuterol", "additive.nitrite"]),
-    method=_literal(m.TestResult, "method"),
-    method_std=standards,
     result=_literal(m.TestResult, "result"),
     operator=text,
     reviewer=st.none() | text,

@@ -36,7 +36,7 @@ STRIP = {
     "supplier": "泽州县丰收农产品合作社",
     "batch_no": "B-77",
     "item_code": "pesticide.op_carbamate",
-    "method": "test_card",
+    "method": "enzyme_inhibition",
     "method_std": "GB/T 5009.199-2003",
     "value": "62.5",
     "unit": "%",

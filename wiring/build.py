@@ -102,9 +102,9 @@ def _given(value: str | None) -> str:
     return value
 
 
-def judge_for(config: RulesConfig) -> Judge:
-    """The platform's verdict on a test under ``config``'s limits, as storage stores it."""
-    return functools.partial(judged_verdict, config=config)
+def judge_for(config: RulesConfig, registry: Registry) -> Judge:
+    """The platform's verdict on a test, by the region's item catalogue and ``config``, as storage stores it."""
+    return functools.partial(judged_verdict, config=config, items=registry.catalogue)
 
 
 def build_drain(
@@ -119,7 +119,7 @@ def build_drain(
         clock,
         batch_size=settings.storage.batch_size,
         disk_warn_bytes=int(settings.storage.backlog_disk_warn_mb * 1024 * 1024),
-        judge=judge_for(config or load_rules(settings.rules.file, registry.region)),
+        judge=judge_for(config or load_rules(settings.rules.file, registry.region), registry),
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from console.bulletin.periods import Period
 from console.readings import Readings
+from devices.items import BUILTIN, ItemCatalogue
 from devices.registry import Canteen, Registry
 from devices.topics import DeviceKind
 from rules.alerts import SEVERITY_RANK, Alert, Handled, alerts_by_record
@@ -114,6 +115,8 @@ class Bulletin:
     tests_by_day: dict[dt.date, tuple[int, int]] = field(default_factory=dict)  # day -> (tests, passed)
     pass_by_district: dict[str, tuple[int, int]] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
+    #: The region's item catalogue, for the items' names.
+    items: ItemCatalogue = BUILTIN
     meals_expected: int = 0
     dishes_expected: int = 0
     dishes_retained: int = 0
@@ -188,6 +191,7 @@ def compile_bulletin(
     ]
     scope = frozenset(c.id for c in schools)
     b = Bulletin(period, config or RulesConfig(), scope_name or district, now or dt.datetime.now(period.tz))
+    b.items = registry.catalogue
     scores = {c.id: CanteenScore(c.id, c.name, c.district) for c in schools}
     # a week before: an offline alert opened before the period may still cover its first kitchen hours
     earlier = [h for h in rules.handled(period.start - LOOK_BACK, period.end) if h.alert.canteen_id in scope]

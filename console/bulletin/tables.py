@@ -121,7 +121,7 @@ def tables(b: Bulletin, lang: Language = "zh") -> list[Table]:
         "within": c.followup_within.total_seconds() / 3600,
     }
 
-    words = Words(lang)  # the console's catalogues: severities, dispositions
+    words = Words(lang, b.items)  # the console's catalogues: items, severities, dispositions
 
     def w(key: str) -> str:
         return word(key, lang, **limits)

@@ -110,7 +110,7 @@ def compose(
     tz = ZoneInfo(registry.timezone)
     start = dt.datetime.combine(day, dt.time(), tz)
     end = start + dt.timedelta(days=1)
-    words = Words("zh")
+    words = Words("zh", registry.catalogue)
     tests: list[TestRow] = readings.tests(frozenset([canteen.id]), start, end)
     day_alerts, _ = alerts_store.search(
         AlertQuery(canteens=frozenset([canteen.id]), opened_from=start, opened_to=end), limit=1000

@@ -36,7 +36,7 @@ def language_of(request: Request) -> Language:
 
 
 def words_of(request: Request) -> Words:
-    return Words(language_of(request))
+    return Words(language_of(request), console_of(request).registry.catalogue)
 
 
 def session_viewer(request: Request) -> Viewer | None:

@@ -38,8 +38,9 @@ class TestsUnit(RuleUnit):
             return []
         record, cfg = seen.record, self.config
         canteen = record.canteen_id
-        verdict = platform_verdict(test, cfg)
-        judged = judged_verdict(test, cfg)
+        items = self.context.registry.catalogue
+        verdict = platform_verdict(test, cfg, items)
+        judged = judged_verdict(test, cfg, items)
         evidence = {
             **seen.evidence,
             "sample_no": test.sample_no,

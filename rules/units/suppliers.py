@@ -41,7 +41,7 @@ class SuppliersUnit(RuleUnit):
         newcomer = canteen not in batch.canteens
         if newcomer:
             batch.canteens.append(canteen)
-        failed = "fail" in (test.result, platform_verdict(test, self.config))
+        failed = "fail" in (test.result, platform_verdict(test, self.config, self.context.registry.catalogue))
         effects: list[Effect] = []
         if failed and batch.failed_at is None:
             batch.failed_at, batch.failed_sample = canteen, test.sample_name

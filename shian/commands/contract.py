@@ -45,6 +45,7 @@ def platform_documents() -> dict[str, type[BaseModel]]:
 def documents() -> dict[str, str]:
     """Relative path -> text of every generated file."""
     from devices.asyncapi import asyncapi
+    from devices.items import catalogue_document
     from devices.schemas import DOCUMENTS, SCHEMA_DIR, json_schemas, schema_file, standalone
 
     schemas, platform = json_schemas(), platform_documents()
@@ -52,6 +53,7 @@ def documents() -> dict[str, str]:
         schemas[schema_file(name)] = standalone(name, model.model_json_schema())
     files = {f"{SCHEMA_DIR}/{file}": _text(schema) for file, schema in schemas.items()}
     files["asyncapi.json"] = _text(asyncapi({**DOCUMENTS, **platform}))
+    files["items.json"] = json.dumps(catalogue_document(), ensure_ascii=False, indent=2) + "\n"
     return files
 
 
@@ -60,14 +62,18 @@ def _text(document: dict[str, Any]) -> str:
 
 
 BEGIN, END = "<!-- fields:begin -->", "<!-- fields:end -->"
+ITEMS_BEGIN, ITEMS_END = "<!-- items:begin -->", "<!-- items:end -->"
 
 
 def with_field_tables(contract: str) -> str:
-    """docs/contract.md with its generated "Fields" section brought up to date."""
+    """docs/contract.md with its generated "Fields" and "The item catalogue" sections brought up to date."""
+    from devices.items import catalogue_table
     from devices.schemas import field_tables
 
-    start, end = contract.index(BEGIN) + len(BEGIN), contract.index(END)
-    return f"{contract[:start]}\n{field_tables()}{contract[end:]}"
+    for begin, end, table in ((BEGIN, END, field_tables()), (ITEMS_BEGIN, ITEMS_END, catalogue_table())):
+        start, stop = contract.index(begin) + len(begin), contract.index(end)
+        contract = f"{contract[:start]}\n{table}{contract[stop:]}"
+    return contract
 
 
 def _export(args: argparse.Namespace) -> int:

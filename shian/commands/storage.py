@@ -100,7 +100,7 @@ def _replay(args: argparse.Namespace) -> int:
     rejects = spool.downstream_rejects(CONSUMER, ids=args.ids, pending_only=not args.ids, limit=1_000_000)
     writer = build_writer(settings)
     registry = load_registry(settings.registry)
-    judge = judge_for(load_rules(settings.rules.file, registry.region))  # the verdict as the drain stores it
+    judge = judge_for(load_rules(settings.rules.file, registry.region), registry)  # the verdict as the drain stores it
     try:
         results = replay_rejects(spool, registry, writer, rejects, SystemClock().now(), judge=judge)
     finally:

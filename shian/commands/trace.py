@@ -88,7 +88,7 @@ def _trace(args: argparse.Namespace) -> int:
     first, last, start, end = period(args, tz)
     supplier = args.value if args.trace_command == "supplier" else getattr(args, "supplier", None)
     batch = args.value if args.trace_command == "batch" else None
-    words = Words("zh")
+    words = Words("zh", registry.catalogue)
     readings = build_readings(settings)
     alerts = RulesStore(rules_store_path(settings))
     try:

@@ -15,7 +15,6 @@ from console.manual_entry import FORM_FIELDS, READ_AT, entry_payload
 from console.scope import canteen_in_scope
 from console.web.deps import ConsoleDep, PageViewer, words_of
 from console.web.render import checked_form, render
-from console.words import ITEMS
 from devices.registry import Canteen
 
 router = APIRouter(include_in_schema=False)
@@ -39,7 +38,7 @@ def entry_form(request: Request, canteen_id: str, viewer: PageViewer, console: C
         canteen=canteen,
         form_id=secrets.token_hex(8),
         values={READ_AT: now},
-        items=list(ITEMS),
+        items=[item.code for item in console.registry.catalogue],
         errors=[],
     )
 
@@ -61,7 +60,7 @@ async def enter_test(request: Request, canteen_id: str, viewer: PageViewer, cons
             canteen=canteen,
             form_id=values.get("form_id", ""),
             values=values,
-            items=list(ITEMS),
+            items=[item.code for item in console.registry.catalogue],
             errors=errors,
         )
     assert console.manual_intake is not None

@@ -45,7 +45,7 @@ def kiosk(request: Request, canteen_id: str, console: ConsoleDep, t: str | None 
     _opened(console, canteen_id, t, "kiosk")
     canteen = console.registry.canteen(canteen_id)
     assert canteen is not None
-    words = Words("zh")
+    words = Words("zh", console.registry.catalogue)
     start, end = console.day_bounds(console.today())
     tests = console.readings.tests(frozenset([canteen_id]), start, end)
     response = templates.TemplateResponse(
