@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from console.readings import MAX_ROWS, Readings, SupplierTally, TestRow
 from console.words import Words
 from devices.registry import Registry
-from rules.alerts import Alert, AlertQuery, alerts_by_record
+from rules.alerts import Alert, AlertQuery, RecordKey, alerts_by_record
 from rules.store import RulesStore
 
 
@@ -41,14 +41,14 @@ def trace(
     more than a query returns (then the caller says so: narrow the range)."""
     tests = readings.tests(canteens, start, end, supplier=supplier, batch=batch)
     truncated = len(tests) >= MAX_ROWS
-    by_msg: dict[str, Alert] = {}
+    by_record: dict[RecordKey, Alert] = {}
     if any(t.result == "fail" for t in tests):
         failures, _ = alerts.search(AlertQuery(canteens=canteens, rule="test.failed", opened_from=start), limit=10_000)
-        by_msg = alerts_by_record(failures, "test.failed")
+        by_record = alerts_by_record(failures, "test.failed")
     lines = []
     for test in sorted(tests, key=lambda t: t.at):
         canteen = registry.canteen(test.canteen)
-        alert = by_msg.get(test.msg_id or "") if test.result == "fail" else None
+        alert = by_record.get((test.device, test.msg_id or "")) if test.result == "fail" else None
         handling, handled_by = None, None
         if alert is not None:
             handling = words("disposition", alert.disposition) if alert.disposition else words("state", alert.state)

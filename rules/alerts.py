@@ -104,14 +104,20 @@ class AlertQuery:
         return " AND ".join(clauses) or "1", params
 
 
-def alerts_by_record(alerts: Iterable[Alert], rule: str) -> dict[str, Alert]:
-    """msg_id of a record -> the alert of ``rule`` it is evidence of (evidence names its record by msg_id)."""
-    found: dict[str, Alert] = {}
+#: A stored record's identity: its device and msg_id (a msg_id is unique only per device).
+RecordKey = tuple[str, str]
+
+
+def alerts_by_record(alerts: Iterable[Alert], rule: str) -> dict[RecordKey, Alert]:
+    """(device, msg_id) of a record -> the alert of ``rule`` it is evidence of. Evidence names its record by
+    device and msg_id (evidence written before it named the device is the alert's own device's)."""
+    found: dict[RecordKey, Alert] = {}
     for alert in alerts:
         if alert.rule == rule:
             for evidence in alert.evidence:
-                if isinstance(evidence.get("msg_id"), str):
-                    found[evidence["msg_id"]] = alert
+                msg_id, device = evidence.get("msg_id"), evidence.get("device", alert.device_id)
+                if isinstance(msg_id, str) and isinstance(device, str):
+                    found[(device, msg_id)] = alert
     return found
 
 

@@ -137,24 +137,36 @@ class ConsoleRig:
         return client
 
     def raise_alert(
-        self, canteen: str, rule: str = "test.failed", message: str | None = None, **evidence: Any
+        self,
+        canteen: str,
+        rule: str = "test.failed",
+        message: str | None = None,
+        device: str | None = None,
+        **evidence: Any,
     ) -> Alert:
+        """An alert as the rules engine raises it; ``device`` and a ``msg_id`` in ``evidence`` name the record
+        it is about (:meth:`device_of` names a canteen's devices)."""
         alert, _ = self.rules.raise_alert(
             dedup_key=f"{canteen}|{rule}|{self.seq}",
             rule=rule,
             severity="critical" if rule == "test.failed" else "warning",
             canteen_id=canteen,
+            device_id=device,
             message=message or f"{CANTEENS[canteen][1]}：{rule} 告警 {self.seq}",
-            evidence={"canteen": canteen, **evidence},
+            evidence={"canteen": canteen, **({"device": device} if device else {}), **evidence},
             at=self.clock.now(),
         )
         self.seq += 1
         return alert
 
+    @staticmethod
+    def device_of(canteen: str, kind: DeviceKind = DeviceKind.DETECTOR) -> str:
+        return f"{canteen}-{kind.value[:3]}"
+
     def record(self, canteen: str, kind: DeviceKind, channel: Channel, model: WireModel) -> None:
         """A record as the storage drain would have written it."""
         self.seq += 1
-        device = f"{canteen}-{kind.value[:3]}"
+        device = self.device_of(canteen, kind)
         record = spool_record(new_record(model, kind, channel, canteen=canteen, device=device), self.seq)
         self.store.write(points_for(record, CANTEENS[canteen][0]))
 

@@ -26,7 +26,7 @@ from tests.gateway_harness import gateway_in_process
 from tests.helpers import eventually
 
 CANTEEN, DETECTOR = "item-canteen", "item-canteen-det1"
-BORAX = {
+BORAX: dict[str, object] = {
     "code": "adulterant.borax",
     "zh": "硼砂",
     "en": "Borax",

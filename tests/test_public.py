@@ -200,7 +200,7 @@ def test_the_disposition_a_supervisor_recorded_reaches_the_parents(tmp_path: Pat
     rig, published = _rig(tmp_path, robots), Published()
     _day(rig)
     failed = next(r for r in rig.tests_written if r["result"] == "fail")
-    alert = rig.raise_alert("c-a", rule="test.failed", msg_id=failed["msg_id"])
+    alert = rig.raise_alert("c-a", rule="test.failed", device=rig.device_of("c-a"), msg_id=failed["msg_id"])
     rig.rules.resolve(alert.alert_id, "school-a", "退回", rig.clock.now(), disposition="returned_to_supplier")
     _at(rig, 25, 17, 30)
     asyncio.run(_service(rig, published).step())

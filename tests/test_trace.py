@@ -25,7 +25,7 @@ def _month(rig: ConsoleRig) -> str:
     rig.test_result("c-c", batch_no="B", result="pass", value=9.0, sample_name="豇豆", **common)
     rig.test_result("c-a", batch_no="C", result="pass", value=8.0, sample_name="菠菜", **common)
     failed = next(t for t in rig.tests_written if t["result"] == "fail")
-    alert = rig.raise_alert("c-b", rule="test.failed", msg_id=failed["msg_id"])
+    alert = rig.raise_alert("c-b", rule="test.failed", device=rig.device_of("c-b"), msg_id=failed["msg_id"])
     rig.rules.resolve(alert.alert_id, "district-cq", "整批退回", rig.clock.now(), disposition="returned_to_supplier")
     return alert.alert_id
 
@@ -119,3 +119,23 @@ def test_shian_trace_suppliers_prints_the_scorecard(tmp_path: Path, capsys: pyte
     assert main(["trace", "suppliers", "--district", "泽州", *common]) == 0
     assert "1 suppliers, 1 tests, 0 failed" in capsys.readouterr().err
     assert main(["trace", "suppliers", "--district", "nowhere", *common]) == 1
+
+
+def test_a_failure_is_joined_to_its_own_alert_by_device_and_msg_id(tmp_path: Path) -> None:
+    """Two detectors that happen to use the same msg_id: the one failure handled shows its disposition, the
+    one nobody handled shows 待处理 — not each other's."""
+    rig = ConsoleRig(tmp_path)
+    common = {"supplier": SUPPLIER, "unit": "%", "method": "enzyme_inhibition", "item_code": "pesticide.op_carbamate"}
+    rig.test_result("c-a", batch_no="E", result="fail", value=66.0, sample_name="芹菜", msg_id="same-1", **common)
+    rig.test_result("c-b", batch_no="E", result="fail", value=72.0, sample_name="芹菜", msg_id="same-1", **common)
+    handled = rig.raise_alert("c-b", rule="test.failed", device=rig.device_of("c-b"), msg_id="same-1")
+    rig.raise_alert("c-a", rule="test.failed", device=rig.device_of("c-a"), msg_id="same-1")
+    rig.rules.resolve(handled.alert_id, "district-cq", "整批退回", rig.clock.now(), disposition="returned_to_supplier")
+    html = rig.client("city").get("/trace", params={"batch": "E"}).text
+    assert html.count("退回供应商") == 1
+    rows = html.split("<tr")
+    row_a = next(r for r in rows if 'href="/canteens/c-a"' in r)
+    row_b = next(r for r in rows if 'href="/canteens/c-b"' in r)
+    assert "退回供应商" in row_b
+    assert "退回供应商" not in row_a
+    assert "待处理" in row_a

@@ -210,7 +210,18 @@ def compile_bulletin(
 
 def _tests(b: Bulletin, src: _Scope, alerts: list[Alert]) -> None:
     readings, schools, scope, scores = src.readings, src.schools, src.ids, src.scores
-    names = [Tag.CANTEEN, Tag.RESULT, F.MSG_ID, F.SAMPLE_NO, F.SAMPLE_NAME, F.SUPPLIER, F.BATCH_NO, F.VALUE, F.UNIT]
+    names = [
+        Tag.CANTEEN,
+        Tag.DEVICE,
+        Tag.RESULT,
+        F.MSG_ID,
+        F.SAMPLE_NO,
+        F.SAMPLE_NAME,
+        F.SUPPLIER,
+        F.BATCH_NO,
+        F.VALUE,
+        F.UNIT,
+    ]
     names += [F.RETEST_OF, Tag.ITEM_CODE, Tag.METHOD_STD, F.DEVICE_RESULT, F.ENTERED_BY]
     rows = list(readings.every(M.RAPID_TEST, names, scope, b.period.start, b.period.end + b.limits.followup_within))
     failed_alerts = alerts_by_record(alerts, "test.failed")
@@ -238,7 +249,7 @@ def _tests(b: Bulletin, src: _Scope, alerts: list[Alert]) -> None:
         if result != "fail":
             continue
         scores[canteen].failed += 1
-        alert = failed_alerts.get(r[F.MSG_ID])
+        alert = failed_alerts.get((r[Tag.DEVICE], r[F.MSG_ID]))
         retest_at = retests.get((canteen, r[F.SAMPLE_NO]))
         b.failures.append(
             Failure(
@@ -359,13 +370,13 @@ def _cameras(b: Bulletin, src: _Scope, alerts: list[Alert]) -> None:
         for start, end in windows.get(alert.canteen_id, []):
             overlap = (min(end, until) - max(start, alert.opened_at)).total_seconds() / 60
             b.camera_offline_minutes += max(0.0, overlap) * count
-    names = [Tag.CANTEEN, Tag.VIOLATION, F.MSG_ID]
+    names = [Tag.CANTEEN, Tag.DEVICE, Tag.VIOLATION, F.MSG_ID]
     in_period = [a for a in alerts if a.opened_at >= b.period.start]
     violations = alerts_by_record(in_period, "camera.violation")
     for _, r in readings.every(M.CAMERA_VIOLATION, names, scope, b.period.start, b.period.end):
         b.violations += 1
         b.violations_by_kind[r[Tag.VIOLATION]] += 1
-        judged = violations.get(r[F.MSG_ID])
+        judged = violations.get((r[Tag.DEVICE], r[F.MSG_ID]))
         review = judged.review if judged else None
         b.violations_confirmed += review == "confirmed"
         b.violations_false += review == "false_positive"

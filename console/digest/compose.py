@@ -115,14 +115,14 @@ def compose(
     day_alerts, _ = alerts_store.search(
         AlertQuery(canteens=frozenset([canteen.id]), opened_from=start, opened_to=end), limit=1000
     )
-    by_msg = alerts_by_record(day_alerts, "test.failed")
+    by_record = alerts_by_record(day_alerts, "test.failed")
     failures = [
         Failure(
             sample=scrub(t.sample_name),
             supplier=scrub(t.supplier),
             batch=scrub(t.batch_no),
             item=words("item", t.item_code),
-            handling=_handling(by_msg.get(t.msg_id or "")),
+            handling=_handling(by_record.get((t.device, t.msg_id or ""))),
             note=words.note_for(t),
         )
         for t in sorted(tests, key=lambda t: t.at)

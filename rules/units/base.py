@@ -27,10 +27,10 @@ class Observation:
 
     @property
     def evidence(self) -> dict[str, Any]:
-        """What every alert raised from this record cites: the record's msg_id (status messages have none) and
-        its place in the spool."""
+        """What every alert raised from this record cites: the record's identity (its device and msg_id; status
+        messages have none) and its place in the spool."""
         msg_id = None if isinstance(self.message, DeviceStatus) else self.record.msg_id
-        return {"msg_id": msg_id, "seq": self.record.seq}
+        return {"device": self.record.device_id, "msg_id": msg_id, "seq": self.record.seq}
 
 
 @dataclass(frozen=True)
