@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from devices.items import BUILTIN, ItemCatalogue
+from devices.vocabulary import AREAS, CATEGORIES, KINDS, MEALS, METHODS, UNITS, VERDICTS, VIOLATIONS
+from rules.messages import RULES
 
 Language = Literal["zh", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh", "en")
@@ -42,6 +44,34 @@ LABELS: _W = {
     "notified": ("已通知", "Notified"),
     "evidence": ("证据记录", "Evidence"),
     "audit": ("处理记录", "Audit trail"),
+    "open_snapshot": ("查看抓拍", "Open the snapshot"),
+    "hours": ("{hours} 小时", "{hours} h"),
+    "yes": ("是", "Yes"),
+    "no": ("否", "No"),
+    "the_platform": ("平台", "The platform"),
+    "audit_severity": ("级别：{severity}", "severity: {severity}"),
+    "audit_to": ("通知：{to}", "to {to}"),
+    "audit_disposition": ("处置：{disposition}", "disposition: {disposition}"),
+    "audit_review": ("复核：{review}", "review: {review}"),
+    "audit_reminders": ("第 {count} 次提醒", "reminder {count}"),
+    "audit_note": ("备注：{text}", "note: {text}"),
+    "audit_why": ("原因：{text}", "why: {text}"),
+    "audit_error": ("错误：{text}", "error: {text}"),
+    "trace_batch": ("追溯该批次", "Trace this batch"),
+    # an audit entry as a sentence (console.evidence)
+    "did_opened": ("{who}发出告警", "{who} raised the alert"),
+    "did_updated": ("{who}补充了证据", "{who} added evidence"),
+    "did_escalated_severity": ("{who}提高了级别", "{who} raised the severity"),
+    "did_acknowledged": ("{who}确认收到", "{who} acknowledged it"),
+    "did_resolved": ("{who}处置完毕", "{who} resolved it"),
+    "did_escalated": ("{who}逐级通报", "{who} escalated it"),
+    "did_refused": ("{who}的操作被拒绝", "{who} was refused"),
+    "did_reminded": ("{who}再次提醒", "{who} sent a reminder"),
+    "did_notified": ("{who}已发送通知", "{who} sent the notification"),
+    "did_notify_failed": ("{who}发送通知失败", "{who} could not send the notification"),
+    "day_before": ("前一天", "Day before"),
+    "day_after": ("后一天", "Day after"),
+    "canteen_day": ("当天食堂记录", "The canteen's day"),
     "actor": ("操作人", "By"),
     "action": ("操作", "Action"),
     "detail": ("说明", "Detail"),
@@ -58,6 +88,8 @@ LABELS: _W = {
     "new_alerts": ("有新告警", "New alerts"),
     "times_in": ("时间为 {tz}", "Times in {tz}"),
     "today_tests": ("今日快检", "Today's rapid tests"),
+    "day_tests": ("当日快检", "Rapid tests that day"),
+    "today": ("今天", "Today"),
     "time": ("时间", "Time"),
     "sample": ("样品", "Sample"),
     "item": ("检测项目", "Item"),
@@ -70,6 +102,7 @@ LABELS: _W = {
     "entered_by": ("手工录入", "Entered by hand"),
     "no_tests": ("今日暂无检测", "No test today yet"),
     "samples_today": ("今日留样", "Samples kept today"),
+    "samples_day": ("当日留样", "Samples kept that day"),
     "meal": ("餐次", "Meal"),
     "menu": ("菜单", "Menu"),
     "kept": ("已留样", "Kept"),
@@ -205,60 +238,6 @@ STATES: _W = {
 }
 SEVERITIES: _W = {"info": ("提示", "Info"), "warning": ("警告", "Warning"), "critical": ("严重", "Critical")}
 LEVELS: _W = {"school": ("学校", "School"), "district": ("区县", "District"), "city": ("市级", "City")}
-RULES: _W = {
-    "test.failed": ("快检不合格", "Test failed"),
-    "test.verdict_mismatch": ("判定不一致", "Verdict mismatch"),
-    "test.suspect": ("可疑需复检", "Suspect result"),
-    "test.invalid_control": ("对照无效", "Invalid control"),
-    "test.followup_missing": ("未按时复检", "Retest missing"),
-    "test.coverage_missing": ("当日未检测", "No test today"),
-    "sample.missing": ("留样缺失", "Samples missing"),
-    "sample.underweight": ("留样不足 125 克", "Sample under 125 g"),
-    "sample.early_disposal": ("留样不足 48 小时", "Sample disposed early"),
-    "cabinet.temperature": ("留样柜温度异常", "Cabinet temperature"),
-    "cabinet.door_open": ("留样柜门未关", "Cabinet door open"),
-    "device.offline": ("设备离线", "Device offline"),
-    "device.clock_skew": ("设备时钟偏差", "Device clock skew"),
-    "camera.violation": ("AI 识别违规", "Camera violation"),
-    "storage.backlog_disk": ("平台存储积压", "Storage backlog"),
-    "supplier.batch_failed": ("同批次他处不合格", "Batch failed elsewhere"),
-    "inspection.rectification_overdue": ("检查整改逾期", "Inspection not rectified in time"),
-    "canteen.offline": ("食堂设备全部离线", "Canteen offline"),
-    "platform.mass_offline": ("大面积设备离线", "Mass offline"),
-    "platform.rules_lag": ("规则引擎滞后", "Rules engine lagging"),
-}
-VERDICTS: _W = {
-    "pass": ("合格", "Pass"),
-    "fail": ("不合格", "Fail"),
-    "suspect": ("可疑", "Suspect"),
-    "invalid": ("无效", "Invalid"),
-}
-METHODS: _W = {
-    "enzyme_inhibition": ("酶抑制法", "Enzyme inhibition"),
-    "test_card": ("速测卡", "Test card"),
-    "colloidal_gold": ("胶体金", "Colloidal gold"),
-    "spectrophotometry": ("分光光度法", "Spectrophotometry"),
-}
-MEALS: _W = {
-    "breakfast": ("早餐", "Breakfast"),
-    "lunch": ("午餐", "Lunch"),
-    "dinner": ("晚餐", "Dinner"),
-    "snack": ("加餐", "Snack"),
-}
-KINDS: _W = {
-    "detector": ("快检仪", "Detector"),
-    "cabinet": ("留样柜", "Sample cabinet"),
-    "camera": ("摄像头", "Camera"),
-}
-CATEGORIES: _W = {
-    "vegetable": ("蔬菜", "Vegetable"),
-    "fruit": ("水果", "Fruit"),
-    "meat": ("肉类", "Meat"),
-    "aquatic": ("水产", "Aquatic"),
-    "egg": ("蛋类", "Egg"),
-    "grain": ("粮食", "Grain"),
-    "other": ("其他", "Other"),
-}
 DISPOSITIONS: _W = {
     "returned_to_supplier": ("退回供应商", "Returned to the supplier"),
     "destroyed": ("销毁", "Destroyed"),
@@ -287,6 +266,9 @@ CATALOGUES: dict[str, _W] = {
     "rule": RULES,
     "verdict": VERDICTS,
     "method": METHODS,
+    "violation": VIOLATIONS,
+    "area": AREAS,
+    "unit": UNITS,
     "meal": MEALS,
     "kind": KINDS,
     "category": CATEGORIES,

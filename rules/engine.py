@@ -133,7 +133,7 @@ class RulesEngine:
             canteen_id=effect.canteen_id,
             device_id=effect.device,
             subject=effect.subject,
-            message=render(effect.rule, self.config.language, canteen=name, **effect.params),
+            message=render(effect.rule, self.config.language, self.registry.catalogue, canteen=name, **effect.params),
             evidence=effect.evidence,
             at=effect.at,
         )

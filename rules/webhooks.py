@@ -25,6 +25,7 @@ import structlog
 
 from devices.registry import Registry
 from rules.alerts import ESCALATION_LEVELS, Alert
+from rules.messages import rule_name
 from rules.store import RulesStore
 from runtime.clock import Clock
 from runtime.sqlite import open_database
@@ -95,7 +96,9 @@ def body_for(alert: Alert, fmt: WebhookFormat, to: str) -> dict[str, object]:
     level = {"critical": "【严重】", "warning": "【警告】", "info": "【提示】"}[alert.severity]
     state = {"open": "", "acknowledged": "（已确认）", "resolved": "（已解除）"}[alert.state]
     reminder = f"【第{alert.reminders}次提醒】" if alert.reminders and alert.state == "open" else ""
-    text = f"{reminder}{level}{alert.message}{state}\n规则 {alert.rule} · 告警 {alert.alert_id} · 通知 {to}"
+    # a group robot's reader sees words: the rule by its name, the alert by its number
+    footer = f"{rule_name(alert.rule, 'zh')} · 告警编号 {alert.alert_id} · 通知 {to}"
+    text = f"{reminder}{level}{alert.message}{state}\n{footer}"
     return {"msgtype": "text", "text": {"content": text}}
 
 

@@ -64,7 +64,7 @@ async def test_a_school_sees_its_alert_live_acknowledges_and_resolves_it(
         await school.fill("#ack-form input[name=note]", "已通知厨师长，封存同批次")
         await school.click("#ack-form button")
         await expect(school.locator("#alert-state")).to_have_text("已确认")
-        audit = school.locator("table.audit")
+        audit = school.locator("ol.audit")
         await expect(audit).to_contain_text("school-a")
         await expect(audit).to_contain_text("已通知厨师长，封存同批次")
 
@@ -94,7 +94,7 @@ async def test_a_strip_result_entered_in_the_browser_is_stored_once_and_alerts(
         await school.fill("input[name=sample_name]", "菠菜")
         await school.fill("input[name=supplier]", "泽州县丰收农产品合作社")
         await school.fill("input[name=batch_no]", "B-2026-1201")
-        await school.select_option("select[name=method]", "test_card")
+        await school.select_option("select[name=method]", "enzyme_inhibition")
         await school.fill("input[name=value]", "67.5")
         await school.select_option("select[name=result]", "fail")
         await school.fill("input[name=operator]", "李军")

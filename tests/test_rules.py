@@ -143,7 +143,7 @@ def test_a_menu_for_tomorrow_changes_what_tomorrow_expects_and_nothing_today(h: 
     (missing,) = h.alerts("sample.missing")
     assert missing.evidence[0]["dishes"] == 4
     assert missing.evidence[0]["menu"] == ["米饭", "青菜", "番茄炒蛋", "红烧鱼"]
-    assert "少于菜单 4 道菜" in missing.message
+    assert "少于菜单上的 4 道菜" in missing.message
 
 
 def test_a_complete_lunch_raises_nothing(h: Harness) -> None:
@@ -593,7 +593,7 @@ def test_a_failed_batch_is_traced_to_every_canteen_that_recorded_it_that_day(tmp
     held = {a.canteen_id: a for a in store.alerts() if a.rule == "supplier.batch_failed"}
     assert set(held) == {"k2", "k3"}
     assert held["k2"].severity == "critical"
-    assert "丰收合作社 批次 B" in held["k2"].message
+    assert "丰收合作社 进货批号 B" in held["k2"].message
     assert "已在食堂1检测不合格" in held["k2"].message
     test(5, "B", "pass", 11.0, 60)  # recorded after the failure
     test(2, "B", "pass", 9.0, 70)  # a second test at canteen 2: no second alert

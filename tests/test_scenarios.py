@@ -10,6 +10,7 @@ import pytest
 from broker_config.managed import ManagedMosquitto
 from shian.cli import main
 from simulators.scenario import Scenario, ScenarioRun, load_scenario
+from tests.words_check import leftovers
 
 SCENARIOS = sorted((Path(__file__).resolve().parent.parent / "simulators" / "scenarios").glob("*.yaml"))
 RULES = {
@@ -40,9 +41,15 @@ def test_the_shipped_scenarios_cover_every_rule() -> None:
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 async def test_shipped_scenario_passes(path: Path, mosquitto: ManagedMosquitto, tmp_path: Path, uid: str) -> None:
-    verdict = await ScenarioRun(load_scenario(path), mosquitto.host, mosquitto.port, tmp_path, uid).run()
+    run = ScenarioRun(load_scenario(path), mosquitto.host, mosquitto.port, tmp_path, uid)
+    verdict = await run.run()
     assert verdict.ok, "\n".join(verdict.failed)
     assert verdict.passed
+    # what the supervisors (and their WeCom groups) read: words, never codes
+    names = [c.name for c in run.registry.canteens] + [d.id for c in run.registry.canteens for d in c.devices]
+    devices = tuple(names)  # the data's own names: canteens and devices
+    for version in run.versions:
+        assert leftovers(version["message"], "zh", allow=devices) == [], version["message"]
 
 
 async def test_a_wrong_expectation_fails_with_a_clear_message(

@@ -22,6 +22,7 @@ class Followup:
     deadline: dt.datetime
     device: str
     msg_id: str
+    sample_name: str = ""
 
 
 class TestsUnit(RuleUnit):
@@ -44,9 +45,16 @@ class TestsUnit(RuleUnit):
         evidence = {
             **seen.evidence,
             "sample_no": test.sample_no,
+            "sample_name": test.sample_name,
+            "supplier": test.supplier,
+            "batch_no": test.batch_no,
+            "item_code": test.item_code,
+            "method_std": test.method_std,
             "value": test.value,
+            "unit": test.unit,
             "result": test.result,
             "platform_verdict": verdict,
+            "entered_by": test.entered_by,
         }
         params: dict[str, Any] = {
             "sample_no": test.sample_no,
@@ -55,7 +63,10 @@ class TestsUnit(RuleUnit):
             "supplier": test.supplier,
             "item_code": test.item_code,
             "method_std": test.method_std,
-            "value": test.value if test.value is not None else test.result,
+            "value": test.value,
+            "unit": test.unit,
+            "result": judged,
+            "entered_by": test.entered_by,
         }
         effects: list[Effect] = []
 
@@ -84,6 +95,7 @@ class TestsUnit(RuleUnit):
                 "warning",
                 sample_key,
                 device=record.device_id,
+                item_code=test.item_code,
                 control_delta_a=test.control_delta_a,
                 minimum=cfg.control_delta_a_min,
             )
@@ -93,7 +105,8 @@ class TestsUnit(RuleUnit):
             alert("test.failed", "critical", f"{sample_key}|{test.item_code}", **params)
             if not test.retest_of:
                 deadline = test.ts + cfg.followup_within
-                self.followups.put(sample_key, Followup(deadline, record.device_id, record.msg_id))
+                followup = Followup(deadline, record.device_id, record.msg_id, test.sample_name)
+                self.followups.put(sample_key, followup)
         if verdict is not None and verdict != test.result:
             alert(
                 "test.verdict_mismatch",
@@ -121,10 +134,10 @@ class TestsUnit(RuleUnit):
                     key,
                     canteen_id,
                     now,
-                    {"msg_id": followup.msg_id},
+                    {"device": followup.device, "msg_id": followup.msg_id},
                     device=followup.device,
                     subject=sample_no,
-                    params={"sample_no": sample_no, "hours": hours},
+                    params={"sample_no": sample_no, "sample_name": followup.sample_name or sample_no, "hours": hours},
                 )
             )
             self.followups.drop(key)

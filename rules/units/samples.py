@@ -25,6 +25,8 @@ class SamplesUnit(RuleUnit):
         self.samples = Table[list[str]]("samples", list[str])
         #: sample id -> when it was retained (until it is disposed of)
         self.retained_at = Table[dt.datetime]("retained_at", dt.datetime)
+        #: sample id -> its dish, to name it when it is disposed of (until then)
+        self.dish_of = Table[str]("retained_dish", str)
         #: "canteen|date|meal" whose deadline has been checked
         self.samples_checked = Table[bool]("samples_checked", bool)
 
@@ -40,6 +42,7 @@ class SamplesUnit(RuleUnit):
         key = f"{canteen}|{sample.meal_date.isoformat()}|{sample.meal}"
         self.samples.put(key, sorted({*(self.samples.get(key) or []), sample.sample_id}))
         self.retained_at.put(sample.sample_id, sample.ts)
+        self.dish_of.put(sample.sample_id, sample.dish_name)
         minimum = self.config.sample_min_weight_g
         if sample.weight_g >= minimum:
             return []
@@ -50,11 +53,12 @@ class SamplesUnit(RuleUnit):
                 sample.sample_id,
                 canteen,
                 sample.ts,
-                {**seen.evidence, "weight_g": sample.weight_g},
+                {**seen.evidence, "dish_name": sample.dish_name, "slot": sample.slot, "weight_g": sample.weight_g},
                 device=seen.record.device_id,
                 subject=sample.sample_id,
                 params={
                     "sample_id": sample.sample_id,
+                    "slot": sample.slot,
                     "dish_name": sample.dish_name,
                     "weight_g": sample.weight_g,
                     "minimum": minimum,
@@ -69,6 +73,8 @@ class SamplesUnit(RuleUnit):
             log.info("rules.disposal_of_unknown_sample", sample_id=sample.sample_id, device=seen.record.device_id)
             return []
         self.retained_at.drop(sample.sample_id)
+        dish = self.dish_of.get(sample.sample_id) or sample.sample_id
+        self.dish_of.drop(sample.sample_id)
         held, minimum = sample.ts - retained, self.config.sample_min_hold
         if held >= minimum:
             return []
@@ -79,11 +85,12 @@ class SamplesUnit(RuleUnit):
                 sample.sample_id,
                 seen.record.canteen_id,
                 sample.ts,
-                {**seen.evidence, "retained_at": iso(retained), "held_s": held.total_seconds()},
+                {**seen.evidence, "dish_name": dish, "retained_at": iso(retained), "held_s": held.total_seconds()},
                 device=seen.record.device_id,
                 subject=sample.sample_id,
                 params={
                     "sample_id": sample.sample_id,
+                    "dish_name": dish,
                     "held_h": round(held.total_seconds() / 3600, 2),
                     "minimum_h": round(minimum.total_seconds() / 3600, 2),
                 },

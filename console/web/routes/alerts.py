@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from console.actions import acknowledge, resolve
 from console.context import Console
+from console.evidence import audit_sentence, evidence_facts
 from console.scope import MAX_PAGE, PAGE_SIZE, alert_in_scope, alert_query
 from console.web.deps import ConsoleDep, PageViewer, session_viewer, words_of
 from console.web.render import checked_form, choice, list_filter, parse_date, render, text
@@ -78,15 +79,31 @@ def notified(console: Console, alert: Alert) -> list[tuple[str, str]]:
     return told
 
 
+def alert_links(alert: Alert, console: Console) -> dict[str, str]:
+    """Where to look next: the batch's trace (a test or batch alert), and the canteen's day."""
+    links = {}
+    latest = alert.evidence[-1] if alert.evidence else {}
+    if latest.get("supplier") and latest.get("batch_no"):
+        links["trace_batch"] = "/trace?" + urlencode({"supplier": latest["supplier"], "batch": latest["batch_no"]})
+    if console.registry.canteen(alert.canteen_id) is not None:
+        day = alert.opened_at.astimezone(console.tz).date()
+        links["canteen_day"] = f"/canteens/{alert.canteen_id}?date={day.isoformat()}"
+    return links
+
+
 @router.get("/alerts/{alert_id}")
 def alert_page(request: Request, alert_id: str, viewer: PageViewer, console: ConsoleDep) -> Response:
     alert = alert_in_scope(console, viewer, alert_id)
+    words = words_of(request)
+    canteen_name = lambda cid: c.name if (c := console.registry.canteen(cid)) else cid  # noqa: E731
     return render(
         request,
         "alert.html",
         viewer,
         alert=alert,
-        audit=console.alerts.audit_for(alert_id),
+        facts=[evidence_facts(entry, words, console.tz, canteen_name) for entry in alert.evidence],
+        links=alert_links(alert, console),
+        audit=[(entry["at"], audit_sentence(entry, words)) for entry in console.alerts.audit_for(alert_id)],
         notified=notified(console, alert),
         levels=ESCALATION_LEVELS,
     )

@@ -17,7 +17,7 @@ from console.context import Console
 from console.readings import SampleRow, TestRow
 from console.scope import canteen_in_scope, own_canteen
 from console.web.deps import ConsoleDep, PageViewer, words_of
-from console.web.render import render
+from console.web.render import parse_date, render
 from devices.registry import Canteen
 from rules.alerts import AlertQuery
 
@@ -57,11 +57,15 @@ def temperature_chart(points: list[Any], console: Console) -> dict[str, Any]:
 
 
 @router.get("/canteens/{canteen_id}")
-def canteen_page(request: Request, canteen_id: str, viewer: PageViewer, console: ConsoleDep) -> Response:
+def canteen_page(
+    request: Request, canteen_id: str, viewer: PageViewer, console: ConsoleDep, date: str | None = None
+) -> Response:
+    """The canteen's day: today, or ``date`` (an earlier day; a later one is today)."""
     canteen = canteen_in_scope(console, viewer, canteen_id)
-    day = console.today()
+    today = console.today()
+    day = min(parse_date(date) or today, today)
     start, end = console.day_bounds(day)
-    now = console.clock.now()
+    now = min(console.clock.now(), end)
     tests = console.readings.tests(frozenset([canteen_id]), start, end)
     seen = console.readings.devices(canteen_id)
     devices = [(d, seen.get(d.id)) for d in canteen.devices]
@@ -73,6 +77,9 @@ def canteen_page(request: Request, canteen_id: str, viewer: PageViewer, console:
         viewer,
         canteen=canteen,
         day=day,
+        earlier=day - dt.timedelta(days=1),
+        later=day + dt.timedelta(days=1) if day < today else None,
+        is_today=day == today,
         tests=tests,
         meals=samples_by_meal(console, canteen, day, console.readings.samples(canteen_id, start, end)),
         chart=temperature_chart(console.readings.temperatures(canteen_id, now - dt.timedelta(hours=24), now), console),
@@ -80,7 +87,7 @@ def canteen_page(request: Request, canteen_id: str, viewer: PageViewer, console:
         cameras_online=sum(1 for _, s in cameras if s is not None and s.state == "online"),
         cameras=len(cameras),
         open_alerts=open_alerts,
-        may_enter=viewer.role == "school" and console.manual_intake is not None,
+        may_enter=viewer.role == "school" and console.manual_intake is not None and day == today,
     )
 
 
