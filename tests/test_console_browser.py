@@ -90,18 +90,18 @@ async def test_a_strip_result_entered_in_the_browser_is_stored_once_and_alerts(
         school = await log_in(browser, platform, "school-a")
         await school.goto(url(platform, "/canteens/c-a"))
         await school.click("a.button")  # 录入快检结果
-        await school.fill("input[name=sample_no]", "S-20261201-01")
-        await school.fill("input[name=sample_name]", "菠菜")
         await school.fill("input[name=supplier]", "泽州县丰收农产品合作社")
         await school.fill("input[name=batch_no]", "B-2026-1201")
-        await school.select_option("select[name=method]", "enzyme_inhibition")
-        await school.fill("input[name=value]", "67.5")
-        await school.select_option("select[name=result]", "fail")
         await school.fill("input[name=operator]", "李军")
+        await school.fill("input[name=sample_no-0]", "S-20261201-01")
+        await school.fill("input[name=sample_name-0]", "菠菜")
+        await school.select_option("select[name=test-0]", "pesticide.op_carbamate|GB/T 5009.199-2003|enzyme_inhibition")
+        await school.fill("input[name=value-0]", "67.5")
+        await school.select_option("select[name=result-0]", "fail")
         # A double submit, as a second click on a slow connection sends it: the same form posted twice.
         await school.evaluate(DOUBLE_SUBMIT)
         await school.goto(url(platform, "/canteens/c-a"))
-        await expect(school.locator(".flash")).to_have_text("重复提交，未重复入库")
+        await expect(school.locator(".flash")).to_have_text("第 1 行（菠菜）：重复提交，未重复入库")
         assert (platform.gateway.stats.stored, platform.gateway.stats.duplicates) == (1, 1)
 
         await eventually(lambda: platform.console.alerts.count(state="open") == 1, what="test.failed")  # type: ignore[union-attr]

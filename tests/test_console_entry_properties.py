@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from console.feed import AlertFeed
-from console.manual_entry import FORM_FIELDS
+from console.manual_entry import ROW_FIELDS, SHARED_FIELDS
 from console.web.app import create_app
 from console.words import Words
 from gateway.service import Gateway
@@ -29,13 +29,18 @@ from wiring.console import build_console, web_passwords_path
 from wiring.settings import Settings
 
 #: The labels the form's errors name their fields by (Chinese, the console's default).
-LABELS = [Words("zh").t(key) for key in (*FORM_FIELDS.values(), "read_at")]
+LABELS = [Words("zh").t(key) for key in (*SHARED_FIELDS.values(), *ROW_FIELDS.values(), "read_at")]
+#: The fields a form posts: the shared ones and the first sample row's.
+POSTED = [*SHARED_FIELDS, *(f"{field}-0" for field in ROW_FIELDS)]
 NOW = MORNING + dt.timedelta(hours=3)  # 11:00 local
 
 odd_text = st.one_of(
     st.text(max_size=300),
     st.text(alphabet=st.characters(codec="utf-8"), min_size=250, max_size=1200),
     st.sampled_from(["", " ", "\x00", "1e400", "nan", "-1", "100.5", "９", "<script>", "pesticide.chlorpyrifos"]),
+    st.sampled_from(
+        ["vetdrug.clenbuterol|KJ 201706|colloidal_gold", "additive.nitrite|GB 5009.33-2016|spectrophotometry"]
+    ),
 )
 read_times = st.one_of(
     st.times().map(lambda t: t.strftime("%H:%M")),
@@ -67,7 +72,7 @@ def entry(tmp_path_factory: pytest.TempPathFactory) -> Entry:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    changes=st.dictionaries(st.sampled_from(sorted(FORM_FIELDS)), odd_text, max_size=4),
+    changes=st.dictionaries(st.sampled_from(POSTED), odd_text, max_size=4),
     read_at=read_times,
 )
 def test_the_form_stores_what_was_typed_or_refuses_it_by_field(
@@ -84,14 +89,20 @@ def test_the_form_stores_what_was_typed_or_refuses_it_by_field(
         assert errors
         assert all(any(label in error for label in LABELS) for error in errors), errors
         return
+    filled = any(posted.get(f"{f}-0", "").strip() for f in ("sample_no", "sample_name", "value"))
+    assert filled  # a form without a sample is refused
     assert len(records) == before + 1
     stored = json.loads(records[-1].payload)
-    for field in FORM_FIELDS:
-        typed = posted[field].strip()
-        if field == "value":
-            assert stored["value"] == (float(typed) if typed else None)
-        elif typed:
-            assert stored[field] == typed  # exactly as typed: nothing cut, nothing changed
+    for field in SHARED_FIELDS:
+        assert stored[field] == posted[field].strip()  # exactly as typed: nothing cut, nothing changed
+    for field in ("sample_no", "sample_name", "food_category", "result"):
+        typed = posted[f"{field}-0"].strip()
+        if typed:
+            assert stored[field] == typed
+    item_code, standard, method = posted["test-0"].split("|")
+    assert (stored["item_code"], stored["method_std"], stored["method"]) == (item_code, standard, method)
+    typed_value = posted["value-0"].strip()
+    assert stored["value"] == (float(typed_value) if typed_value else None)
     at = dt.datetime.fromisoformat(stored["ts"])
     assert at.date() == NOW.date()
     assert at <= NOW + dt.timedelta(minutes=1)
@@ -151,11 +162,27 @@ def test_the_api_answers_arbitrary_values_with_a_4xx_and_changes_nothing_it_refu
             {"form_ts": "2026-11-22T09:00:00+08:00", "read_at": ""},
             "检测时间",
         ),  # the old hidden field counts for nothing
-        ({"sample_name": "菜" * 300}, "样品：最多 256 个字，现为 300 个字"),
-        ({"item_code": "pesticide.chlorpyrifos"}, "检测项目：不是平台认可的检测项目"),
-        ({"value": "1e400"}, "结果值：请填写数字"),
+        ({"sample_name-0": "菜" * 300}, "第 1 行 样品：最多 256 个字，现为 300 个字"),
+        ({"supplier": "商" * 300}, "供应商：最多 256 个字，现为 300 个字"),
+        ({"test-0": "pesticide.chlorpyrifos|GB/T 5009.199-2003|enzyme_inhibition"}, "第 1 行 检测项目与标准："),
+        ({"value-0": "1e400"}, "第 1 行 结果值：请填写数字"),
+        ({"value-0": "130"}, "第 1 行 结果值：读数超出范围（%）"),
+        ({"test-0": "vetdrug.clenbuterol|KJ 201706|colloidal_gold"}, "第 1 行 结果值：定性检测不填数值"),
+        ({"sample_name-0": "", "sample_no-0": "", "value-0": ""}, "请至少填写一个样品"),
     ],
-    ids=["future", "days-ahead", "backdated", "old-hidden-time", "too-long", "unknown-item", "huge-number"],
+    ids=[
+        "future",
+        "days-ahead",
+        "backdated",
+        "old-hidden-time",
+        "too-long",
+        "too-long-shared",
+        "unknown-item",
+        "huge-number",
+        "over-100-percent",
+        "number-on-a-strip",
+        "no-sample",
+    ],
 )
 def test_a_tampered_or_impossible_entry_is_refused_naming_its_field(
     entry: Entry, change: dict[str, str], named: str

@@ -31,7 +31,8 @@ def test_logging_in_shows_the_inbox_and_logging_out_ends_the_session(rig: Consol
     assert client.get("/alerts").headers["location"].startswith("/login")
     response = login(client, "school-a")
     assert response.status_code == 303
-    assert response.headers["location"] == "/alerts"
+    assert response.headers["location"] == "/"
+    assert client.get("/").headers["location"] == "/canteens/c-a"  # a school lands on its own canteen's day
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie
     assert "samesite=lax" in cookie
@@ -296,3 +297,9 @@ def test_the_city_overview_counts_coverage_and_open_alerts(rig: ConsoleRig) -> N
     assert "2 / 3 个食堂" in html
     assert "50.0 %" in html
     assert "泽州中学食堂" in html
+
+
+def test_each_role_lands_on_its_own_home(rig: ConsoleRig) -> None:
+    assert rig.client("school-b").get("/").headers["location"] == "/canteens/c-b"
+    assert rig.client("district-cq").get("/").headers["location"].startswith("/districts/")
+    assert rig.client("city").get("/").headers["location"] == "/overview"

@@ -29,19 +29,19 @@ from wiring.build import build_drain, build_gateway, build_rules
 from wiring.console import build_console, web_passwords_path
 from wiring.settings import Settings
 
+ENZYME = "pesticide.op_carbamate|GB/T 5009.199-2003|enzyme_inhibition"
+CLENBUTEROL = "vetdrug.clenbuterol|KJ 201706|colloidal_gold"
+#: One delivery's shared fields and its first sample row, as the form posts them.
 STRIP = {
-    "sample_no": "S-0001",
-    "sample_name": "小白菜",
-    "food_category": "vegetable",
     "supplier": "泽州县丰收农产品合作社",
     "batch_no": "B-77",
-    "item_code": "pesticide.op_carbamate",
-    "method": "enzyme_inhibition",
-    "method_std": "GB/T 5009.199-2003",
-    "value": "62.5",
-    "unit": "%",
-    "result": "fail",
     "operator": "李军",
+    "sample_no-0": "S-0001",
+    "sample_name-0": "小白菜",
+    "food_category-0": "vegetable",
+    "test-0": ENZYME,
+    "value-0": "62.5",
+    "result-0": "fail",
 }
 
 
@@ -64,7 +64,7 @@ def test_a_strip_result_entered_in_the_form_is_stored_once_raises_test_failed_an
     first = client.post("/canteens/c-a/tests/new", data=posted)
     assert first.status_code == 303
     assert first.headers["location"] == "/canteens/c-a"
-    assert "已入库" in client.get("/canteens/c-a").text
+    assert "第 1 行（小白菜）：已入库" in client.get("/canteens/c-a").text
     clock.advance(dt.timedelta(seconds=30))
     client.post("/canteens/c-a/tests/new", data=posted)  # the same form submitted again, later
     assert "重复提交" in client.get("/canteens/c-a").text
@@ -86,6 +86,49 @@ def test_a_strip_result_entered_in_the_form_is_stored_once_raises_test_failed_an
     assert "不合格" in page
 
 
+def test_several_samples_of_one_delivery_are_entered_at_once_sharing_what_they_share(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    registry, clock = tenants_registry(), FakeClock(MORNING)
+    gateway = build_gateway(settings, registry, clock)
+    write_passwords(web_passwords_path(settings), registry)
+    console = build_console(settings, registry, clock, AlertFeed(), manual_intake=gateway.submit_manual)
+    client = TestClient(create_app(console), follow_redirects=False)
+    login(client, "school-a")
+    form = client.get("/canteens/c-a/tests/new").text
+    hidden = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', form))
+    assert int(hidden["rows"]) >= 3
+    assert "有机磷和氨基甲酸酯类农药 · 酶抑制法 · GB/T 5009.199-2003（%）" in form  # the standard follows the item
+    rows = {
+        **STRIP,
+        "sample_no-0": "",  # numbered for the school
+        "sample_name-1": "菠菜",
+        "food_category-1": "vegetable",
+        "test-1": ENZYME,
+        "value-1": "12.0",
+        "result-1": "pass",
+        "sample_name-2": "猪肉",
+        "food_category-2": "meat",
+        "test-2": CLENBUTEROL,
+        "value-2": "",
+        "result-2": "pass",
+    }
+    answer = client.post("/canteens/c-a/tests/new", data={**rows, **hidden, "read_at": "07:40"})
+    assert answer.status_code == 303
+    stored = [json.loads(r.payload) for r in gateway.spool.all_records()]
+    assert [s["sample_name"] for s in stored] == ["小白菜", "菠菜", "猪肉"]
+    assert {(s["supplier"], s["batch_no"], s["operator"]) for s in stored} == {
+        ("泽州县丰收农产品合作社", "B-77", "李军")
+    }
+    assert {s["ts"] for s in stored} == {"2026-11-25T07:40:00+08:00"}
+    assert stored[2]["unit"] == "qualitative"
+    assert stored[2]["value"] is None
+    assert stored[2]["method_std"] == "KJ 201706"
+    assert stored[0]["sample_no"].startswith("20261125-")
+    assert len({s["sample_no"] for s in stored}) == 3
+    page = client.get("/canteens/c-a").text
+    assert "第 3 行（猪肉）：已入库" in page
+
+
 def test_the_form_says_what_is_wrong_and_stores_nothing(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     registry, clock = tenants_registry(), FakeClock(MORNING)
@@ -95,9 +138,10 @@ def test_the_form_says_what_is_wrong_and_stores_nothing(tmp_path: Path) -> None:
     client = TestClient(create_app(console), follow_redirects=False)
     login(client, "school-a")
     csrf = csrf_of(client.get("/canteens/c-a/tests/new").text)
-    bad = client.post("/canteens/c-a/tests/new", data={**STRIP, "value": "", "csrf_token": csrf, "form_id": "f1"})
+    posted = {**STRIP, "value-0": "", "read_at": "08:00", "csrf_token": csrf, "form_id": "f1"}
+    bad = client.post("/canteens/c-a/tests/new", data=posted)
     assert bad.status_code == 422
-    assert "must carry its value" in bad.text
+    assert "第 1 行 结果值：请填写读数（%）" in bad.text
     assert list(gateway.spool.all_records()) == []
     # Only a school enters its own results: a district may not, another school's canteen does not exist.
     assert login(TestClient(create_app(console)), "district-cq").status_code == 200

@@ -85,7 +85,7 @@ def safe_next(target: str | None) -> str:
     """Only a path of this site: never an absolute URL an attacker chose (an open redirect)."""
     if target and target.startswith("/") and not target.startswith(("//", "/\\")):
         return target
-    return "/alerts"
+    return "/"  # the viewer's own home (routes.login.home)
 
 
 def choice(value: str | None, catalogue: str) -> Any:

@@ -11,11 +11,12 @@ from fastapi.responses import RedirectResponse, Response
 
 from console.access import Viewer
 from console.context import Console
-from console.manual_entry import FORM_FIELDS, READ_AT, entry_payload
+from console.manual_entry import MAX_ROWS, READ_AT, ROW_FIELDS, SHARED_FIELDS, entry_payloads, row_count, test_choices
 from console.scope import canteen_in_scope
 from console.web.deps import ConsoleDep, PageViewer, words_of
 from console.web.render import checked_form, render
 from devices.registry import Canteen
+from devices.vocabulary import CATEGORIES
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,44 +28,68 @@ def _school_canteen(console: Console, viewer: Viewer, canteen_id: str) -> Cantee
     return canteen
 
 
-@router.get("/canteens/{canteen_id}/tests/new")
-def entry_form(request: Request, canteen_id: str, viewer: PageViewer, console: ConsoleDep) -> Response:
-    canteen = _school_canteen(console, viewer, canteen_id)
-    now = console.clock.now().astimezone(console.tz).strftime("%H:%M")
+def _form(
+    request: Request,
+    viewer: Viewer,
+    console: Console,
+    canteen: Canteen,
+    *,
+    form_id: str,
+    rows: int,
+    values: dict[str, str],
+    errors: list[str],
+) -> Response:
     return render(
         request,
         "test_entry.html",
         viewer,
+        status_code=422 if errors else 200,
         canteen=canteen,
-        form_id=secrets.token_hex(8),
-        values={READ_AT: now},
-        items=[item.code for item in console.registry.catalogue],
-        errors=[],
+        form_id=form_id,
+        rows=rows,
+        max_rows=MAX_ROWS,
+        values=values,
+        choices=test_choices(console.registry.catalogue),
+        categories=CATEGORIES,
+        errors=errors,
+    )
+
+
+@router.get("/canteens/{canteen_id}/tests/new")
+def entry_form(
+    request: Request, canteen_id: str, viewer: PageViewer, console: ConsoleDep, rows: str | None = None
+) -> Response:
+    canteen = _school_canteen(console, viewer, canteen_id)
+    now = console.clock.now().astimezone(console.tz).strftime("%H:%M")
+    form_id = secrets.token_hex(8)
+    return _form(
+        request, viewer, console, canteen, form_id=form_id, rows=row_count(rows), values={READ_AT: now}, errors=[]
     )
 
 
 @router.post("/canteens/{canteen_id}/tests/new")
-async def enter_test(request: Request, canteen_id: str, viewer: PageViewer, console: ConsoleDep) -> Response:
+async def enter_tests(request: Request, canteen_id: str, viewer: PageViewer, console: ConsoleDep) -> Response:
+    """Every filled-in row, each through the gateway's own intake as its own record; the receipts are shown
+    on the canteen's page, row by row."""
     canteen = _school_canteen(console, viewer, canteen_id)
     form = await checked_form(request)
-    values = {key: value for key in (*FORM_FIELDS, READ_AT, "form_id") if isinstance(value := form.get(key), str)}
-    payload, errors = entry_payload(
-        values, username=viewer.username, now=console.clock.now(), tz=console.tz, words=words_of(request)
+    rows = row_count(form.get("rows") if isinstance(form.get("rows"), str) else None)  # type: ignore[arg-type]
+    keys = [*SHARED_FIELDS, READ_AT, "form_id", *(f"{f}-{i}" for i in range(rows) for f in ROW_FIELDS)]
+    values = {key: value for key in keys if isinstance(value := form.get(key), str)}
+    words = words_of(request)
+    payloads, errors = entry_payloads(
+        values, username=viewer.username, now=console.clock.now(), tz=console.tz, words=words, rows=rows
     )
     if errors:
-        return render(
-            request,
-            "test_entry.html",
-            viewer,
-            status_code=422,
-            canteen=canteen,
-            form_id=values.get("form_id", ""),
-            values=values,
-            items=[item.code for item in console.registry.catalogue],
-            errors=errors,
-        )
+        form_id = values.get("form_id", "")
+        return _form(request, viewer, console, canteen, form_id=form_id, rows=rows, values=values, errors=errors)
     assert console.manual_intake is not None
-    status, reason = await console.manual_intake(canteen_id, json.dumps(payload, ensure_ascii=False).encode())
-    words = words_of(request)
-    request.session["flash"] = words.t(f"receipt_{status}", reason=reason or "")
+    receipts = []
+    for payload in payloads:
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        status, reason = await console.manual_intake(canteen_id, body)
+        row = int(payload["msg_id"].rsplit("-", 1)[1])
+        receipt = words.t(f"receipt_{status}", reason=reason or "")
+        receipts.append(words.t("receipt_rows", n=row, sample=payload["sample_name"], receipt=receipt))
+    request.session["flash"] = "；".join(receipts)
     return RedirectResponse(f"/canteens/{canteen_id}", status_code=303)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -77,7 +78,13 @@ def choose_language(language: str, next: str | None = None) -> Response:
 
 @router.get("/")
 def home(viewer: PageViewer) -> Response:
-    return RedirectResponse("/alerts", status_code=303)
+    """Where a viewer lands: a school on its own canteen's day, a district on its overview, the city on the
+    city's overview."""
+    if viewer.role == "school" and viewer.canteens is not None and len(viewer.canteens) == 1:
+        return RedirectResponse(f"/canteens/{next(iter(viewer.canteens))}", status_code=303)
+    if viewer.role == "district" and viewer.district is not None:
+        return RedirectResponse(f"/districts/{quote(viewer.district)}", status_code=303)
+    return RedirectResponse("/overview", status_code=303)
 
 
 @router.get("/api/docs")

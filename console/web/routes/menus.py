@@ -10,10 +10,11 @@ from starlette.datastructures import UploadFile
 
 from console.access import Viewer
 from console.context import Console
-from console.menus import MenuError, parse_menu_csv
+from console.menus import MenuError, MenuProblem, decode_menu, parse_menu_csv
 from console.scope import canteen_in_scope
 from console.web.deps import ConsoleDep, PageViewer, words_of
 from console.web.render import checked_form, render, text
+from console.words import Words
 from devices.registry import Canteen
 
 router = APIRouter(include_in_schema=False)
@@ -41,6 +42,10 @@ def _menu_page(
     )
 
 
+def _in_words(words: Words, params: dict[str, object]) -> dict[str, object]:
+    return {key: words("meal", str(value)) if key == "meal" else value for key, value in params.items()}
+
+
 @router.get("/canteens/{canteen_id}/menu")
 def menu_page(request: Request, canteen_id: str, viewer: PageViewer, console: ConsoleDep) -> Response:
     return _menu_page(request, console, viewer, canteen_in_scope(console, viewer, canteen_id), errors=[])
@@ -55,23 +60,28 @@ async def import_menu(request: Request, canteen_id: str, viewer: PageViewer, con
         raise HTTPException(403)
     form = await checked_form(request)
     upload, source = form.get("file"), "menu.csv"
-    if isinstance(upload, UploadFile) and upload.filename:
-        source = upload.filename
-        raw = await upload.read(MAX_MENU_BYTES + 1)
-        content = raw.decode("utf-8", "replace") if len(raw) <= MAX_MENU_BYTES else ""
-    else:
-        content = text(form, "text", MAX_MENU_BYTES)
+    serves = frozenset(m.meal for m in canteen.meals) or None
+    content = ""
     try:
-        rows = parse_menu_csv(content, source)
-        past = [
-            f"{source}: {r.day} is before today; a menu can be set from today on"
-            for r in rows
-            if r.day < console.today()
-        ]
+        if isinstance(upload, UploadFile) and upload.filename:
+            source = upload.filename[:80]
+            raw = await upload.read(MAX_MENU_BYTES + 1)
+            if len(raw) > MAX_MENU_BYTES:
+                raise MenuError([MenuProblem(source, "menu_too_large", {"kb": MAX_MENU_BYTES // 1024})])
+            content = decode_menu(raw, source)
+        else:
+            content = text(form, "text", MAX_MENU_BYTES)
+        rows = parse_menu_csv(content, source, serves=serves)
+        past = [MenuProblem(source, "menu_past", {"day": r.day.isoformat()}) for r in rows if r.day < console.today()]
         if past:
             raise MenuError(past[:1])
     except MenuError as exc:
-        return _menu_page(request, console, viewer, canteen, text=content, errors=exc.problems)
+        words = words_of(request)
+        errors = [
+            words.t("field_error", where=p.where, reason=words.t(p.key, **_in_words(words, p.params)))
+            for p in exc.problems
+        ]
+        return _menu_page(request, console, viewer, canteen, text=content, errors=errors)
     console.alerts.menus.set(
         canteen_id, [(r.day, r.meal, r.dishes) for r in rows], viewer.username, console.clock.now()
     )
