@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ from console.readings import TestRow
 from console.words import Words
 from devices.messages import TestResult
 from devices.registry import Registry
+from rules.alerts import Alert, alerts_by_record
 from runtime.clock import Clock
 from spool import Spool, SpoolRecord, hydrate
 from storage.schema import Judge
@@ -59,18 +60,29 @@ class KioskRow:
     note: str = ""
 
 
+def kiosk_key(device: str, msg_id: str | None) -> str:
+    """Which record a row is, so that the page shows it once; opaque: ids are not for the public."""
+    return hashlib.sha256(f"{device}|{msg_id}".encode()).hexdigest()[:16]
+
+
+def handling_by_key(alerts: Iterable[Alert], words: Words) -> dict[str, str]:
+    """Kiosk key of each failed test -> what was done with the food, from its ``test.failed`` alert."""
+    return {
+        kiosk_key(device, msg_id): words.handling(alert)
+        for (device, msg_id), alert in alerts_by_record(alerts, "test.failed").items()
+    }
+
+
 def kiosk_row(test: TestRow, tz: ZoneInfo, words: Words) -> KioskRow:
-    value = "" if test.value is None else f"{test.value:g} {test.unit or ''}".strip()
     return KioskRow(
-        # which record a row is, so that the page shows it once; opaque: ids are not for the public
-        key=hashlib.sha256(f"{test.device}|{test.msg_id}".encode()).hexdigest()[:16],
+        key=kiosk_key(test.device, test.msg_id),
         time=test.at.astimezone(tz).strftime("%H:%M"),
         sample=scrub(test.sample_name),
         supplier=scrub(test.supplier),
         batch=scrub(test.batch_no),
         item=words("item", test.item_code),
         method=words("method", test.method),
-        value=value,
+        value=words.reading(test),
         verdict=words("verdict", test.result),
         verdict_code=test.result,
         tester=scrub(test.operator),
@@ -185,11 +197,13 @@ class LiveTests:
         since: dt.datetime | None,
         *,
         still_open: Callable[[], bool] = lambda: True,
+        handling: Callable[[], dict[str, str]] = dict,
         recheck_s: float = RECHECK_S,
     ) -> AsyncIterator[str]:
-        """One kiosk's events: today's rows so far, then each new one, and a tick with the date and the time the
-        canteen's devices last sent anything (``since``: what the store knew when the page was made). Ends with
-        a ``revoked`` event once ``still_open`` says its token no longer opens the page."""
+        """One kiosk's events: today's rows so far, then each new one, and a tick with the date, the time the
+        canteen's devices last sent anything (``since``: what the store knew when the page was made) and what was
+        done with each failed food (``handling``: kiosk key -> words). Ends with a ``revoked`` event once
+        ``still_open`` says its token no longer opens the page."""
         queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
         self._listeners[canteen_id].add(queue)
         loop = asyncio.get_running_loop()
@@ -207,7 +221,7 @@ class LiveTests:
                 if loop.time() - ticked >= TICK_S:
                     ticked = loop.time()
                     seen = max(filter(None, [since, self.last_seen.get(canteen_id)]), default=None)
-                    yield _event("tick", freshness(self.clock, self.tz, seen))
+                    yield _event("tick", {**freshness(self.clock, self.tz, seen), "handling": handling()})
                 try:
                     event = await asyncio.wait_for(queue.get(), min(TICK_S, recheck_s))
                 except TimeoutError:

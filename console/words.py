@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from devices.items import BUILTIN, ItemCatalogue
-from devices.vocabulary import AREAS, CATEGORIES, KINDS, MEALS, METHODS, UNITS, VERDICTS, VIOLATIONS
+from devices.vocabulary import AREAS, CATEGORIES, KINDS, MEALS, METHODS, UNITS, VERDICTS, VIOLATIONS, short_reading
 from rules.messages import RULES
 
 Language = Literal["zh", "en"]
@@ -70,6 +70,12 @@ LABELS: _W = {
     "did_notified": ("{who}已发送通知", "{who} sent the notification"),
     "did_notify_failed": ("{who}发送通知失败", "{who} could not send the notification"),
     "day_before": ("前一天", "Day before"),
+    "handled_returned_to_supplier": ("已退回供应商", "Returned to the supplier"),
+    "handled_destroyed": ("已销毁", "Destroyed"),
+    "handled_other": ("已处理", "Handled"),
+    "handling_resolved": ("已处理", "Handled"),
+    "handling_acknowledged": ("处理中", "Being handled"),
+    "handling_open": ("待处理", "Awaiting action"),
     "day_after": ("后一天", "Day after"),
     "canteen_day": ("当天食堂记录", "The canteen's day"),
     "actor": ("操作人", "By"),
@@ -330,6 +336,18 @@ class Words:
 
     def t(self, key: str, **params: object) -> str:
         return self("label", key).format(**params)
+
+    def reading(self, test: Any) -> str:
+        """A test row's reading as every table shows it (62.5 %, 35.2 mg/kg, 阴性): ``value``, ``unit``, ``result``."""
+        return short_reading(test.value, test.unit, test.result, self.language)
+
+    def handling(self, alert: Any) -> str:
+        """What was done with a failed food, from its ``test.failed`` alert (None: no alert yet)."""
+        if alert is None:
+            return self.t("handling_open")
+        if alert.disposition is not None:
+            return self.t(f"handled_{alert.disposition}")
+        return self.t(f"handling_{alert.state}")
 
     def note_for(self, test: Any) -> str | None:
         """:meth:`verdict_note` of a test row (anything with ``result``, ``device_result``, ``method_std`` and

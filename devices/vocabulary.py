@@ -85,6 +85,13 @@ def number(value: float) -> str:
     return f"{value:.1f}"
 
 
+def short_reading(value: float | None, unit: str | None, result: str, language: Language) -> str:
+    """A reading as a table's cell shows it: 62.5 %, 35.2 mg/kg, 阴性."""
+    if value is None or unit in (None, "qualitative"):
+        return word(QUALITATIVE, result, language)
+    return f"{number(value)} {unit}"
+
+
 def reading(value: float | None, unit: str | None, result: str, language: Language) -> str:
     """What a test read, in words with its unit: 抑制率 62.5 %, 含量 35.2 mg/kg, 阳性."""
     if value is None or unit in (None, "qualitative"):

@@ -14,6 +14,7 @@ from playwright.async_api import expect
 from broker_config.managed import ManagedMosquitto
 from console.digest.outbox import DigestOutbox
 from console.digest.service import DigestSchedule, DigestService
+from console.live import TICK_S
 from devices.registry import SchoolCalendar
 from runtime.clock import FakeClock
 from tests.browser import chromium, screenshot
@@ -61,12 +62,23 @@ async def test_the_kiosk_shows_a_result_within_two_seconds_and_turns_stale(
         )
         await expect(rows).to_have_count(2, timeout=KIOSK_S * 1000)
         await expect(rows.first).to_contain_text("不合格")  # newest first
-        await eventually(lambda: platform.gateway.stats.stored >= 3, what="c-b's record stored too")
-        assert await page.evaluate("window.loadedOnce === true"), "the kiosk reloaded"
-        assert "他校" not in await page.content()
+        await expect(rows.first).to_contain_text("66.0 %")  # formatted as on the console
+        await expect(page.locator("#summary")).to_have_text("检测 2 项 · 合格 1 · 不合格 1")
+        failures = page.locator("#failure-list li")
+        await expect(failures).to_have_count(1)  # pinned above the list, with what was done with the food
+        await expect(failures.first).to_contain_text("菠菜")
         await expect(page.locator("#updated")).to_contain_text("最后更新")
         await expect(page.locator("#stale")).to_be_hidden()
         await screenshot(page, "kiosk.png")
+        await eventually(lambda: platform.gateway.stats.stored >= 3, what="c-b's record stored too")
+        assert await page.evaluate("window.loadedOnce === true"), "the kiosk reloaded"
+        assert "他校" not in await page.content()
+        await eventually(lambda: console.alerts.count(state="open") >= 1, what="the test.failed alert")
+        (failed,) = [a for a in console.alerts.alerts(state="open") if a.rule == "test.failed"]
+        console.alerts.resolve(
+            failed.alert_id, "school-a", "整批退回", console.clock.now(), disposition="returned_to_supplier"
+        )
+        await expect(failures.first).to_contain_text("已退回供应商", timeout=(TICK_S + 5) * 1000)
 
         # The devices go quiet: after the threshold the screen says its data is stale.
         await expect(page.locator("#stale")).to_be_visible(timeout=STALE_MINUTES * 60_000 + 5_000)

@@ -15,16 +15,10 @@ from console.privacy import scrub
 from console.readings import Readings, TestRow
 from console.words import Words
 from devices.registry import Canteen, Registry
-from rules.alerts import Alert, AlertQuery, alerts_by_record
+from rules.alerts import AlertQuery, alerts_by_record
 from rules.store import RulesStore
 
 CabinetState = Literal["kept", "excursion", "no_data"]
-
-_HANDLING = {
-    "returned_to_supplier": "已退回供应商",
-    "destroyed": "已销毁",
-    "other": "已处理",
-}
 
 
 class DigestModel(BaseModel):
@@ -88,14 +82,6 @@ class DailyDigest(DigestModel):
         return self.model_dump(include={"tests", "failures", "samples", "cabinet", "alerts"})
 
 
-def _handling(alert: Alert | None) -> str:
-    if alert is None:
-        return "待处理"
-    if alert.disposition is not None:
-        return _HANDLING[alert.disposition]
-    return {"resolved": "已处理", "acknowledged": "处理中", "open": "待处理"}[alert.state]
-
-
 def compose(
     registry: Registry,
     readings: Readings,
@@ -122,7 +108,7 @@ def compose(
             supplier=scrub(t.supplier),
             batch=scrub(t.batch_no),
             item=words("item", t.item_code),
-            handling=_handling(by_record.get((t.device, t.msg_id or ""))),
+            handling=words.handling(by_record.get((t.device, t.msg_id or ""))),
             note=words.note_for(t),
         )
         for t in sorted(tests, key=lambda t: t.at)

@@ -7,6 +7,8 @@
   const rows = document.getElementById("rows");
   const empty = document.getElementById("empty");
   const known = new Set();
+  const byKey = new Map();  // key -> row: what the summary and the pinned failures are counted from
+  let handling = state.handling || {};
   let lastSeen = state.last_seen ? Date.parse(state.last_seen) : null;
   let lastSeenText = state.last_seen_text;
   let serverOffset = Date.parse(state.now) - Date.now(); // the display's own clock may be wrong
@@ -20,9 +22,28 @@
     return td;
   }
 
+  // 检测 N 项 · 合格 M · 不合格 K (· 可疑 · 无效 when there are any), counted from the platform's verdicts.
+  function summarize() {
+    const counts = { pass: 0, fail: 0, suspect: 0, invalid: 0 };
+    byKey.forEach((row) => { counts[row.verdict_code] = (counts[row.verdict_code] || 0) + 1; });
+    const parts = [`检测 ${byKey.size} 项`, `合格 ${counts.pass}`, `不合格 ${counts.fail}`];
+    if (counts.suspect) parts.push(`可疑待复检 ${counts.suspect}`);
+    if (counts.invalid) parts.push(`无效 ${counts.invalid}`);
+    document.getElementById("summary").textContent = parts.join(" · ");
+    const failed = [...byKey.values()].filter((row) => row.verdict_code === "fail");
+    const list = document.getElementById("failure-list");
+    list.replaceChildren(...failed.map((row) => {
+      const li = document.createElement("li");
+      li.textContent = `${row.time} ${row.sample}（${row.item}，${row.value}）：${handling[row.key] || "待处理"}`;
+      return li;
+    }));
+    document.getElementById("failures").hidden = failed.length === 0;
+  }
+
   function add(row, fresh) {
     if (known.has(row.key)) return;
     known.add(row.key);
+    byKey.set(row.key, row);
     const tr = document.createElement("tr");
     tr.className = row.verdict_code + (fresh ? " fresh" : "");
     tr.dataset.key = row.key;
@@ -39,10 +60,12 @@
     // newest first: the rows arrive in time order, and the page's first rows come newest first
     if (fresh) rows.prepend(tr); else rows.append(tr);
     empty.hidden = rows.children.length > 0;
+    summarize();
   }
 
   JSON.parse(document.getElementById("kiosk-rows").textContent).forEach((row) => add(row, false));
   empty.hidden = rows.children.length > 0;
+  summarize();
 
   function render() {
     const now = Date.now() + serverOffset;
@@ -64,6 +87,7 @@
     if (tick.date !== state.date) { window.location.reload(); return; } // never yesterday's results as today's
     lastTick = Date.now();
     serverOffset = Date.parse(tick.now) - Date.now();
+    if (tick.handling) { handling = tick.handling; summarize(); }
     if (tick.last_seen && Date.parse(tick.last_seen) >= (lastSeen || 0)) {
       lastSeen = Date.parse(tick.last_seen);
       lastSeenText = tick.last_seen_text;

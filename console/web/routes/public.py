@@ -12,11 +12,12 @@ from fastapi.responses import Response, StreamingResponse
 
 from console.context import Console
 from console.days import DayOutOfRange, parse_day
-from console.live import freshness, kiosk_row
+from console.live import freshness, handling_by_key, kiosk_row
 from console.store import PublicPurpose
 from console.web.deps import ConsoleDep
 from console.web.render import templates
 from console.words import Words
+from rules.alerts import AlertQuery
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,6 +41,14 @@ def _public_headers(response: Response) -> Response:
     return response
 
 
+def _handling_today(console: Console, canteen_id: str) -> dict[str, str]:
+    """What was done with each of today's failed foods at the canteen, by kiosk key."""
+    start, _ = console.day_bounds(console.today())
+    query = AlertQuery(canteens=frozenset([canteen_id]), rule="test.failed", opened_from=start)
+    failed, _ = console.alerts.search(query, limit=1000)
+    return handling_by_key(failed, Words("zh"))
+
+
 @router.get("/kiosk/{canteen_id}")
 def kiosk(request: Request, canteen_id: str, console: ConsoleDep, t: str | None = None) -> Response:
     _opened(console, canteen_id, t, "kiosk")
@@ -48,6 +57,7 @@ def kiosk(request: Request, canteen_id: str, console: ConsoleDep, t: str | None 
     words = Words("zh", console.registry.catalogue)
     start, end = console.day_bounds(console.today())
     tests = console.readings.tests(frozenset([canteen_id]), start, end)
+    handling = _handling_today(console, canteen_id)
     response = templates.TemplateResponse(
         request,
         "kiosk.html",
@@ -59,6 +69,7 @@ def kiosk(request: Request, canteen_id: str, console: ConsoleDep, t: str | None 
                 **freshness(console.clock, console.tz, _last_seen(console, canteen_id)),
                 "stale_after_s": console.kiosk_stale_s,
                 "events": f"/kiosk/{canteen_id}/events?t={t}",
+                "handling": handling,
             },
         },
     )
@@ -71,7 +82,10 @@ def kiosk_events(canteen_id: str, console: ConsoleDep, t: str | None = None) -> 
     if console.live is None:
         raise HTTPException(503, "no live feed in this process")
     stream = console.live.stream(
-        canteen_id, _last_seen(console, canteen_id), still_open=lambda: console.store.opens(t, canteen_id, "kiosk")
+        canteen_id,
+        _last_seen(console, canteen_id),
+        still_open=lambda: console.store.opens(t, canteen_id, "kiosk"),
+        handling=lambda: _handling_today(console, canteen_id),
     )
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
