@@ -207,7 +207,7 @@ def test_the_disposition_a_supervisor_recorded_reaches_the_parents(tmp_path: Pat
     digest = DailyDigest.model_validate(robots.received["/bridge"][0])
     assert digest.failures[0].handling == "已退回供应商"
     assert (digest.alerts.raised, digest.alerts.handled) == (1, 1)
-    assert "——已退回供应商。" in digest.text
+    assert "——已退回供应商，未用于供餐。" in digest.text
 
 
 # --- privacy: every public output against docs/public.md ------------------------------------------------------
@@ -325,3 +325,39 @@ def test_a_new_installation_owes_no_digest_of_the_days_before_it(tmp_path: Path,
     asyncio.run(service.step())
     days = {DailyDigest.model_validate(body).date for _, body, _ in published.messages}
     assert days == {dt.date(2026, 11, 26)}  # Thursday's, not Wednesday's
+
+
+def test_the_parents_page_is_open_all_day_and_answers_in_one_line(tmp_path: Path, robots: RecordingServer) -> None:
+    """Before the digest: the day so far, with its one-line verdict, lunch not yet served explaining its empty
+    samples; after it: the digest as the day's closing word; an archive of earlier days, each readable."""
+    rig = _rig(tmp_path, robots)
+    _, token = rig.console.store.issue_public_token("c-a", "public", rig.clock.now())
+    client = rig.client()
+    _at(rig, 25, 9, 30)
+    rig.test_result("c-a", result="pass", sample_name="小白菜")
+    morning = client.get(f"/p/c-a/today?t={token}").text
+    assert "今日快检全部合格" in morning
+    assert "截至 09:30 的记录" in morning
+    assert "午餐：2 道菜，留样 <b class=\"ok\">0</b> 份<span class=\"small\">（尚未供餐）</span>" in morning
+    assert "℃" not in morning  # written °C, which every font has
+    rig.test_result("c-a", result="suspect", sample_name="芹菜", value=45.0, unit="%", method="enzyme_inhibition")
+    _day(rig)
+    failed = next(r for r in rig.tests_written if r["result"] == "fail")
+    alert = rig.raise_alert("c-a", rule="test.failed", device=rig.device_of("c-a"), msg_id=failed["msg_id"])
+    rig.rules.resolve(alert.alert_id, "school-a", "整批退回", rig.clock.now(), disposition="returned_to_supplier")
+    noon = client.get(f"/p/c-a/today?t={token}").text
+    assert "今日 1 项不合格，已退回供应商" in noon
+    assert "已退回供应商，未用于供餐" in noon
+    assert "可疑 1 项：结果接近限量，复检合格前不使用。" in noon
+    _at(rig, 25, 17, 30)
+    asyncio.run(_service(rig, Published()).step())
+    evening = client.get(f"/p/c-a/today?t={token}").text
+    assert "截至" not in evening  # the published digest is the day's word
+    assert "今日 1 项不合格，已退回供应商" in evening
+    _at(rig, 26, 8, 0)
+    archive = client.get(f"/p/c-a/today?t={token}").text
+    assert f'href="/p/c-a/2026-11-25?t={token}"' in archive
+    assert "今日暂无快检记录" in archive
+    past = client.get(f"/p/c-a/2026-11-24?t={token}").text  # before anything was recorded: said, not an error
+    assert "当日未发布日报" in past
+    assert client.get(f"/p/c-a/2026-11-27?t={token}").status_code == 404  # not a day yet

@@ -6,6 +6,7 @@ Chinese, from the same stores the console reads, with nothing docs/public.md for
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -15,10 +16,16 @@ from console.privacy import scrub
 from console.readings import Readings, TestRow
 from console.words import Words
 from devices.registry import Canteen, Registry
-from rules.alerts import AlertQuery, alerts_by_record
+from rules.alerts import Alert, AlertQuery, alerts_by_record
 from rules.store import RulesStore
 
 CabinetState = Literal["kept", "excursion", "no_data"]
+#: The sample cabinet's day in words (written °C: every font has it).
+CABINET_WORDS: dict[str, str] = {
+    "kept": "全天保持在 0–8 °C",
+    "excursion": "今日曾超出 0–8 °C，已提醒处理",
+    "no_data": "今日无数据",
+}
 
 
 class DigestModel(BaseModel):
@@ -31,6 +38,10 @@ class TestCounts(DigestModel):
     total: int = Field(ge=0)
     passed: int = Field(ge=0)
     failed: int = Field(ge=0)
+    #: Near the limit: retested before the food is used.
+    suspect: int = Field(default=0, ge=0)
+    #: Void runs (an inactive reagent, a failed control): tested again.
+    invalid: int = Field(default=0, ge=0)
 
 
 class Failure(DigestModel):
@@ -43,12 +54,16 @@ class Failure(DigestModel):
     handling: str
     #: What the detector or the person who typed it said, where the platform's re-check found it failed.
     note: str | None = None
+    #: Whether the food reached the table: "未用于供餐" once it was returned or destroyed; None while unknown.
+    served: str | None = None
 
 
 class MealSamples(DigestModel):
     meal: str
     dishes: int = Field(ge=0)
     kept: int = Field(ge=0)
+    #: Why a meal shows fewer samples than dishes: not served yet, or missing (and the school was told).
+    note: str | None = None
 
 
 class AlertCounts(DigestModel):
@@ -67,6 +82,8 @@ class DailyDigest(DigestModel):
     version: int = Field(ge=1)
     correction: bool
     published_at: AwareDatetime
+    #: The day in one line: 今日快检全部合格 / 今日 1 项不合格，已退回供应商.
+    headline: str = ""
     tests: TestCounts
     failures: list[Failure]
     samples: list[MealSamples]
@@ -79,7 +96,7 @@ class DailyDigest(DigestModel):
 
     def facts(self) -> dict[str, object]:
         """What the day's result is, without when and how often it was said: a change here needs a correction."""
-        return self.model_dump(include={"tests", "failures", "samples", "cabinet", "alerts"})
+        return self.model_dump(include={"headline", "tests", "failures", "samples", "cabinet", "alerts"})
 
 
 def compose(
@@ -103,14 +120,7 @@ def compose(
     )
     by_record = alerts_by_record(day_alerts, "test.failed")
     failures = [
-        Failure(
-            sample=scrub(t.sample_name),
-            supplier=scrub(t.supplier),
-            batch=scrub(t.batch_no),
-            item=words("item", t.item_code),
-            handling=words.handling(by_record.get((t.device, t.msg_id or ""))),
-            note=words.note_for(t),
-        )
+        _failure(t, words, by_record.get((t.device, t.msg_id or "")))
         for t in sorted(tests, key=lambda t: t.at)
         if t.result == "fail"
     ]
@@ -119,15 +129,20 @@ def compose(
         if sample.meal_date in (None, day.isoformat()):
             kept.setdefault(sample.meal, set()).add(sample.dish_name or sample.sample_id or "")
     menus = alerts_store.menus.between(canteen.id, day, day)
-    samples = [
-        MealSamples(
-            meal=words("meal", meal.meal),
-            dishes=len(menus.get((day, meal.meal), meal.dishes)),
-            kept=len(kept.get(meal.meal, set())),
+    told = {a.dedup_key.rsplit("|", 1)[-1] for a in day_alerts if a.rule == "sample.missing"}
+    samples = []
+    for meal in canteen.meals:
+        if day.isoweekday() not in meal.weekdays:
+            continue
+        dishes, count = len(menus.get((day, meal.meal), meal.dishes)), len(kept.get(meal.meal, set()))
+        samples.append(
+            MealSamples(
+                meal=words("meal", meal.meal),
+                dishes=dishes,
+                kept=count,
+                note=_samples_note(count, dishes, at < dt.datetime.combine(day, meal.end, tz), meal.meal in told),
+            )
         )
-        for meal in canteen.meals
-        if day.isoweekday() in meal.weekdays
-    ]
     has_cabinet = any(d.kind == "cabinet" for d in canteen.devices)
     readings_seen = bool(readings.temperatures(canteen.id, start, end)) if has_cabinet else False
     excursion = any(a.rule == "cabinet.temperature" for a in day_alerts)
@@ -136,6 +151,8 @@ def compose(
         total=len(tests),
         passed=sum(1 for t in tests if t.result == "pass"),
         failed=len(failures),
+        suspect=sum(1 for t in tests if t.result == "suspect"),
+        invalid=sum(1 for t in tests if t.result == "invalid"),
     )
     alert_counts = AlertCounts(raised=len(day_alerts), handled=sum(1 for a in day_alerts if a.state != "open"))
     digest = DailyDigest(
@@ -145,6 +162,7 @@ def compose(
         version=version,
         correction=version > 1,
         published_at=at,
+        headline=headline(counts, failures),
         tests=counts,
         failures=failures,
         samples=samples,
@@ -155,29 +173,69 @@ def compose(
     return digest.model_copy(update={"text": render_text(digest)})
 
 
+def _failure(test: TestRow, words: Words, alert: Alert | None) -> Failure:
+    disposed = alert is not None and alert.disposition in ("returned_to_supplier", "destroyed")
+    return Failure(
+        sample=scrub(test.sample_name),
+        supplier=scrub(test.supplier),
+        batch=scrub(test.batch_no),
+        item=words("item", test.item_code),
+        handling=words.handling(alert),
+        note=words.note_for(test),
+        served="未用于供餐" if disposed else None,
+    )
+
+
+def _samples_note(kept: int, dishes: int, before_the_end: bool, school_told: bool) -> str | None:
+    """Why a meal shows fewer samples than dishes."""
+    if kept >= dishes:
+        return None
+    if before_the_end:
+        return "尚未供餐" if kept == 0 else "留样进行中"
+    return "未按菜品留齐，已提醒学校" if school_told else "未按菜品留齐"
+
+
+def headline(counts: TestCounts, failures: list[Failure]) -> str:
+    """The day in one line, as a parent asks it: was the food all right, and if not, what was done."""
+    if not counts.total:
+        return "今日暂无快检记录"
+    if failures:
+        handled = Counter(f.handling for f in failures)
+        what = next(iter(handled)) if len(handled) == 1 else "，".join(f"{n} 项{h}" for h, n in sorted(handled.items()))
+        return f"今日 {len(failures)} 项不合格，{what}"
+    pending = [f"{counts.suspect} 项可疑待复检"] if counts.suspect else []
+    pending += [f"{counts.invalid} 项无效已重检"] if counts.invalid else []
+    return "今日快检未发现不合格，" + "，".join(pending) if pending else "今日快检全部合格"
+
+
+_EXPLAINED = {
+    "suspect": "可疑 {n} 项：结果接近限量，复检合格前不使用。",
+    "invalid": "无效 {n} 项：检测本身失效（如试剂失活），已重新检测。",
+}
+
+
 def render_text(digest: DailyDigest) -> str:
     """The digest as parents read it in their group."""
     day = f"{digest.date.month}月{digest.date.day}日"
     lines = [f"{'【更正】' if digest.correction else ''}【{digest.canteen_name} {day} 食品安全日报】"]
     t = digest.tests
+    lines.append(f"{digest.headline}。")
     if t.total:
         lines.append(f"今日快检 {t.total} 项：合格 {t.passed} 项，不合格 {t.failed} 项。")
-    else:
-        lines.append("今日无快检记录。")
+    for key in ("suspect", "invalid"):
+        if getattr(t, key):
+            lines.append(_EXPLAINED[key].format(n=getattr(t, key)))
     for f in digest.failures:
-        batch = f"，批次 {f.batch}" if f.batch else ""
+        batch = f"，进货批号 {f.batch}" if f.batch else ""
         note = f"（{f.note}）" if f.note else ""
-        lines.append(f"不合格：{f.sample}（{f.supplier}{batch}）{f.item}{note}——{f.handling}。")
+        served = f"，{f.served}" if f.served else ""
+        lines.append(f"不合格：{f.sample}（{f.supplier}{batch}）{f.item}{note}——{f.handling}{served}。")
     if digest.samples:
-        meals = "；".join(f"{m.meal}{m.dishes}道菜，留样{m.kept}份" for m in digest.samples)
+        meals = "；".join(
+            f"{m.meal}{m.dishes}道菜，留样{m.kept}份" + (f"（{m.note}）" if m.note else "") for m in digest.samples
+        )
         lines.append(f"留样：{meals}。")
-    lines.append(
-        {
-            "kept": "留样柜温度：全天保持在 0–8℃。",
-            "excursion": "留样柜温度：今日曾超出 0–8℃，已提醒处理。",
-            "no_data": "留样柜温度：今日无数据。",
-        }[digest.cabinet]
-    )
+    lines.append(f"留样柜温度：{CABINET_WORDS[digest.cabinet]}。")
     a = digest.alerts
     lines.append(f"今日监管提醒 {a.raised} 条，已处理 {a.handled} 条。" if a.raised else "今日无监管提醒。")
     if digest.correction:

@@ -12,6 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from console.context import Console
 from console.days import DayOutOfRange, parse_day
+from console.digest.compose import CABINET_WORDS, compose
 from console.live import freshness, handling_by_key, kiosk_row
 from console.store import PublicPurpose
 from console.web.deps import ConsoleDep
@@ -91,29 +92,54 @@ def kiosk_events(canteen_id: str, console: ConsoleDep, t: str | None = None) -> 
     return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
 
+#: Days the parents' page lists in its archive.
+ARCHIVE_DAYS = 14
+
+
 @router.get("/p/{canteen_id}/{day}")
 def public_day(request: Request, canteen_id: str, day: str, console: ConsoleDep, t: str | None = None) -> Response:
-    """A canteen's day for parents, made for a phone: the latest version of that day's digest."""
+    """A canteen's day for parents, made for a phone: open all day. Today shows the day so far until the
+    day's digest is published, which is then the day's closing word; a past day shows its published digest (its
+    latest version), or what the platform recorded when none was published."""
     _opened(console, canteen_id, t, "public")
     canteen = console.registry.canteen(canteen_id)
     assert canteen is not None
+    today = console.today()
     try:
-        date = console.today() if day == "today" else parse_day(day)
+        date = today if day == "today" else parse_day(day)
     except DayOutOfRange:
         date = None
-    if date is None:
+    if date is None or date > today:
         raise HTTPException(404)
-    digests = console.digests
+    published = console.digests.latest(canteen_id, date) if console.digests else None
+    now = console.clock.now()
+    digest = published or compose(
+        console.registry,
+        console.readings,
+        console.alerts,
+        canteen,
+        date,
+        version=1,
+        at=min(now, _end_of(console, date)),
+    )
     response = templates.TemplateResponse(
         request,
         "public_day.html",
         {
             "canteen": canteen,
             "date": date,
-            "digest": digests.latest(canteen_id, date) if digests else None,
-            "days": digests.recent_days(canteen_id) if digests else [],
+            "digest": digest,
+            "published": published is not None,
+            "is_today": date == today,
+            "as_of": now.astimezone(console.tz).strftime("%H:%M"),
+            "cabinet_words": CABINET_WORDS,
+            "days": [today - dt.timedelta(days=n) for n in range(ARCHIVE_DAYS) if today - dt.timedelta(days=n) != date],
             "token": t,
             "digest_time": console.digest_time.strftime("%H:%M"),
         },
     )
     return _public_headers(response)
+
+
+def _end_of(console: Console, day: dt.date) -> dt.datetime:
+    return console.day_bounds(day)[1]
