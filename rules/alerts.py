@@ -82,6 +82,8 @@ class AlertQuery:
     rule: str | None = None
     opened_from: dt.datetime | None = None
     opened_to: dt.datetime | None = None
+    #: Only alerts that were open (not yet resolved) at this instant: what was known then, whatever came after.
+    open_at: dt.datetime | None = None
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -101,6 +103,10 @@ class AlertQuery:
         if self.opened_to is not None:
             clauses.append("opened_ts < ?")
             params.append(self.opened_to.timestamp())
+        if self.open_at is not None:
+            resolved_ts = "(julianday(json_extract(body, '$.resolved_at')) - 2440587.5) * 86400.0"
+            clauses.append(f"opened_ts < ? AND (state != 'resolved' OR {resolved_ts} > ?)")
+            params += [self.open_at.timestamp()] * 2
         return " AND ".join(clauses) or "1", params
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 import random
 import re
 import secrets
@@ -212,8 +211,12 @@ class InspectionBook:
         found = [Inspection.model_validate_json(body) for (body,) in rows]
         return [i for i in found if canteens is None or i.canteen_id in canteens]
 
-    def last_visits(self) -> dict[str, dt.datetime]:
-        rows = self._db.execute("SELECT canteen_id, MAX(visited_ts) FROM inspections GROUP BY canteen_id")
+    def last_visits(self, before: dt.datetime | None = None) -> dict[str, dt.datetime]:
+        """Each canteen's latest visit (before ``before`` if given)."""
+        cutoff = before.timestamp() if before is not None else float("inf")
+        rows = self._db.execute(
+            "SELECT canteen_id, MAX(visited_ts) FROM inspections WHERE visited_ts < ? GROUP BY canteen_id", (cutoff,)
+        )
         return {canteen: dt.datetime.fromtimestamp(ts, dt.UTC) for canteen, ts in rows}
 
     def overdue(self, today: dt.date) -> list[Inspection]:
@@ -246,16 +249,19 @@ def risks(
     now: dt.datetime,
     canteens: frozenset[str] | None = None,
 ) -> dict[str, Risk]:
-    """Each school canteen's risk (in ``canteens`` if given), from the rules store's alerts and the visits."""
+    """Each school canteen's risk (in ``canteens`` if given) as it stood at ``now``, from the rules store's alerts
+    and the visits: alerts opened in the 30 days before it, alerts open at it, a camera violation's review only
+    if it was given by then. Nothing after ``now`` counts, so a plan drawn later is the same plan."""
     chosen = [c for c in registry.canteens if c.type != "supplier" and (canteens is None or c.id in canteens)]
     found = {c.id: Risk(c.id) for c in chosen}
     scope = frozenset(found)
-    recent, _ = alerts.search(AlertQuery(canteens=scope, opened_from=now - LOOKBACK), limit=1_000_000)
-    active, _ = alerts.search(AlertQuery(canteens=scope, active=True), limit=1_000_000)
+    recent, _ = alerts.search(AlertQuery(canteens=scope, opened_from=now - LOOKBACK, opened_to=now), limit=1_000_000)
+    active, _ = alerts.search(AlertQuery(canteens=scope, open_at=now), limit=1_000_000)
     for alert in active:
         found[alert.canteen_id].counts["open_critical" if alert.severity == "critical" else "open_warning"] += 1
     for alert in recent:
-        item = _risk_item(registry, alert.rule, alert.device_id, alert.review)
+        known = alert.resolved_at is not None and alert.resolved_at <= now
+        item = _risk_item(registry, alert.rule, alert.device_id, alert.review if known else None)
         if item is not None:
             found[alert.canteen_id].counts[item] += 1
     for canteen_id, risk in found.items():
@@ -303,10 +309,24 @@ def weekly_plan(
     when the week began (Monday 00:00 in the registry's zone: the plan does not move with whatever happens
     during the week), from the platform's secret; and every candidate's risk."""
     monday = dt.datetime.combine(week_start(week), dt.time(), ZoneInfo(registry.timezone))
-    found = risks(registry, alerts, book.last_visits(), monday, canteens)
+    found = risks(registry, alerts, book.last_visits(before=monday), monday, canteens)
     return plan({c: r.weight for c, r in found.items()}, book.secret(), week, count), found
 
 
-def describe(risk: Risk) -> str:
-    """The counts behind a weight, for the plan's reader (operators, not schools)."""
-    return json.dumps({k: v for k, v in sorted(risk.counts.items()) if v}, ensure_ascii=False)
+#: Each risk item in words, (zh, en), with its count.
+REASONS: dict[str, tuple[str, str]] = {
+    "test_failed": ("近 30 天快检不合格 {n} 次", "{n} failed tests in the last 30 days"),
+    "open_critical": ("周一时未处置的严重告警 {n} 条", "{n} critical alerts open on Monday"),
+    "open_warning": ("周一时未处置的一般告警 {n} 条", "{n} warnings open on Monday"),
+    "sample": ("近 30 天留样问题 {n} 次", "{n} sample problems in the last 30 days"),
+    "camera_silence": ("近 30 天厨房时段摄像头离线 {n} 次", "{n} camera outages in kitchen hours, last 30 days"),
+    "violation": ("近 30 天 AI 识别违规 {n} 次", "{n} camera violations in the last 30 days"),
+    "weeks_uninspected": ("已 {n} 周未检查", "not inspected for {n} weeks"),
+}
+
+
+def describe(risk: Risk, language: str = "zh") -> str:
+    """Why a canteen weighs what it weighs, in words (for inspectors and operators, never schools)."""
+    index = 0 if language == "zh" else 1
+    parts = [REASONS[k][index].format(n=n) for k, n in sorted(risk.counts.items(), key=lambda kv: -RISK[kv[0]]) if n]
+    return ("；" if index == 0 else "; ").join(parts) or ("无风险记录" if index == 0 else "nothing against it")

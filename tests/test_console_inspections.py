@@ -4,12 +4,14 @@ the plan, and records nothing; a visit outside the inspector's district or with 
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from rules.inspections import InspectionBook
 from tests.console_helpers import ConsoleRig, csrf_of
+from tests.rules_helpers import MORNING
 
 
 def _form(client: TestClient, **values: str) -> dict[str, str]:
@@ -72,3 +74,25 @@ def test_a_visit_outside_the_district_or_with_a_bad_link_is_refused(tmp_path: Pa
     book = InspectionBook(tmp_path / "rules.sqlite")
     assert book.between(rig.clock.now().replace(year=2025), rig.clock.now().replace(year=2027)) == []
     book.close()
+
+
+def test_the_plan_gives_each_canteens_reasons_in_words_and_a_printable_visit_sheet(tmp_path: Path) -> None:
+    rig = ConsoleRig(tmp_path, start=MORNING - dt.timedelta(days=3))  # Sunday before 2026-W48
+    rig.raise_alert("c-a", rule="test.failed")  # known on Monday
+    rig.clock.set(MORNING)  # Wednesday
+    rig.raise_alert("c-a", rule="test.failed")  # Wednesday's: the week's plan does not move for it
+    page = rig.client("district-cq").get("/inspections").text
+    assert "已 12 周未检查" in page  # never visited: the reasons, not a JSON of counts
+    assert '{"' not in page
+    sheet = rig.client("district-cq").get("/inspections/sheet", params={"week": "2026-W48", "canteen": "c-a"})
+    assert sheet.status_code == 200
+    assert "留样：每道菜 ≥ 125 g，0–8 °C 冷藏，≥ 48 小时" in sheet.text
+    assert "2026-11-29" in sheet.text  # the week's Sunday: the deadline
+    assert "周一时未处置的严重告警 1 条" in sheet.text
+    assert (
+        rig.client("school-a").get("/inspections/sheet", params={"week": "2026-W48", "canteen": "c-a"}).status_code
+        == 403
+    )
+    assert (
+        rig.client("district-cq").get("/inspections/sheet", params={"week": "W48", "canteen": "c-a"}).status_code == 400
+    )

@@ -180,3 +180,57 @@ def test_shian_inspect_plans_records_lists_and_rectifies(tmp_path: Path, capsys:
     assert "was rectified" in capsys.readouterr().err
     book = InspectionBook(rules_store_path(Settings(data_dir=tmp_path)))
     assert book.get(inspection_id).rectified_by == "王明"  # type: ignore[union-attr]
+
+
+def test_the_w46_plan_printed_during_and_after_its_week_is_the_plan_drawn_on_its_monday(tmp_path: Path) -> None:
+    """Whatever happens during the week — new failures elsewhere, an open alert resolved, a visit to a planned
+    canteen — the plan stays what was known on Monday 00:00."""
+    from rules.inspections import describe, weekly_plan
+
+    city = Registry.model_validate(generate_city())
+    store = RulesStore(tmp_path / "rules.sqlite")
+    book = InspectionBook(tmp_path / "rules.sqlite")
+    monday = dt.datetime(2026, 11, 9, tzinfo=CST)  # 2026-W46
+    schools = [c.id for c in city.canteens if c.type != "supplier"]
+
+    def fail(canteen: str, at: dt.datetime, n: int) -> str:
+        alert, _ = store.raise_alert(
+            dedup_key=f"test.failed|{canteen}|{at.isoformat()}|{n}",
+            rule="test.failed",
+            severity="critical",
+            canteen_id=canteen,
+            message="m",
+            evidence={},
+            at=at,
+        )
+        return alert.alert_id
+
+    before = [fail(c, monday - dt.timedelta(days=3), 0) for c in schools[:40]]
+    drawn, _ = weekly_plan(city, store, book, week="2026-W46", count=10)
+    # the week goes on: many failures at canteens that were not drawn, an open alert resolved, a visit
+    others = [c for c in schools if c not in drawn][:30]
+    for n in range(8):
+        for canteen in others:
+            fail(canteen, monday + dt.timedelta(days=2, minutes=n), n)
+    store.resolve(before[0], "district-cq", "已退回", monday + dt.timedelta(days=1), disposition="returned_to_supplier")
+    book.record(
+        city,
+        drawn[0],
+        inspector="王明",
+        visited_at=monday + dt.timedelta(days=2),
+        findings="无",
+        by="t",
+        at=monday + dt.timedelta(days=2),
+    )
+    during, _ = weekly_plan(city, store, book, week="2026-W46", count=10)
+    after, _ = weekly_plan(city, store, book, week="2026-W46", count=10)
+    assert during == drawn
+    assert after == drawn
+    # and the week's events would have moved it, had they counted
+    later = risks(city, store, book.last_visits(), monday + dt.timedelta(days=8))
+    from rules.inspections import plan as draw
+
+    assert draw({c: r.weight for c, r in later.items()}, book.secret(), "2026-W46", 10) != drawn
+    _, found = weekly_plan(city, store, book, week="2026-W46", count=10)
+    assert "近 30 天快检不合格 1 次" in describe(found[schools[0]])
+    assert "1 failed tests in the last 30 days" in describe(found[schools[0]], "en")

@@ -338,7 +338,7 @@ def test_the_parents_page_is_open_all_day_and_answers_in_one_line(tmp_path: Path
     morning = client.get(f"/p/c-a/today?t={token}").text
     assert "今日快检全部合格" in morning
     assert "截至 09:30 的记录" in morning
-    assert "午餐：2 道菜，留样 <b class=\"ok\">0</b> 份<span class=\"small\">（尚未供餐）</span>" in morning
+    assert '午餐：2 道菜，留样 <b class="ok">0</b> 份<span class="small">（尚未供餐）</span>' in morning
     assert "℃" not in morning  # written °C, which every font has
     rig.test_result("c-a", result="suspect", sample_name="芹菜", value=45.0, unit="%", method="enzyme_inhibition")
     _day(rig)

@@ -88,8 +88,16 @@ function submitOnce() {
   });
 }
 
+// A "print" button (the visit sheet): the page's policy allows no inline script.
+function printButtons() {
+  document.querySelectorAll("button[data-print]").forEach((button) => {
+    button.addEventListener("click", () => window.print());
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   drawCharts();
   liveInbox();
   submitOnce();
+  printButtons();
 });

@@ -15,7 +15,7 @@ from console.context import Console
 from console.scope import canteen_in_scope
 from console.web.deps import ConsoleDep, PageViewer, words_of
 from console.web.render import checked_form, parse_date, render, text
-from rules.inspections import Inspection, InspectionBook, InspectionError, iso_week, weekly_plan
+from rules.inspections import Inspection, InspectionBook, InspectionError, describe, iso_week, week_start, weekly_plan
 
 router = APIRouter()
 
@@ -99,7 +99,7 @@ def _page(
     week = iso_week(today)
     book = console.alerts.inspections
     visits: list[Inspection] = sorted(book.between(start, end, viewer.canteens), key=lambda i: i.visited_at)
-    chosen = _plan(console, viewer, book, week) if viewer.role in INSPECTORS else []
+    chosen = _plan(console, viewer, book, week, words_of(request).language) if viewer.role in INSPECTORS else []
     canteens = [c for c in console.registry.canteens if c.type != "supplier" and viewer.sees(c.id)]
     return render(
         request,
@@ -119,9 +119,55 @@ def _page(
     )
 
 
-def _plan(console: Console, viewer: Viewer, book: InspectionBook, week: str) -> list[tuple[str, float]]:
-    """This week's draw for the viewer's scope (as ``shian inspect plan``), with each canteen's weight."""
+def _plan(
+    console: Console, viewer: Viewer, book: InspectionBook, week: str, language: str = "zh"
+) -> list[tuple[str, float, str]]:
+    """This week's draw for the viewer's scope (as ``shian inspect plan``), with each canteen's weight and its
+    reasons in words."""
     chosen, found = weekly_plan(
         console.registry, console.alerts, book, week=week, count=PLAN_COUNT, canteens=viewer.canteens
     )
-    return [(c, found[c].weight) for c in chosen]
+    return [(c, found[c].weight, describe(found[c], language)) for c in chosen]
+
+
+#: What an inspector checks on a surprise visit (the visit sheet's checklist), (zh, en).
+CHECKLIST: list[tuple[str, str]] = [
+    (
+        "快检记录与台账：每批进货均已检测，不合格品已退回并记录",
+        "Rapid tests: every delivery tested, failures returned and logged",
+    ),
+    ("进货查验：供应商资质与索证索票齐全", "Receiving: suppliers' licences and certificates on file"),
+    ("留样：每道菜 ≥ 125 g，0–8 °C 冷藏，≥ 48 小时", "Samples: ≥ 125 g a dish, kept at 0–8 °C for ≥ 48 h"),
+    ("留样柜温度记录连续，无超温", "Sample cabinet: continuous temperature record, no excursion"),
+    ("从业人员健康证有效，着装（口罩、帽子、工作服）规范", "Staff: valid health certificates; masks, hats, uniforms"),
+    ("加工区生熟分开，餐用具清洗消毒", "Kitchen: raw and cooked kept apart, utensils washed and disinfected"),
+    ("明厨亮灶：摄像头在线、画面清晰、录像保存", "Bright kitchen: cameras online, pictures clear, recordings kept"),
+    ("上次检查问题已整改", "What the last inspection found has been put right"),
+]
+
+
+@router.get("/inspections/sheet")
+def visit_sheet(request: Request, viewer: PageViewer, console: ConsoleDep, week: str, canteen: str) -> Response:
+    """A printable visit sheet for one canteen of a week's plan: why it was drawn, the checklist, the deadline
+    (the week's Sunday) and lines to sign."""
+    if viewer.role not in INSPECTORS:
+        raise HTTPException(403)
+    chosen = canteen_in_scope(console, viewer, canteen)
+    try:
+        monday = week_start(week)
+    except InspectionError:
+        raise HTTPException(400, f"week: {week[:20]!r} is not a week such as 2026-W48") from None
+    words = words_of(request)
+    plan = {c: reasons for c, _, reasons in _plan(console, viewer, console.alerts.inspections, week, words.language)}
+    index = 0 if words.language == "zh" else 1
+    return render(
+        request,
+        "visit_sheet.html",
+        viewer,
+        canteen=chosen,
+        week=week,
+        monday=monday,
+        deadline=monday + dt.timedelta(days=6),
+        reasons=plan.get(canteen),
+        checklist=[pair[index] for pair in CHECKLIST],
+    )
