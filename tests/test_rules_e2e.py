@@ -225,7 +225,7 @@ class Hook(http.server.BaseHTTPRequestHandler):
 
 def _about_test_failed(bodies: list[Any]) -> list[Any]:
     return [
-        b for b in bodies if b.get("rule") == "test.failed" or "test.failed" in b.get("text", {}).get("content", "")
+        b for b in bodies if b.get("rule") == "test.failed" or "快检不合格 · " in b.get("text", {}).get("content", "")
     ]
 
 
@@ -287,7 +287,7 @@ def test_webhook_bodies() -> None:
     assert "dedup_key" not in body_for(alert, "json", "城区教育局")
     assert body_for(alert, "dingtalk", "城区教育局") == {
         "msgtype": "text",
-        "text": {"content": "【警告】温度超标（已解除）\n规则 cabinet.temperature · 告警 a-1 · 通知 城区教育局"},
+        "text": {"content": "【警告】温度超标（已解除）\n留样柜温度异常 · 告警编号 a-1 · 通知 城区教育局"},
     }
 
 
