@@ -104,6 +104,9 @@ class Account(RegistryModel):
     canteen: CanteenId | None = None
     #: district: the district whose alerts it reads.
     district: Name | None = None
+    #: The office the account acts for, as a bulletin names who handled what (e.g. 城区市场监督管理局); by default
+    #: the canteen (school), the district's supervisors (district) or the region's (city).
+    office: Name | None = None
     password_hash: PasswordHash | None = None
 
     @model_validator(mode="after")
@@ -188,6 +191,8 @@ class Registry(RegistryModel):
 
     version: Literal[1] = 1
     region: Name
+    #: The supervising authority that issues the region's bulletins (e.g. 晋城市市场监督管理局).
+    authority: Name | None = None
     timezone: str = "Asia/Shanghai"
     calendar: SchoolCalendar = Field(default_factory=SchoolCalendar)
     canteens: list[Canteen] = Field(default_factory=list)
@@ -217,6 +222,21 @@ class Registry(RegistryModel):
         self._canteens = {canteen.id: canteen for canteen in self.canteens}
         if self.items and not any(True for _ in _item_problems(self.items)):  # else the cross-check says why
             self._catalogue = BUILTIN.extended(self.items)
+
+    def office_of(self, username: str | None) -> str | None:
+        """The office an account acts for, as bulletins name handlers: never a login."""
+        if username is None:
+            return None
+        account = next((a for a in self.accounts if a.username == username), None)
+        if account is None:
+            return "平台" if username in ("rules", "storage") else "其他"
+        if account.office:
+            return account.office
+        if account.role == "school" and account.canteen and (canteen := self.canteen(account.canteen)):
+            return canteen.name
+        if account.role == "district" and account.district:
+            return f"{account.district}监管部门"
+        return f"{self.authority or '市级'}{'' if self.authority else '监管部门'}"
 
     @property
     def catalogue(self) -> ItemCatalogue:

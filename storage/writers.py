@@ -84,6 +84,10 @@ def _classify_status(status: int, body: str, retry_after: str | None) -> WriteEr
     return PermanentWriteError(f"HTTP {status}: {body[:1000]}")
 
 
+class _ConnectionDropped(TransientWriteError):
+    """InfluxDB closed the connection while the request was still being sent."""
+
+
 class InfluxV1Writer:
     """``POST /write`` (InfluxDB 1.x, and the v1 compatibility API of 2.x and 3.x)."""
 
@@ -107,10 +111,21 @@ class InfluxV1Writer:
         self._database = database
         self._create_database = create_database
         self._timeout_s = timeout_s
+        #: Whether a write has gone through: until then a dropped connection may be a missing database.
+        self._written = False
 
     def write(self, points: Sequence[StoragePoint]) -> None:
         body = "\n".join(to_line(p) for p in points).encode("utf-8")
         try:
+            self._post(self._url, body)
+        except _ConnectionDropped:
+            # InfluxDB answers a write to a missing database at once and closes the connection: a large body still
+            # being sent then fails as a broken pipe, never showing the 404. Before any write went through, that
+            # is what it may be: the database is created (CREATE DATABASE changes nothing when it exists) and the
+            # write sent again; a second drop is transient, as any other.
+            if self._written or not self._create_database:
+                raise
+            self._create()
             self._post(self._url, body)
         except _DatabaseMissing:
             # As Telegraf does: a missing database is created, not a reason to set every record aside.
@@ -120,6 +135,7 @@ class InfluxV1Writer:
                 ) from None
             self._create()
             self._post(self._url, body)
+        self._written = True
 
     def _create(self) -> None:
         quoted = self._database.replace("\\", "\\\\").replace('"', '\\"')
@@ -142,7 +158,9 @@ class InfluxV1Writer:
                 raise _DatabaseMissing(text) from None
             raise _classify_status(exc.code, text, exc.headers.get("Retry-After")) from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-            raise TransientWriteError(f"cannot reach InfluxDB: {exc}") from None
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            dropped = isinstance(reason, BrokenPipeError | ConnectionResetError)
+            raise (_ConnectionDropped if dropped else TransientWriteError)(f"cannot reach InfluxDB: {exc}") from None
 
     def close(self) -> None:
         pass

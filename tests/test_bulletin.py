@@ -46,7 +46,7 @@ from storage.local import LocalStore
 from storage.schema import StoragePoint, points_for
 from storage.writers import InfluxV1Writer, TransientWriteError
 from tests.browser import chromium
-from tests.console_helpers import ConsoleRig
+from tests.console_helpers import ConsoleRig, tenants_registry
 from tests.servers import InfluxDB1
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -461,7 +461,7 @@ def test_the_console_offers_each_account_the_bulletin_of_its_own_scope(month: Mo
     assert workbook(district_account, district=other)["学校食堂总数"] == len(in_district)
     mine = workbook(school)
     assert mine["学校食堂总数"] == 1
-    assert mine["快检批次"] == sum(s.tests for s in month.bulletin.canteens if s.canteen == schools[0].id)
+    assert mine["快检样品数"] == sum(s.tests for s in month.bulletin.canteens if s.canteen == schools[0].id)
 
     client = rig.client(city)
     archive = zipfile.ZipFile(io.BytesIO(client.get(f"/reports/monthly?period={MONTH}&format=csv").content))
@@ -522,6 +522,14 @@ def test_the_report_command_writes_the_three_formats_and_a_pdf(
     written = {Path(line).suffix for line in out.out.splitlines()}
     assert written == {".html", ".xlsx", ".csv", ".pdf"}
     assert (tmp_path / "out" / "bulletin-2026-11.pdf").read_bytes().startswith(b"%PDF")
+    failures = next((tmp_path / "out").glob("*failures*.csv")).read_text(encoding="utf-8-sig")
+    assert month.bulletin.failures
+    assert "有机磷和氨基甲酸酯类农药" in failures or "克伦特罗" in failures  # each failure's item, by name
+    assert "pesticide." not in failures
+    assert "vetdrug." not in failures
+    html = (tmp_path / "out" / "bulletin-2026-11.html").read_text(encoding="utf-8")
+    assert "与上期（2026-10）相比" in html or "上期无检测记录可比" in html  # the opening paragraph
+    assert "发布日期：" in html
     assert f"{month.bulletin.coverage.tested} of {month.bulletin.coverage.total} school canteens" in out.err
     assert main(["report", "weekly", "--week", "2026-W47", *common, "--format", "csv"]) == 0
     assert {p.suffix for p in (tmp_path / "out").glob("bulletin-2026-W47*")} == {".csv"}
@@ -544,6 +552,20 @@ def test_simulate_history_writes_a_month_and_refuses_a_used_data_directory(
     assert main(argv) == 2  # a second month into the same directory: refused, nothing mixed
     assert "already holds records" in capsys.readouterr().err
     assert main([*argv[:2], "2026-13", *argv[3:]]) == 2
+    capsys.readouterr()
+
+    # the report finds the registry the history was made with, beside its data, without --registry
+    out = tmp_path / "out"
+    assert main(["report", "monthly", "--month", MONTH, "--data-dir", str(tmp_path), "--out", str(out)]) == 0
+    kept = yaml.safe_load((tmp_path / "registry.yaml").read_text(encoding="utf-8"))
+    schools = [c for c in kept["canteens"] if c.get("type") != "supplier"]
+    assert f"of {len(schools)} school canteens" in capsys.readouterr().err
+    # a registry that is not the data's: refused, naming what it lacks
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(tenants_registry().model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    args = ["report", "monthly", "--month", MONTH, "--data-dir", str(tmp_path), "--registry", str(other)]
+    assert main([*args, "--out", str(out)]) == 2
+    assert "canteens that" in capsys.readouterr().err
 
 
 def test_the_console_compiles_a_bulletin_once_while_it_is_fresh(

@@ -212,3 +212,20 @@ def test_records_set_aside_are_replayed_exactly_once_when_the_cause_is_fixed(
     assert capsys.readouterr().out.splitlines()[-1] == "0 replayed: 0 written, 0 not"
     assert main(["storage", "rejects", "list", "--pending", *args]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_a_large_first_write_to_a_missing_database_lands(influxdb: InfluxDB1, uid: str) -> None:
+    """InfluxDB answers a write to a missing database before reading its body and closes the connection: a
+    large first batch then fails as a broken pipe rather than the 404. The writer creates the database then."""
+    import dataclasses
+
+    from storage.schema import Measurement, StoragePoint
+
+    db = f"shian_large_{uid}"  # never created by the test
+    writer = InfluxV1Writer(influxdb.url, db)
+    point = StoragePoint(
+        Measurement.CABINET, {"canteen": "c0", "device": "cab0"}, {"temp_c": 4.0, "note": "x" * 200}, 0
+    )
+    points = [dataclasses.replace(point, time_ns=1_795_577_400_000_000_000 + n) for n in range(40_000)]  # ~10 MB
+    writer.write(points)
+    assert influxql(influxdb, db, "SELECT count(temp_c) FROM cabinet")[0]["count"] == 40_000

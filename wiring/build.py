@@ -26,7 +26,7 @@ from storage.drain import StorageDrain
 from storage.local import LocalStore
 from storage.schema import Judge
 from storage.writers import InfluxV1Writer, InfluxV2Writer, PointWriter
-from wiring.settings import ConfigError, Settings
+from wiring.settings import BUNDLED_REGISTRY, ConfigError, Settings
 from wiring.stored_alerts import StoredAlerts
 
 
@@ -37,6 +37,18 @@ def spool_path(settings: Settings) -> Path:
 
 def rules_store_path(settings: Settings) -> Path:
     return settings.data_dir / f"rules-{settings.gateway.client_id}.sqlite"
+
+
+def data_registry_path(settings: Settings) -> Path:
+    """The registry a generated history was made with, kept beside its data: the reports read it from there."""
+    return settings.data_dir / "registry.yaml"
+
+
+def registry_for_reports(settings: Settings) -> Path:
+    """The registry a report reads: the one configured or given, else the one the data directory's history was
+    made with, else the bundled demo registry."""
+    kept = data_registry_path(settings)
+    return kept if settings.registry == BUNDLED_REGISTRY and kept.exists() else settings.registry
 
 
 def local_store_path(settings: Settings) -> Path:

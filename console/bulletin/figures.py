@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from console.bulletin.comparison import PeriodTotals, day_notes, previous_period, totals
 from console.bulletin.periods import Period
 from console.readings import Readings
 from devices.items import BUILTIN, ItemCatalogue
@@ -135,6 +136,10 @@ class Bulletin:
     response_by_district: dict[str, Response] = field(default_factory=dict)
     canteens: list[CanteenScore] = field(default_factory=list)
     inspections: list[Inspection] = field(default_factory=list)
+    #: The period before, to compare with; the note key of each odd day (comparison.DAY_NOTES); who issues it.
+    previous: PeriodTotals | None = None
+    day_notes: dict[dt.date, str] = field(default_factory=dict)
+    issuer: str = ""
 
     @property
     def pass_rate(self) -> float | None:
@@ -205,6 +210,9 @@ def compile_bulletin(
     _responses(b, handled, registry)
     b.canteens = sorted(scores.values(), key=lambda s: (-s.issues, s.canteen))
     b.inspections = book.between(period.start, period.end, scope)
+    b.previous = totals(readings, scope, previous_period(period))
+    b.day_notes = day_notes(registry, schools, b.tests_by_day)
+    b.issuer = registry.authority or ""
     return b
 
 
@@ -261,7 +269,7 @@ def _tests(b: Bulletin, src: _Scope, alerts: list[Alert]) -> None:
                 batch=r[F.BATCH_NO] or "",
                 value="" if r[F.VALUE] is None else f"{r[F.VALUE]:g} {r[F.UNIT] or ''}".strip(),
                 disposition=alert.disposition if alert else None,
-                handled_by=alert.acked_by if alert else None,
+                handled_by=src.registry.office_of(alert.acked_by) if alert else None,
                 retested=retest_at is not None and at < retest_at <= at + b.limits.followup_within,
                 item_code=r[Tag.ITEM_CODE] or "",
                 method_std=r[Tag.METHOD_STD] or "",

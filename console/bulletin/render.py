@@ -20,6 +20,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from console.bulletin.figures import Bulletin
+from console.bulletin.narrative import opening
 from console.bulletin.tables import Table, tables, word
 from console.words import Language
 
@@ -59,7 +60,13 @@ def to_html(b: Bulletin, lang: Language = "zh") -> str:
         ),
     }
     return _ENV.get_template("bulletin.html").render(
-        title=title(b, lang), b=b, tables=laid_out, charts=charts, lang=lang, generated=b.generated_at
+        title=title(b, lang),
+        b=b,
+        tables=laid_out,
+        charts=charts,
+        lang=lang,
+        generated=b.generated_at,
+        opening=opening(b, lang),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from console.bulletin.comparison import DAY_NOTES
 from console.bulletin.figures import Bulletin, Coverage, Response
 from console.words import Language, Words
 
@@ -26,8 +27,8 @@ _T: dict[str, tuple[str, str]] = {
     "school_canteens": ("学校食堂总数", "School canteens"),
     "covered": ("具备快检条件", "Equipped to test"),
     "tested": ("开展快检", "Tested at least once"),
-    "tests": ("快检批次", "Tests"),
-    "batches": ("进货批次（供应商+批号）", "Batches (supplier + batch)"),
+    "tests": ("快检样品数", "Samples tested"),
+    "batches": ("进货批次（供应商+进货批号）", "Delivery batches (supplier + batch)"),
     "failed": ("不合格", "Failed"),
     "suspect": ("可疑", "Suspect"),
     "invalid": ("无效（对照失效）", "Invalid (control failed)"),
@@ -54,7 +55,8 @@ _T: dict[str, tuple[str, str]] = {
     "coverage_rate": ("覆盖率", "Coverage"),
     "day": ("日期", "Day"),
     "passed": ("合格", "Passed"),
-    "batch": ("批号", "Batch"),
+    "batch": ("进货批号", "Delivery batch"),
+    "day_note": ("说明", "Note"),
     "reading": ("检测值", "Reading"),
     "disposition": ("处置", "Disposition"),
     "handled_by": ("处理人", "Handled by"),
@@ -169,8 +171,11 @@ def tables(b: Bulletin, lang: Language = "zh") -> list[Table]:
         Table(
             "days",
             w("days"),
-            [w("day"), w("tests"), w("passed"), w("pass_rate") + " %"],
-            [[day.isoformat(), n, p, _pct(p, n)] for day, (n, p) in b.tests_by_day.items()],
+            [w("day"), w("tests"), w("passed"), w("pass_rate") + " %", w("day_note")],
+            [
+                [day.isoformat(), n, p, _pct(p, n), _day_note(b.day_notes.get(day), lang)]
+                for day, (n, p) in b.tests_by_day.items()
+            ],
         ),
         Table(
             "failures",
@@ -255,6 +260,10 @@ def tables(b: Bulletin, lang: Language = "zh") -> list[Table]:
             ],
         ),
     ]
+
+
+def _day_note(key: str | None, lang: Language) -> str:
+    return "" if key is None else DAY_NOTES[key][0 if lang == "zh" else 1]
 
 
 def _coverage_columns(w: Callable[[str], str], first: str) -> list[str]:

@@ -14,6 +14,9 @@ from shian.commands.common import CommandError, Commands, add_common, answer_no,
 
 if TYPE_CHECKING:
     from console.bulletin.figures import Bulletin
+    from console.bulletin.periods import Period
+    from console.readings import Readings
+    from devices.registry import Registry
 
 FORMATS = ("html", "xlsx", "csv")
 
@@ -82,11 +85,12 @@ def _report(args: argparse.Namespace) -> int:
     from rules.config import load_rules
     from rules.inspections import InspectionBook
     from rules.store import RulesStore
-    from wiring.build import rules_store_path
+    from wiring.build import registry_for_reports, rules_store_path
     from wiring.console import build_readings
 
     settings = settings_from(args)
-    registry = load_registry(settings.registry)
+    registry_path = registry_for_reports(settings)  # a generated history's own, when none is given
+    registry = load_registry(registry_path)
     tz = ZoneInfo(registry.timezone)
     kind = args.report_command
     label = args.month if kind == "monthly" else args.week
@@ -101,6 +105,7 @@ def _report(args: argparse.Namespace) -> int:
         raise CommandError(f"no rules store at {rules_path} (is --data-dir right?)")
     readings, rules, book = build_readings(settings), RulesStore(rules_path), InspectionBook(rules_path)
     try:
+        _same_canteens(readings, registry, registry_path, period)
         config = load_rules(settings.rules.file, registry.region)  # the limits the alerts were raised with
         bulletin = compile_bulletin(readings, rules, book, registry, period, district=args.district, config=config)
     finally:
@@ -117,6 +122,21 @@ def _report(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _same_canteens(readings: Readings, registry: Registry, path: Path, period: Period) -> None:
+    """A store with tests of canteens the registry lacks was made with another registry: its bulletin would
+    be of the few canteens the two share, so it is refused, naming what is missing."""
+    from storage.schema import Measurement, Tag
+
+    rows = readings.every(Measurement.RAPID_TEST, [Tag.CANTEEN], None, period.start, period.end)
+    unknown = {row[Tag.CANTEEN] for _, row in rows} - {c.id for c in registry.canteens}
+    if unknown:
+        some = ", ".join(sorted(unknown)[:3])
+        raise CommandError(
+            f"the store holds tests of {len(unknown)} canteens that {path} does not know ({some}…): give the registry "
+            "the data was made with (--registry)"
+        )
 
 
 def _write(bulletin: Bulletin, args: argparse.Namespace) -> list[Path]:

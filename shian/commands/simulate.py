@@ -169,12 +169,13 @@ def _history(month: str, settings: Settings, registry: Registry, seed: int) -> i
     import time
 
     import structlog
+    import yaml
 
     from console.bulletin.periods import month_period
     from rules.store import RulesStore
     from simulators.history import History, HistoryResult
     from spool import Spool
-    from wiring.build import build_writer, rules_store_path, spool_path
+    from wiring.build import build_writer, data_registry_path, rules_store_path, spool_path
 
     log = structlog.get_logger("shian")
     try:
@@ -182,6 +183,9 @@ def _history(month: str, settings: Settings, registry: Registry, seed: int) -> i
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # the reports read the registry the history was made with from beside its data
+    kept = yaml.safe_dump(registry.model_dump(mode="json", exclude_defaults=True), allow_unicode=True, sort_keys=False)
+    data_registry_path(settings).write_text(kept, encoding="utf-8")
     writer = build_writer(settings)
     history = History(registry, Spool(spool_path(settings)), writer, RulesStore(rules_store_path(settings)), seed=seed)
     began = time.monotonic()
