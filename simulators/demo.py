@@ -31,6 +31,8 @@ from wiring.platform import Platform
 log = structlog.get_logger("shian.demo")
 
 OFFLINE_TIMEOUT_S = 2.0
+#: The demo detector's share of failed tests: the programme sees about 1–3 %.
+DEMO_FAIL_RATE = 0.02
 #: The client id of the demo's view of the operator topics.
 WATCHER = "shian-demo-watch"
 
@@ -118,7 +120,8 @@ class DemoDevice:
         """The telemetry and events of one tick."""
         now, factory = self.clock.now(), self.factory
         if self.device.kind is DeviceKind.DETECTOR:
-            return factory.detector_heartbeat(now), [factory.test_result(now, fail_rate=0.1)] if tick % 2 == 0 else []
+            tests: list[BaseModel] = [factory.test_result(now, fail_rate=DEMO_FAIL_RATE)] if tick % 2 == 0 else []
+            return factory.detector_heartbeat(now), tests
         if self.device.kind is DeviceKind.CABINET:
             lunch = next((m for m in self.canteen.meals if m.meal == "lunch"), None)
             reading = factory.cabinet_reading(now, samples_held=len(lunch.dishes) if lunch else 0)

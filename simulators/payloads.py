@@ -26,7 +26,13 @@ _TESTS = [
     ("苹果", "fruit", "pesticide.op_carbamate", "enzyme_inhibition", "NY/T 448-2001", "%"),
     ("猪肉", "meat", "vetdrug.clenbuterol", "colloidal_gold", "GB/T 5009.192-2003", "qualitative"),
 ]
-_SUPPLIERS = ["晋城市绿源蔬菜配送有限公司", "泽州县丰收农产品合作社", "高平市鲜达肉类批发部"]
+#: Each supplier with its code (the prefix of its batch numbers) and what its trade is: a meat wholesaler sells
+#: meat, a vegetable distributor vegetables and fruit.
+_SUPPLIERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "晋城市绿源蔬菜配送有限公司": ("LY", ("vegetable", "fruit")),
+    "泽州县丰收农产品合作社": ("FS", ("vegetable", "fruit")),
+    "高平市鲜达肉类批发部": ("XD", ("meat",)),
+}
 _OPERATORS = ["王芳", "李军", "张丽"]
 
 
@@ -60,7 +66,9 @@ class PayloadFactory:
         )
 
     def test_result(self, now: dt.datetime, fail_rate: float = 0.01) -> TestResult:
-        name, category, item, method, std, unit = self.random.choice(_TESTS)
+        index = self.random.randrange(len(_TESTS))
+        name, category, item, method, std, unit = _TESTS[index]
+        supplier = self.random.choice([s for s, (_, trade) in _SUPPLIERS.items() if category in trade])
         failed = self.random.random() < fail_rate
         value: float | None
         if unit == "%":
@@ -75,8 +83,9 @@ class PayloadFactory:
             sample_no=f"S{now:%Y%m%d}-{self.random.randrange(1000):03d}",
             sample_name=name,
             food_category=category,  # type: ignore[arg-type]
-            supplier=self.random.choice(_SUPPLIERS),
-            batch_no=f"B{now:%Y%m%d}{self.random.randrange(100):02d}",
+            supplier=supplier,
+            # one batch per supplier, day's delivery and food: the same batch reaches every canteen it supplies
+            batch_no=f"{_SUPPLIERS[supplier][0]}{now:%Y%m%d}-{index + 1:02d}",
             item_code=item,
             method=method,  # type: ignore[arg-type]
             method_std=std,

@@ -35,3 +35,24 @@ def test_simulate_writes_the_registry(tmp_path: Path) -> None:
     registry = load_registry(out)
     assert len(registry.canteens) == 459
     assert yaml.safe_load(out.read_text())["region"] == "jincheng"
+
+
+def test_simulated_suppliers_sell_their_trade_and_number_each_deliverys_batches() -> None:
+    """A meat wholesaler sells meat; a batch number is its supplier's, its day's and its food's, so the same
+    batch reaches every canteen it supplies that day and no two foods share one."""
+    import datetime as dt
+
+    from simulators.payloads import _SUPPLIERS, PayloadFactory
+
+    day = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
+    tests = [t for n in range(20) for t in (PayloadFactory(f"det{n}").test_result(day) for _ in range(30))]
+    for test in tests:
+        assert test.food_category in _SUPPLIERS[test.supplier][1], (test.supplier, test.food_category)
+    by_batch: dict[str, set[tuple[str, str]]] = {}
+    for test in tests:
+        by_batch.setdefault(test.batch_no, set()).add((test.supplier, test.sample_name))
+    assert all(len(foods) == 1 for foods in by_batch.values())  # one supplier's one food per batch
+    assert any(len([t for t in tests if t.batch_no == b]) > 1 for b in by_batch)  # shared across canteens
+    detector = PayloadFactory("det-rate")
+    failed = sum(1 for _ in range(5000) if detector.test_result(day).result == "fail")
+    assert 0 < failed < 5000 * 0.03

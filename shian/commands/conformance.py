@@ -33,6 +33,14 @@ def add(commands: Commands) -> None:
         metavar="TIME",
         help="how long to watch: 90s, 10m, 1h (default 10m; at least three heartbeat intervals)",
     )
+    parser.add_argument(
+        "--resend-within",
+        type=_duration,
+        default=None,
+        metavar="TIME",
+        help="the longest a record without a receipt may wait for its resend (default: the contract's, 60s; "
+        "shorter for a bench device configured to resend sooner)",
+    )
     parser.set_defaults(handler=_conformance)
 
 
@@ -49,7 +57,7 @@ def _conformance(args: argparse.Namespace) -> int:
     import dataclasses
 
     from devices.registry import load_registry
-    from gateway.conformance import judge, watch
+    from gateway.conformance import RESEND_WITHIN, judge, watch
     from mqtt.device_link import MqttLink
     from wiring.broker import BrokerAddress, gateway_link_options
 
@@ -71,7 +79,9 @@ def _conformance(args: argparse.Namespace) -> int:
         async with MqttLink(options) as link:
             print(f"watching {args.device} on {address.host}:{address.port} for {args.duration} ...", flush=True)
             seen = await watch(link, args.device, args.duration, now)
-        return [f.line() for f in judge(seen, registry, args.device, args.duration)]
+        within = args.resend_within or RESEND_WITHIN
+        findings = judge(seen, registry, args.device, args.duration, resend_within=within)
+        return [f.line() for f in findings]
 
     lines = asyncio.run(main())
     for line in lines:
