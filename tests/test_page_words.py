@@ -36,7 +36,8 @@ def _data_names(platform: Platform) -> list[str]:
 async def _crawl(page: Page, platform: Platform, start: str) -> list[tuple[str, str, str]]:
     """(path, visible text, label text) of every page reached from ``start`` by same-site links."""
     base = url(platform, "")
-    queue, seen, found = deque([start]), {start}, []
+    queue, seen = deque([start]), {start}
+    found: list[tuple[str, str, str]] = []
     while queue and len(found) < MAX_PAGES:
         path = queue.popleft()
         answer = await page.goto(url(platform, path))
