@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +52,22 @@ class TestRow:
     msg_id: str | None = None
     #: The device's (or typist's) own verdict; ``result`` is the platform's (None: stored before it was kept).
     device_result: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    """A delivery a canteen received (进货台账)."""
+
+    at: dt.datetime
+    canteen: str
+    supplier: str
+    batch_no: str
+    foods: str
+    food_category: str | None
+    quantity_kg: float | None
+    certificates: list[str]
+    received_by: str | None
+    entered_by: str | None
 
 
 @dataclass(frozen=True)
@@ -122,6 +134,18 @@ class Readings(Protocol):
 
     def samples(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[SampleRow]: ...
 
+    def deliveries(
+        self,
+        canteens: frozenset[str] | None,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        supplier: str | None = None,
+        batch: str | None = None,
+    ) -> list[DeliveryRow]:
+        """Deliveries received in the range, newest first; ``supplier`` and ``batch`` narrow them (the trace)."""
+        ...
+
     def every(
         self,
         measurement: M,
@@ -141,7 +165,7 @@ class Readings(Protocol):
     def close(self) -> None: ...
 
 
-def _instant(ns: int) -> dt.datetime:
+def instant(ns: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ns // 1000 / 1e6, dt.UTC)
 
 
@@ -153,7 +177,22 @@ def _str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _test_row(at: dt.datetime, row: dict[str, Any]) -> TestRow:
+def delivery_row(at: dt.datetime, row: dict[str, Any]) -> DeliveryRow:
+    return DeliveryRow(
+        at=at,
+        canteen=row[Tag.CANTEEN],
+        supplier=row.get(F.SUPPLIER) or "",
+        batch_no=row.get(F.BATCH_NO) or "",
+        foods=row.get(F.FOODS) or "",
+        food_category=row.get(F.FOOD_CATEGORY),
+        quantity_kg=row.get(F.QUANTITY_KG),
+        certificates=(row.get(F.CERTIFICATES) or "").split(),
+        received_by=row.get(F.RECEIVED_BY),
+        entered_by=row.get(F.ENTERED_BY),
+    )
+
+
+def test_row(at: dt.datetime, row: dict[str, Any]) -> TestRow:
     return TestRow(
         at=at,
         canteen=row[Tag.CANTEEN],
@@ -175,7 +214,7 @@ def _test_row(at: dt.datetime, row: dict[str, Any]) -> TestRow:
     )
 
 
-def _sample_row(at: dt.datetime, row: dict[str, Any]) -> SampleRow:
+def sample_row(at: dt.datetime, row: dict[str, Any]) -> SampleRow:
     return SampleRow(
         at=at,
         canteen=row[Tag.CANTEEN],
@@ -213,7 +252,7 @@ class LocalReadings:
             f"SELECT time_ns, tags, fields FROM points WHERE {where} ORDER BY time_ns DESC LIMIT {MAX_ROWS}", params
         )
         for time_ns, tags, fields in rows:
-            yield _instant(time_ns), {**json.loads(tags), **json.loads(fields)}
+            yield instant(time_ns), {**json.loads(tags), **json.loads(fields)}
 
     def tests(
         self,
@@ -225,7 +264,7 @@ class LocalReadings:
         batch: str | None = None,
     ) -> list[TestRow]:
         matching = {str(k): v for k, v in ((F.SUPPLIER, supplier), (F.BATCH_NO, batch)) if v is not None}
-        return [_test_row(at, row) for at, row in self._points(M.RAPID_TEST, canteens, start, end, matching)]
+        return [test_row(at, row) for at, row in self._points(M.RAPID_TEST, canteens, start, end, matching)]
 
     def suppliers(self, canteens: frozenset[str] | None, start: dt.datetime, end: dt.datetime) -> list[SupplierTally]:
         where, params = _where(M.RAPID_TEST, canteens, start, end)
@@ -241,9 +280,21 @@ class LocalReadings:
             SupplierTally(supplier, tests, failed, batches, sites) for supplier, tests, failed, batches, sites in rows
         ]
 
+    def deliveries(
+        self,
+        canteens: frozenset[str] | None,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        supplier: str | None = None,
+        batch: str | None = None,
+    ) -> list[DeliveryRow]:
+        matching = {str(k): v for k, v in ((F.SUPPLIER, supplier), (F.BATCH_NO, batch)) if v is not None}
+        return [delivery_row(at, row) for at, row in self._points(M.DELIVERY, canteens, start, end, matching)]
+
     def samples(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[SampleRow]:
         points = self._points(M.SAMPLE_RETENTION, frozenset([canteen]), start, end)
-        return [_sample_row(at, row) for at, row in points if row.get(Tag.ACTION) == "retained"]
+        return [sample_row(at, row) for at, row in points if row.get(Tag.ACTION) == "retained"]
 
     def every(
         self,
@@ -259,7 +310,7 @@ class LocalReadings:
         rows = self._db.execute(f"SELECT time_ns, {columns} FROM points WHERE {where} ORDER BY time_ns", params)
         while batch := rows.fetchmany(10_000):
             for time_ns, *values in batch:
-                yield _instant(time_ns), dict(zip(names, values, strict=True))
+                yield instant(time_ns), dict(zip(names, values, strict=True))
 
     def temperatures(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[TempPoint]:
         points = self._points(M.CABINET, frozenset([canteen]), start, end)
@@ -275,7 +326,7 @@ class LocalReadings:
                 (measurement.value, canteen),
             )
             for device, time_ns, state in rows:
-                _merge(seen, device, _instant(time_ns), state if measurement is M.DEVICE_STATUS else None)
+                merge_seen(seen, device, instant(time_ns), state if measurement is M.DEVICE_STATUS else None)
         return seen
 
 
@@ -298,137 +349,10 @@ def _where(
     return where, params
 
 
-def _merge(seen: dict[str, DeviceSeen], device: str, at: dt.datetime, state: str | None) -> None:
+def merge_seen(seen: dict[str, DeviceSeen], device: str, at: dt.datetime, state: str | None) -> None:
     known = seen.get(device)
     if known is None:
         seen[device] = DeviceSeen(device, at, state)
         return
     latest = max(at, known.last_message) if known.last_message else at
     seen[device] = DeviceSeen(device, latest, state or known.state)
-
-
-class InfluxReadings:
-    """Reads InfluxDB 1.x with InfluxQL over ``/query`` (the v1 API, also served by 2.x and 3.x)."""
-
-    def __init__(self, url: str, database: str, *, username: str | None = None, password: str | None = None) -> None:
-        self._base = f"{url.rstrip('/')}/query"
-        self._params = {"db": database, "epoch": "ns", **({"u": username, "p": password or ""} if username else {})}
-
-    def close(self) -> None:
-        pass
-
-    def _query(self, query: str) -> list[dict[str, Any]]:
-        url = f"{self._base}?{urllib.parse.urlencode({**self._params, 'q': query})}"
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                body = json.load(response)
-        except urllib.error.HTTPError as exc:
-            raise ReadingsError(f"InfluxDB refused a query ({exc.code}): {exc.read()[:200]!r}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise ReadingsError(f"cannot reach InfluxDB: {exc}") from None
-        rows: list[dict[str, Any]] = []
-        for result in body.get("results", []):
-            if "error" in result and "database not found" not in result["error"]:
-                raise ReadingsError(f"InfluxDB: {result['error']}")
-            for series in result.get("series", []):
-                tags = series.get("tags", {})
-                rows += [{**tags, **dict(zip(series["columns"], values, strict=True))} for values in series["values"]]
-        return rows
-
-    @staticmethod
-    def _where(canteens: frozenset[str] | None, start: dt.datetime, end: dt.datetime) -> str:
-        where = f"time >= {epoch_ns(start)} AND time < {epoch_ns(end)}"
-        if canteens is not None:
-            # Canteen ids follow the id rule ([a-z0-9-]): nothing in them can break out of the regex.
-            where += f' AND "{Tag.CANTEEN}" =~ /^({"|".join(sorted(canteens))})$/'
-        return where
-
-    def tests(
-        self,
-        canteens: frozenset[str] | None,
-        start: dt.datetime,
-        end: dt.datetime,
-        *,
-        supplier: str | None = None,
-        batch: str | None = None,
-    ) -> list[TestRow]:
-        if canteens is not None and not canteens:
-            return []  # an empty scope: nothing (an empty regex group would match every canteen)
-        where = self._where(canteens, start, end)
-        for name, value in ((F.SUPPLIER, supplier), (F.BATCH_NO, batch)):
-            if value is not None:
-                where += f' AND "{name}" = {_influx_string(value)}'
-        query = f'SELECT * FROM "{M.RAPID_TEST}" WHERE {where} ORDER BY time DESC'
-        return [_test_row(_instant(row["time"]), row) for row in self._query(f"{query} LIMIT {MAX_ROWS}")]
-
-    def suppliers(self, canteens: frozenset[str] | None, start: dt.datetime, end: dt.datetime) -> list[SupplierTally]:
-        """InfluxQL cannot group by a field (the supplier is one: free text from a device, not a tag), so this
-        reads the tests' supplier, batch and verdict a day at a time and counts them here."""
-        if canteens is not None and not canteens:
-            return []
-        tests: Counter[str] = Counter()
-        failed: Counter[str] = Counter()
-        batches: dict[str, set[str]] = defaultdict(set)
-        sites: dict[str, set[str]] = defaultdict(set)
-        day = start
-        while day < end:
-            until = min(day + dt.timedelta(days=1), end)
-            fields = f'"{F.SUPPLIER}", "{F.BATCH_NO}", "{Tag.RESULT}", "{Tag.CANTEEN}"'
-            for row in self._query(f'SELECT {fields} FROM "{M.RAPID_TEST}" WHERE {self._where(canteens, day, until)}'):
-                supplier = row.get(F.SUPPLIER) or ""
-                tests[supplier] += 1
-                failed[supplier] += row.get(Tag.RESULT) == "fail"
-                if row.get(F.BATCH_NO):
-                    batches[supplier].add(row[F.BATCH_NO])
-                sites[supplier].add(row[Tag.CANTEEN])
-            day = until
-        return [
-            SupplierTally(name, count, failed[name], len(batches[name]), len(sites[name]))
-            for name, count in tests.items()
-        ]
-
-    def every(
-        self,
-        measurement: M,
-        names: Sequence[str],
-        canteens: frozenset[str] | None,
-        start: dt.datetime,
-        end: dt.datetime,
-    ) -> Iterator[tuple[dt.datetime, dict[str, Any]]]:
-        if canteens is not None and not canteens:
-            return
-        selected = ", ".join(f'"{n}"' for n in names)
-        day = start
-        while day < end:  # a day at a time: a month of a city's cameras is more than one answer should carry
-            until = min(day + dt.timedelta(days=1), end)
-            query = f'SELECT {selected} FROM "{measurement}" WHERE {self._where(canteens, day, until)} ORDER BY time'
-            for row in self._query(query):
-                yield _instant(row["time"]), {n: row.get(n) for n in names}
-            day = until
-
-    def samples(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[SampleRow]:
-        where = f"{self._where(frozenset([canteen]), start, end)} AND \"{Tag.ACTION}\" = 'retained'"
-        rows = self._query(f'SELECT * FROM "{M.SAMPLE_RETENTION}" WHERE {where} ORDER BY time DESC LIMIT {MAX_ROWS}')
-        return [_sample_row(_instant(row["time"]), row) for row in rows]
-
-    def temperatures(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[TempPoint]:
-        where = self._where(frozenset([canteen]), start, end)
-        rows = self._query(f'SELECT "{F.TEMP_C}", "{Tag.DEVICE}" FROM "{M.CABINET}" WHERE {where} LIMIT {MAX_ROWS}')
-        return sorted(TempPoint(_instant(row["time"]), row[Tag.DEVICE], float(row[F.TEMP_C])) for row in rows)
-
-    def devices(self, canteen: str) -> dict[str, DeviceSeen]:
-        seen: dict[str, DeviceSeen] = {}
-        where = f"\"{Tag.CANTEEN}\" = '{canteen}'"
-        for measurement in DEVICE_MEASUREMENTS:
-            device_tag = Tag.CABINET if measurement is M.SAMPLE_RETENTION else Tag.DEVICE
-            field = F.STATE if measurement is M.DEVICE_STATUS else F.RECEIVED_AT
-            rows = self._query(f'SELECT last("{field}") FROM "{measurement}" WHERE {where} GROUP BY "{device_tag}"')
-            for row in rows:
-                state = row["last"] if measurement is M.DEVICE_STATUS else None
-                _merge(seen, row[device_tag], _instant(row["time"]), state)
-        return seen
-
-
-def _influx_string(value: str) -> str:
-    """A string literal of InfluxQL: a supplier's name is free text from a device."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

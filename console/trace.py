@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from console.readings import MAX_ROWS, Readings, SupplierTally, TestRow
+from console.readings import MAX_ROWS, DeliveryRow, Readings, SupplierTally, TestRow
 from console.words import Words
 from devices.registry import Registry
 from rules.alerts import Alert, AlertQuery, RecordKey, alerts_by_record
@@ -68,6 +68,41 @@ def trace(
             )
         )
     return lines, truncated
+
+
+@dataclass(frozen=True)
+class ReceivedLine:
+    """A canteen that received a batch (its receiving ledger) and never tested it in the period."""
+
+    delivery: DeliveryRow
+    canteen_name: str
+    district: str
+
+
+def received_untested(
+    registry: Registry,
+    readings: Readings,
+    lines: list[TraceLine],
+    *,
+    canteens: frozenset[str] | None,
+    start: dt.datetime,
+    end: dt.datetime,
+    supplier: str | None = None,
+    batch: str | None = None,
+) -> list[ReceivedLine]:
+    """Every delivery of ``supplier``'s ``batch`` in the range and scope at a canteen that has no test of it among
+    ``lines``: who received the food, not only who tested it. Oldest first."""
+    tested = {(line.test.canteen, line.test.supplier, line.test.batch_no) for line in lines}
+    found = []
+    for delivery in sorted(
+        readings.deliveries(canteens, start, end, supplier=supplier, batch=batch), key=lambda d: d.at
+    ):
+        if (delivery.canteen, delivery.supplier, delivery.batch_no) in tested:
+            continue
+        canteen = registry.canteen(delivery.canteen)
+        name, district = (canteen.name, canteen.district) if canteen else (delivery.canteen, "")
+        found.append(ReceivedLine(delivery, name, district))
+    return found
 
 
 def scorecard(

@@ -158,6 +158,23 @@ class TestResult(Record):
         return self
 
 
+class DeliveryReceived(Record):
+    """One delivery a canteen received (进货台账, the programme's 索证索票): from whom, which batch, which foods,
+    how much, and the supplier's certificates, so that a batch can be traced to every canteen that received it,
+    tested or not. Sent from the test room's terminal (the detector's event channel) or entered in the console."""
+
+    type: Literal["delivery.received"]
+    supplier: Text
+    batch_no: Text
+    foods: Annotated[list[Text], Field(min_length=1, max_length=50)]
+    food_category: FoodCategory
+    quantity_kg: Annotated[float, Field(gt=0)] | None = None
+    certificates: Annotated[list[Url], Field(max_length=10)] = Field(default_factory=list)
+    received_by: Text
+    #: As on ``test.result``: set only by the platform's console, for a delivery entered by hand.
+    entered_by: Text | None = None
+
+
 # --- cabinet ----------------------------------------------------------------------------------------------
 
 
@@ -254,14 +271,21 @@ def receipt_payload(msg_id: str, status: ReceiptStatus, reason: str | None = Non
 
 
 RecordMessage = (
-    DetectorHeartbeat | TestResult | CabinetReading | SampleRetained | SampleDisposed | CameraStream | AiViolation
+    DetectorHeartbeat
+    | TestResult
+    | DeliveryReceived
+    | CabinetReading
+    | SampleRetained
+    | SampleDisposed
+    | CameraStream
+    | AiViolation
 )
 DeviceMessage = RecordMessage | DeviceStatus
 
 #: The topic -> model table: which payload types each kind of device publishes on each channel.
 CATALOG: dict[tuple[DeviceKind, Channel], tuple[type[WireModel], ...]] = {
     (DeviceKind.DETECTOR, Channel.TELEMETRY): (DetectorHeartbeat,),
-    (DeviceKind.DETECTOR, Channel.EVENT): (TestResult,),
+    (DeviceKind.DETECTOR, Channel.EVENT): (TestResult, DeliveryReceived),
     (DeviceKind.CABINET, Channel.TELEMETRY): (CabinetReading,),
     (DeviceKind.CABINET, Channel.EVENT): (SampleRetained, SampleDisposed),
     (DeviceKind.CAMERA, Channel.TELEMETRY): (CameraStream,),

@@ -14,7 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from devices.decode import DecodeError, Decoder, decoder_for
 from devices.ids import RESERVED_CANTEEN_IDS
 from devices.items import BUILTIN, ItemCatalogue
-from devices.messages import DeviceMessage, MsgId, TestResult
+from devices.messages import DeliveryReceived, DeviceMessage, MsgId, TestResult
 from devices.reasons import Reason
 from devices.registry import Registry
 from devices.topics import ROOT, Channel, DeviceTopic, TopicError, parse_device_topic, receipt_topic
@@ -161,6 +161,14 @@ class Classifier:
             message = route.decode(incoming.payload)
         except DecodeError as exc:
             return Rejected(exc.reason, exc.detail, route.device_id, route.topic, _msg_id_of(incoming.payload))
+        if type(message) is DeliveryReceived and message.entered_by is not None:
+            return Rejected(
+                Reason.INVALID_VALUE,
+                "entered_by: set only by the platform's console for deliveries entered by hand, never by a device",
+                route.device_id,
+                route.topic,
+                message.msg_id,
+            )
         if type(message) is TestResult:
             if message.entered_by is not None:
                 return Rejected(

@@ -17,6 +17,7 @@ from devices.messages import (
     AiViolation,
     CabinetReading,
     CameraStream,
+    DeliveryReceived,
     DetectorHeartbeat,
     DeviceStatus,
     SampleDisposed,
@@ -43,6 +44,8 @@ class Measurement(StrEnum):
     GATEWAY = "gateway"
     #: The detector heartbeat (incubator temperature, reagent lot).
     DETECTOR = "detector"
+    #: A delivery received (进货台账).
+    DELIVERY = "delivery"
 
 
 class Tag(StrEnum):
@@ -76,6 +79,7 @@ TAGS: dict[Measurement, tuple[Tag, ...]] = {
     Measurement.ALERT: (Tag.CANTEEN, Tag.DISTRICT, Tag.RULE, Tag.SEVERITY, Tag.STATE),
     Measurement.GATEWAY: (Tag.INSTANCE,),
     Measurement.DETECTOR: (Tag.CANTEEN, Tag.DISTRICT, Tag.DEVICE),
+    Measurement.DELIVERY: (Tag.CANTEEN, Tag.DISTRICT, Tag.DEVICE),
 }
 
 
@@ -99,6 +103,10 @@ class FieldName(StrEnum):
     ENTERED_BY = "entered_by"  # a result entered by hand in the console: the account
     #: The device's (or typist's) own verdict, kept beside the platform's in the ``result`` tag.
     DEVICE_RESULT = "device_result"
+    FOODS = "foods"  # a delivery's foods, joined by 、
+    QUANTITY_KG = "quantity_kg"
+    CERTIFICATES = "certificates"  # links, separated by spaces
+    RECEIVED_BY = "received_by"
     SAMPLE_ID = "sample_id"
     SLOT = "slot"
     MEAL_DATE = "meal_date"
@@ -274,6 +282,25 @@ def points_for(record: SpoolRecord, district: str, judge: Judge | None = None) -
                         FieldName.RETEST_OF: message.retest_of,
                         FieldName.CONTROL_DELTA_A: _num(message.control_delta_a),
                         FieldName.ENTERED_BY: message.entered_by,
+                    },
+                )
+            ]
+        case DeliveryReceived():
+            return [
+                point(
+                    Measurement.DELIVERY,
+                    device,
+                    {
+                        FieldName.MSG_ID: message.msg_id,
+                        FieldName.SUPPLIER: message.supplier,
+                        FieldName.BATCH_NO: message.batch_no,
+                        FieldName.FOODS: "、".join(message.foods),
+                        FieldName.FOOD_CATEGORY: message.food_category,
+                        FieldName.QUANTITY_KG: _num(message.quantity_kg),
+                        FieldName.CERTIFICATES: " ".join(message.certificates) or None,  # no newline in line protocol
+                        FieldName.RECEIVED_BY: message.received_by,
+                        FieldName.ENTERED_BY: message.entered_by,
+                        FieldName.COUNT: 1.0,
                     },
                 )
             ]

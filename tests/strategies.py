@@ -99,7 +99,19 @@ BY_TOPIC: dict[tuple[DeviceKind, Channel], st.SearchStrategy[m.WireModel]] = {
         reagent_lot=text,
         reagent_expires=dates,
     ),
-    (DeviceKind.DETECTOR, Channel.EVENT): test_results,
+    (DeviceKind.DETECTOR, Channel.EVENT): st.one_of(
+        test_results,
+        _record(
+            m.DeliveryReceived,
+            supplier=text,
+            batch_no=text,
+            foods=st.lists(text, min_size=1, max_size=5),
+            food_category=_literal(m.DeliveryReceived, "food_category"),
+            quantity_kg=st.none() | st.floats(min_value=0.1, max_value=1e6),
+            certificates=st.lists(urls, max_size=3),
+            received_by=text,
+        ),
+    ),
     (DeviceKind.CABINET, Channel.TELEMETRY): _record(
         m.CabinetReading,
         temp_c=finite,

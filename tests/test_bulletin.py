@@ -30,7 +30,8 @@ from console.bulletin.figures import Bulletin, compile_bulletin
 from console.bulletin.periods import month_period
 from console.bulletin.render import to_html, write_csv, write_xlsx
 from console.bulletin.tables import tables
-from console.readings import InfluxReadings, LocalReadings
+from console.influx_readings import InfluxReadings
+from console.readings import LocalReadings
 from console.web.routes import reports as report_pages
 from devices.messages import AiViolation, CabinetReading, SampleDisposed, SampleRetained, TestResult
 from devices.registry import Registry

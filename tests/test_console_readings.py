@@ -9,9 +9,9 @@ from typing import NamedTuple
 
 import pytest
 
+from console.influx_readings import InfluxReadings
 from console.readings import (
     DeviceSeen,
-    InfluxReadings,
     LocalReadings,
     Readings,
     SampleRow,

@@ -109,6 +109,7 @@ def test_catalog_covers_every_message_type_once_per_channel() -> None:
     assert set(MODELS_BY_TYPE) == {
         "detector.heartbeat",
         "test.result",
+        "delivery.received",
         "cabinet.reading",
         "sample.retained",
         "sample.disposed",

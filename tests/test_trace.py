@@ -84,7 +84,7 @@ def test_shian_trace_batch_and_supplier(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["trace", "supplier", SUPPLIER, *common]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 4
     assert main(["trace", "batch", "NOPE", *common]) == 1
-    assert "no test of batch 'NOPE'" in capsys.readouterr().err
+    assert "no test or delivery of batch 'NOPE'" in capsys.readouterr().err
 
 
 def test_the_scorecard_counts_each_suppliers_tests_and_failures_in_scope(tmp_path: Path) -> None:

@@ -17,7 +17,8 @@ from console.context import Console, ManualIntake
 from console.digest.outbox import DigestOutbox
 from console.digest.service import DigestSchedule, DigestService
 from console.feed import AlertFeed
-from console.readings import InfluxReadings, LocalReadings, Readings
+from console.influx_readings import InfluxReadings
+from console.readings import LocalReadings, Readings
 from console.store import ConsoleStore, PublicPurpose
 from devices.registry import Registry
 from mqtt.bus import Publishing

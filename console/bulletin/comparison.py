@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from console.bulletin.periods import Period, last_label, period_of
 from console.readings import Readings
 from devices.registry import Canteen, Registry
+from storage.schema import FieldName as F
 from storage.schema import Measurement as M
 from storage.schema import Tag
 
@@ -40,6 +41,15 @@ def totals(readings: Readings, canteens: frozenset[str], period: Period) -> Peri
         failed += row[Tag.RESULT] == "fail"
         tested.add(row[Tag.CANTEEN])
     return PeriodTotals(period.label, tests, passed, failed, len(tested))
+
+
+def delivery_counts(readings: Readings, canteens: frozenset[str], period: Period) -> tuple[int, int]:
+    """Deliveries received in the period (the receiving ledger), and how many of them the receiving canteen never
+    tested (no test of that supplier's batch there in the period)."""
+    names = [Tag.CANTEEN, F.SUPPLIER, F.BATCH_NO]
+    tested = {tuple(r.values()) for _, r in readings.every(M.RAPID_TEST, names, canteens, period.start, period.end)}
+    received = [tuple(r.values()) for _, r in readings.every(M.DELIVERY, names, canteens, period.start, period.end)]
+    return len(received), sum(1 for key in received if key not in tested)
 
 
 #: Why a day of the bulletin's table looks as it does, (zh, en).

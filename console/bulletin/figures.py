@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from console.bulletin.comparison import PeriodTotals, day_notes, previous_period, totals
+from console.bulletin.comparison import PeriodTotals, day_notes, delivery_counts, previous_period, totals
 from console.bulletin.periods import Period
 from console.readings import Readings
 from devices.items import BUILTIN, ItemCatalogue
@@ -140,6 +140,7 @@ class Bulletin:
     previous: PeriodTotals | None = None
     day_notes: dict[dt.date, str] = field(default_factory=dict)
     issuer: str = ""
+    deliveries: tuple[int, int] = (0, 0)  # received, of them never tested
 
     @property
     def pass_rate(self) -> float | None:
@@ -213,6 +214,7 @@ def compile_bulletin(
     b.previous = totals(readings, scope, previous_period(period))
     b.day_notes = day_notes(registry, schools, b.tests_by_day)
     b.issuer = registry.authority or ""
+    b.deliveries = delivery_counts(readings, scope, period)
     return b
 
 

@@ -27,6 +27,7 @@ from console.web.routes import (
     alerts,
     api,
     canteens,
+    deliveries,
     entry,
     inspections,
     login,
@@ -127,6 +128,6 @@ def create_app(console: Console) -> FastAPI:
         return await http_error(request, HTTPException(404))
 
     app.mount("/static", StaticFiles(directory=CONSOLE_DIR / "static"), name="static")
-    for routes in (api, login, alerts, canteens, entry, menus, trace, reports, inspections, public):
+    for routes in (api, login, alerts, canteens, entry, deliveries, menus, trace, reports, inspections, public):
         app.include_router(routes.router)
     return app

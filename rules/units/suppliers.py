@@ -1,12 +1,13 @@
 """A failed batch is traced forward: ``supplier.batch_failed`` tells every other canteen that recorded the same
-supplier's same batch that day to hold that food and test it (退回并溯源). A canteen that records the batch later
-the same day is told when it does."""
+supplier's same batch that day — by testing it or by receiving it (``delivery.received``, the receiving ledger) —
+to hold that food and test it (退回并溯源). A canteen that records the batch later the same day is told when it
+does."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devices.messages import TestResult
+from devices.messages import DeliveryReceived, TestResult
 from rules.effects import Effect, Raise
 from rules.state import Table
 from rules.units.base import Observation, RuleContext, RuleUnit
@@ -32,6 +33,8 @@ class SuppliersUnit(RuleUnit):
 
     def on_record(self, seen: Observation) -> list[Effect]:
         test = seen.message
+        if isinstance(test, DeliveryReceived):
+            return self._received(seen, test)
         if not isinstance(test, TestResult):
             return []
         canteen = seen.record.canteen_id
@@ -52,15 +55,29 @@ class SuppliersUnit(RuleUnit):
             self.batches.put(key, batch)
         return effects
 
+    def _received(self, seen: Observation, delivery: DeliveryReceived) -> list[Effect]:
+        """A delivery received: the canteen has the batch, tested or not."""
+        canteen = seen.record.canteen_id
+        key = f"{self.context.local_date(delivery.ts).isoformat()}|{delivery.supplier}|{delivery.batch_no}"
+        batch = self.batches.get(key) or Batch([])
+        if canteen in batch.canteens:
+            return []
+        batch.canteens.append(canteen)
+        self.batches.put(key, batch)
+        if batch.failed_at is not None and batch.failed_at != canteen:
+            return [self._hold(canteen, key, batch, seen)]  # received a batch that already failed elsewhere
+        return []
+
     def _hold(self, canteen_id: str, key: str, batch: Batch, seen: Observation) -> Raise:
         test = seen.message
-        assert isinstance(test, TestResult)
+        assert isinstance(test, TestResult | DeliveryReceived)
         failed_at = self.context.registry.canteen(batch.failed_at or "")
         evidence = {**seen.evidence, "supplier": test.supplier, "batch_no": test.batch_no, "failed_at": batch.failed_at}
         params = {
             "supplier": test.supplier,
             "batch_no": test.batch_no,
-            "sample_name": batch.failed_sample or test.sample_name,
+            "sample_name": batch.failed_sample
+            or (test.sample_name if isinstance(test, TestResult) else "、".join(test.foods)),
             "failed_at": failed_at.name if failed_at else batch.failed_at,
         }
         return Raise(

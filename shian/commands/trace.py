@@ -75,7 +75,7 @@ def _scorecard(args: argparse.Namespace) -> int:
 def _trace(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
-    from console.trace import trace
+    from console.trace import received_untested, trace
     from console.words import Words
     from devices.registry import load_registry
     from rules.store import RulesStore
@@ -95,11 +95,14 @@ def _trace(args: argparse.Namespace) -> int:
         lines, truncated = trace(
             registry, readings, alerts, words, canteens=None, start=start, end=end, supplier=supplier, batch=batch
         )
+        received = received_untested(
+            registry, readings, lines, canteens=None, start=start, end=end, supplier=supplier, batch=batch
+        )
     finally:
         readings.close()
         alerts.close()
-    if not lines:
-        return answer_no(f"no test of {args.trace_command} {args.value!r} from {first} to {last}")
+    if not lines and not received:
+        return answer_no(f"no test or delivery of {args.trace_command} {args.value!r} from {first} to {last}")
     for line in lines:
         t = line.test
         handled = f"  {line.handling}" + (f" ({line.handled_by})" if line.handled_by else "") if line.handling else ""
@@ -107,9 +110,17 @@ def _trace(args: argparse.Namespace) -> int:
         note = words.note_for(t)
         verdict = f"{words('item', t.item_code)}  {words('verdict', t.result)}" + (f"（{note}）" if note else "")
         print(f"{t.at.astimezone(tz):%Y-%m-%d %H:%M}  {line.district}  {line.canteen_name}  {food}  {verdict}{handled}")
+    for r in received:  # who received the food and never tested it
+        d = r.delivery
+        where = f"{d.at.astimezone(tz):%Y-%m-%d %H:%M}  {r.district}  {r.canteen_name}"
+        print(f"{where}  {d.foods}  {d.supplier} {d.batch_no}  {words.t('received_untested')}")
     failed = sum(1 for line in lines if line.test.result == "fail")
-    canteens = len({line.test.canteen for line in lines})
-    print(f"{len(lines)} tests at {canteens} canteens, {failed} failed ({first} – {last}, {tz.key})", file=sys.stderr)
+    canteens = len({line.test.canteen for line in lines} | {r.delivery.canteen for r in received})
+    print(
+        f"{len(lines)} tests at {canteens} canteens, {failed} failed, {len(received)} deliveries never tested "
+        f"({first} – {last}, {tz.key})",
+        file=sys.stderr,
+    )
     if truncated:
         print("shian: more tests than one query returns: narrow --from/--to for the whole list", file=sys.stderr)
     return 0

@@ -81,6 +81,7 @@ def canteen_page(
         later=day + dt.timedelta(days=1) if day < today else None,
         is_today=day == today,
         tests=tests,
+        deliveries=console.readings.deliveries(frozenset([canteen_id]), start, end),
         meals=samples_by_meal(console, canteen, day, console.readings.samples(canteen_id, start, end)),
         chart=temperature_chart(console.readings.temperatures(canteen_id, now - dt.timedelta(hours=24), now), console),
         devices=devices,

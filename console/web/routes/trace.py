@@ -8,7 +8,7 @@ import datetime as dt
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from console.trace import TraceLine, scorecard, trace
+from console.trace import ReceivedLine, TraceLine, received_untested, scorecard, trace
 from console.web.deps import ConsoleDep, PageViewer, words_of
 from console.web.render import parse_date, render
 
@@ -28,6 +28,7 @@ def trace_page(request: Request, viewer: PageViewer, console: ConsoleDep) -> Res
     last = parse_date(params.get("to")) or today
     supplier, batch = params.get("supplier"), params.get("batch")
     lines: list[TraceLine] = []
+    received: list[ReceivedLine] = []
     truncated = False
     start, end = console.day_bounds(first)[0], console.day_bounds(last)[1]
     if supplier or batch:
@@ -42,12 +43,23 @@ def trace_page(request: Request, viewer: PageViewer, console: ConsoleDep) -> Res
             supplier=supplier,
             batch=batch,
         )
+        received = received_untested(
+            console.registry,
+            console.readings,
+            lines,
+            canteens=viewer.canteens,
+            start=start,
+            end=end,
+            supplier=supplier,
+            batch=batch,
+        )
     tallies = [] if supplier or batch else scorecard(console.readings, canteens=viewer.canteens, start=start, end=end)
     return render(
         request,
         "trace.html",
         viewer,
         lines=lines,
+        received=received,
         truncated=truncated,
         supplier=supplier or "",
         batch=batch or "",
@@ -56,5 +68,5 @@ def trace_page(request: Request, viewer: PageViewer, console: ConsoleDep) -> Res
         asked=bool(supplier or batch),
         tallies=tallies,
         failed=sum(1 for line in lines if line.test.result == "fail"),
-        canteens=len({line.test.canteen for line in lines}),
+        canteens=len({line.test.canteen for line in lines} | {r.delivery.canteen for r in received}),
     )
