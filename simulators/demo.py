@@ -120,8 +120,10 @@ class DemoDevice:
         """The telemetry and events of one tick."""
         now, factory = self.clock.now(), self.factory
         if self.device.kind is DeviceKind.DETECTOR:
-            tests: list[BaseModel] = [factory.test_result(now, fail_rate=DEMO_FAIL_RATE)] if tick % 2 == 0 else []
-            return factory.detector_heartbeat(now), tests
+            events: list[BaseModel] = [factory.test_result(now, fail_rate=DEMO_FAIL_RATE)] if tick % 2 == 0 else []
+            if tick == 0:  # the morning's deliveries, in the receiving ledger before their tests
+                events = [*factory.deliveries(now), *events]
+            return factory.detector_heartbeat(now), events
         if self.device.kind is DeviceKind.CABINET:
             lunch = next((m for m in self.canteen.meals if m.meal == "lunch"), None)
             reading = factory.cabinet_reading(now, samples_held=len(lunch.dishes) if lunch else 0)

@@ -11,6 +11,7 @@ from devices.messages import (
     AiViolation,
     CabinetReading,
     CameraStream,
+    DeliveryReceived,
     DetectorHeartbeat,
     DeviceStatus,
     SampleDisposed,
@@ -95,6 +96,28 @@ class PayloadFactory:
             operator=self.random.choice(_OPERATORS),
             control_delta_a=round(self.random.uniform(0.4, 0.8), 3) if method == "enzyme_inhibition" else None,
         )
+
+    def deliveries(self, now: dt.datetime) -> list[DeliveryReceived]:
+        """The morning's deliveries, one per supplier, each with the batches of its trade that the day's tests
+        name (``test_result``'s batch numbers): the receiving ledger the tests can be traced through."""
+        out = []
+        for supplier, (code, trade) in _SUPPLIERS.items():
+            foods = [(i, t[0]) for i, t in enumerate(_TESTS) if t[1] in trade]
+            for index, food in foods:
+                out.append(
+                    DeliveryReceived(
+                        type="delivery.received",
+                        msg_id=self.msg_id(),
+                        ts=now,
+                        supplier=supplier,
+                        batch_no=f"{code}{now:%Y%m%d}-{index + 1:02d}",
+                        foods=[food],
+                        food_category=_TESTS[index][1],  # type: ignore[arg-type]
+                        quantity_kg=round(self.random.uniform(5, 40), 1),
+                        received_by=self.random.choice(_OPERATORS),
+                    )
+                )
+        return out
 
     def cabinet_reading(self, now: dt.datetime, samples_held: int) -> CabinetReading:
         door_open = self.random.random() < 0.05
