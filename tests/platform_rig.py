@@ -80,4 +80,5 @@ _FACTORIES: dict[str, PayloadFactory] = {}
 
 async def publish_failed_test(broker: ManagedMosquitto, canteen: str, sample: str) -> None:
     failed = {"result": "fail", "item_code": "pesticide.op_carbamate", "method": "enzyme_inhibition", "unit": "%"}
-    await publish_test(broker, canteen, sample, value=78.0, **failed)
+    # a batch of its own: two canteens' failures of one shared batch would also tell each other (batch_failed)
+    await publish_test(broker, canteen, sample, value=78.0, batch_no=f"T-{canteen}-{sample}", **failed)
