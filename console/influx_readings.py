@@ -78,14 +78,27 @@ class InfluxReadings:
         supplier: str | None = None,
         batch: str | None = None,
     ) -> list[TestRow]:
+        rows = self._traced(M.RAPID_TEST, canteens, start, end, supplier=supplier, batch=batch)
+        return [test_row(instant(row["time"]), row) for row in rows]
+
+    def _traced(
+        self,
+        measurement: M,
+        canteens: frozenset[str] | None,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        supplier: str | None,
+        batch: str | None,
+    ) -> list[dict[str, Any]]:
+        """Rows of ``measurement`` in the range and scope, of ``supplier`` and ``batch`` when given, newest first."""
         if canteens is not None and not canteens:
             return []  # an empty scope: nothing (an empty regex group would match every canteen)
         where = self._where(canteens, start, end)
         for name, value in ((F.SUPPLIER, supplier), (F.BATCH_NO, batch)):
             if value is not None:
                 where += f' AND "{name}" = {_influx_string(value)}'
-        query = f'SELECT * FROM "{M.RAPID_TEST}" WHERE {where} ORDER BY time DESC'
-        return [test_row(instant(row["time"]), row) for row in self._query(f"{query} LIMIT {MAX_ROWS}")]
+        return self._query(f'SELECT * FROM "{measurement}" WHERE {where} ORDER BY time DESC LIMIT {MAX_ROWS}')
 
     def deliveries(
         self,
@@ -96,14 +109,8 @@ class InfluxReadings:
         supplier: str | None = None,
         batch: str | None = None,
     ) -> list[DeliveryRow]:
-        if canteens is not None and not canteens:
-            return []
-        where = self._where(canteens, start, end)
-        for name, value in ((F.SUPPLIER, supplier), (F.BATCH_NO, batch)):
-            if value is not None:
-                where += f' AND "{name}" = {_influx_string(value)}'
-        query = f'SELECT * FROM "{M.DELIVERY}" WHERE {where} ORDER BY time DESC LIMIT {MAX_ROWS}'
-        return [delivery_row(instant(row["time"]), row) for row in self._query(query)]
+        rows = self._traced(M.DELIVERY, canteens, start, end, supplier=supplier, batch=batch)
+        return [delivery_row(instant(row["time"]), row) for row in rows]
 
     def suppliers(self, canteens: frozenset[str] | None, start: dt.datetime, end: dt.datetime) -> list[SupplierTally]:
         """InfluxQL cannot group by a field (the supplier is one: free text from a device, not a tag), so this

@@ -263,8 +263,7 @@ class LocalReadings:
         supplier: str | None = None,
         batch: str | None = None,
     ) -> list[TestRow]:
-        matching = {str(k): v for k, v in ((F.SUPPLIER, supplier), (F.BATCH_NO, batch)) if v is not None}
-        return [test_row(at, row) for at, row in self._points(M.RAPID_TEST, canteens, start, end, matching)]
+        return [test_row(at, row) for at, row in self._points(M.RAPID_TEST, canteens, start, end, _of(supplier, batch))]
 
     def suppliers(self, canteens: frozenset[str] | None, start: dt.datetime, end: dt.datetime) -> list[SupplierTally]:
         where, params = _where(M.RAPID_TEST, canteens, start, end)
@@ -289,8 +288,9 @@ class LocalReadings:
         supplier: str | None = None,
         batch: str | None = None,
     ) -> list[DeliveryRow]:
-        matching = {str(k): v for k, v in ((F.SUPPLIER, supplier), (F.BATCH_NO, batch)) if v is not None}
-        return [delivery_row(at, row) for at, row in self._points(M.DELIVERY, canteens, start, end, matching)]
+        return [
+            delivery_row(at, row) for at, row in self._points(M.DELIVERY, canteens, start, end, _of(supplier, batch))
+        ]
 
     def samples(self, canteen: str, start: dt.datetime, end: dt.datetime) -> list[SampleRow]:
         points = self._points(M.SAMPLE_RETENTION, frozenset([canteen]), start, end)
@@ -328,6 +328,11 @@ class LocalReadings:
             for device, time_ns, state in rows:
                 merge_seen(seen, device, instant(time_ns), state if measurement is M.DEVICE_STATUS else None)
         return seen
+
+
+def _of(supplier: str | None, batch: str | None) -> dict[str, str]:
+    """The fields a trace narrows by."""
+    return {str(k): v for k, v in ((F.SUPPLIER, supplier), (F.BATCH_NO, batch)) if v is not None}
 
 
 def _where(

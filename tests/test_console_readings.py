@@ -11,6 +11,7 @@ import pytest
 
 from console.influx_readings import InfluxReadings
 from console.readings import (
+    DeliveryRow,
     DeviceSeen,
     LocalReadings,
     Readings,
@@ -55,6 +56,8 @@ def _points(now: dt.datetime) -> list[StoragePoint]:
         add(canteen, DeviceKind.CABINET, Channel.EVENT, cab.sample_retained(now, "lunch", "米饭", 1), f"{canteen}-cab")
         status = DeviceStatus(type="device.status", state="online", ts=now)
         add(canteen, DeviceKind.CAMERA, Channel.STATUS, status, f"{canteen}-cam")
+        for delivery in det.deliveries(now)[:2]:
+            add(canteen, DeviceKind.DETECTOR, Channel.EVENT, delivery, f"{canteen}-det")
     return points
 
 
@@ -69,6 +72,8 @@ class Answers(NamedTuple):
     traced: list[TestRow]
     suppliers: list[SupplierTally]
     suppliers_a: list[SupplierTally]
+    deliveries: list[DeliveryRow]
+    delivered: list[DeliveryRow]
 
 
 def _answers(readings: Readings, now: dt.datetime) -> Answers:
@@ -84,6 +89,10 @@ def _answers(readings: Readings, now: dt.datetime) -> Answers:
         traced=readings.tests(None, start, end, supplier="O'Brien 农场 \\ 1", batch="Q1"),
         suppliers=sorted(readings.suppliers(None, start, end), key=lambda t: t.supplier),
         suppliers_a=sorted(readings.suppliers(frozenset(["c-a"]), start, end), key=lambda t: t.supplier),
+        deliveries=sorted(readings.deliveries(frozenset(["c-a"]), start, end), key=lambda d: d.batch_no),
+        delivered=readings.deliveries(
+            None, start, end, supplier="晋城市绿源蔬菜配送有限公司", batch=f"LY{now:%Y%m%d}-01"
+        ),
     )
 
 
@@ -105,6 +114,8 @@ def test_the_embedded_store_and_influxdb_give_the_same_answers(tmp_path: Path, i
     assert set(on_local.devices) == {"c-a-det", "c-a-cab", "c-a-cam", "c-a-manual"}
     assert on_local.devices["c-a-cam"].state == "online"
     assert sorted(t.canteen for t in on_local.traced) == ["c-a", "c-b"]  # a quote and a backslash in a supplier
+    assert len(on_local.deliveries) == 2  # the receiving ledger
+    assert sorted(d.canteen for d in on_local.delivered) == ["c-a", "c-b"]
     # the scorecard counts every test, computed apart from the store's own aggregation
     assert sum(t.tests for t in on_local.suppliers) == 8
     assert sum(t.failed for t in on_local.suppliers) == sum(t.result == "fail" for t in on_local.tests_all)
