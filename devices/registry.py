@@ -236,7 +236,7 @@ class Registry(RegistryModel):
             return canteen.name
         if account.role == "district" and account.district:
             return f"{account.district}监管部门"
-        return f"{self.authority or '市级'}{'' if self.authority else '监管部门'}"
+        return self.authority or "市级监管部门"
 
     @property
     def catalogue(self) -> ItemCatalogue:
