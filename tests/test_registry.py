@@ -132,3 +132,16 @@ def test_a_registry_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
     path.write_bytes(GOOD.encode("utf-8").replace("第一小学".encode(), b"caf\xe9"))
     with pytest.raises(RegistryError, match=r"latin1\.yaml:9: not UTF-8"):
         load_registry(path)
+
+
+def test_a_handler_is_named_by_office_never_by_login() -> None:
+    from tests.console_helpers import tenants_registry
+
+    registry = tenants_registry()
+    assert registry.office_of("school-a") == "城区一小食堂"
+    assert registry.office_of("district-cq") == "城区监管部门"
+    assert registry.office_of("city") == "市级监管部门"
+    assert registry.office_of("rules") == "平台"
+    assert registry.office_of(None) is None
+    named = registry.model_copy(update={"authority": "晋城市市场监督管理局"})
+    assert named.office_of("city") == "晋城市市场监督管理局"
