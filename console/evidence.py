@@ -98,8 +98,6 @@ def _text(key: str, value: Any, words: Words, tz: ZoneInfo, canteen_name: Any) -
         return words("item", value)
     if key in _CODED:
         return words(_CODED[key], value)
-    if key == "entered_by":
-        return str(value)
     if key == "failed_at" and canteen_name is not None:
         return str(canteen_name(value))
     if key == "confidence" and isinstance(value, float):

@@ -201,6 +201,7 @@ class Registry(RegistryModel):
     items: list[Item] = Field(default_factory=list)
 
     _catalogue: ItemCatalogue = PrivateAttr(default=BUILTIN)
+    _accounts: dict[str, Account] = PrivateAttr(default_factory=dict)
     _devices: dict[str, DeviceAssignment] = PrivateAttr(default_factory=dict)
     _canteens: dict[str, Canteen] = PrivateAttr(default_factory=dict)
     #: (canteen, day) -> school day?: the rules and the simulators ask it for every device on every tick.
@@ -220,6 +221,7 @@ class Registry(RegistryModel):
             device.id: DeviceAssignment(canteen, device) for canteen in self.canteens for device in canteen.devices
         }
         self._canteens = {canteen.id: canteen for canteen in self.canteens}
+        self._accounts = {account.username: account for account in self.accounts}
         if self.items and not any(True for _ in _item_problems(self.items)):  # else the cross-check says why
             self._catalogue = BUILTIN.extended(self.items)
 
@@ -227,7 +229,7 @@ class Registry(RegistryModel):
         """The office an account acts for, as bulletins name handlers: never a login."""
         if username is None:
             return None
-        account = next((a for a in self.accounts if a.username == username), None)
+        account = self._accounts.get(username)
         if account is None:
             return "平台" if username in ("rules", "storage") else "其他"
         if account.office:

@@ -43,11 +43,12 @@ def totals(readings: Readings, canteens: frozenset[str], period: Period) -> Peri
     return PeriodTotals(period.label, tests, passed, failed, len(tested))
 
 
-def delivery_counts(readings: Readings, canteens: frozenset[str], period: Period) -> tuple[int, int]:
+def delivery_counts(
+    readings: Readings, canteens: frozenset[str], period: Period, tested: set[tuple[str, str, str]]
+) -> tuple[int, int]:
     """Deliveries received in the period (the receiving ledger), and how many of them the receiving canteen never
-    tested (no test of that supplier's batch there in the period)."""
+    tested: no (canteen, supplier, batch) among ``tested``, the period's tests (read once, by the bulletin)."""
     names = [Tag.CANTEEN, F.SUPPLIER, F.BATCH_NO]
-    tested = {tuple(r.values()) for _, r in readings.every(M.RAPID_TEST, names, canteens, period.start, period.end)}
     received = [tuple(r.values()) for _, r in readings.every(M.DELIVERY, names, canteens, period.start, period.end)]
     return len(received), sum(1 for key in received if key not in tested)
 

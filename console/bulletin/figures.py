@@ -204,7 +204,7 @@ def compile_bulletin(
     handled = [h for h in earlier if h.alert.opened_at >= period.start]
     alerts = [h.alert for h in handled]
     src = _Scope(readings, rules, registry, schools, scope, scores)
-    _tests(b, src, alerts)
+    tested_batches = _tests(b, src, alerts)
     _samples(b, src)
     _cabinets(b, src, alerts)
     _cameras(b, src, [h.alert for h in earlier])
@@ -214,11 +214,11 @@ def compile_bulletin(
     b.previous = totals(readings, scope, previous_period(period))
     b.day_notes = day_notes(registry, schools, b.tests_by_day)
     b.issuer = registry.authority or ""
-    b.deliveries = delivery_counts(readings, scope, period)
+    b.deliveries = delivery_counts(readings, scope, period, tested_batches)
     return b
 
 
-def _tests(b: Bulletin, src: _Scope, alerts: list[Alert]) -> None:
+def _tests(b: Bulletin, src: _Scope, alerts: list[Alert]) -> set[tuple[str, str, str]]:
     readings, schools, scope, scores = src.readings, src.schools, src.ids, src.scores
     names = [
         Tag.CANTEEN,
@@ -240,6 +240,7 @@ def _tests(b: Bulletin, src: _Scope, alerts: list[Alert]) -> None:
     by_day: dict[dt.date, list[int]] = {day: [0, 0] for day in b.period.days()}
     by_district: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     tested: set[str] = set()
+    tested_batches: set[tuple[str, str, str]] = set()
     for at, r in rows:
         if at >= b.period.end:
             continue  # read only to find retests of the last hours' failures
@@ -249,6 +250,7 @@ def _tests(b: Bulletin, src: _Scope, alerts: list[Alert]) -> None:
         b.passed += passed
         b.results[result] += 1
         tested.add(canteen)
+        tested_batches.add((canteen, r[F.SUPPLIER], r[F.BATCH_NO]))
         scores[canteen].tests += 1
         if r[F.BATCH_NO]:
             batches.add((r[F.SUPPLIER] or "", r[F.BATCH_NO]))
@@ -288,6 +290,7 @@ def _tests(b: Bulletin, src: _Scope, alerts: list[Alert]) -> None:
             _count(tally, equipped, canteen.id in tested)
         _count(b.coverage_by_tier.setdefault(canteen.testing_tier, Coverage()), equipped, canteen.id in tested)
     b.coverage_by_district = dict(sorted(b.coverage_by_district.items()))
+    return tested_batches  # each (canteen, supplier, batch) tested: the receiving ledger's untested are the rest
 
 
 def _count(tally: Coverage, equipped: bool, tested: bool) -> None:
