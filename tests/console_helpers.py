@@ -9,7 +9,7 @@ import json
 import re
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi.testclient import TestClient
 
@@ -23,6 +23,7 @@ from console.web.app import create_app
 from devices.messages import WireModel
 from devices.registry import Registry
 from devices.topics import Channel, DeviceKind
+from gateway.service import Gateway
 from rules.alerts import Alert
 from rules.store import RulesStore
 from runtime.clock import FakeClock
@@ -234,3 +235,27 @@ class RecordingServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class HandEntry(NamedTuple):
+    """A console whose hand entry (strip results, deliveries) goes through a real gateway's intake and spool,
+    with school-a logged in."""
+
+    gateway: Gateway
+    console: Console
+    client: TestClient
+
+
+def hand_entry(tmp: Path, clock: FakeClock | None = None) -> HandEntry:
+    from wiring.build import build_gateway
+    from wiring.console import build_console, web_passwords_path
+    from wiring.settings import Settings
+
+    settings = Settings(data_dir=tmp)
+    registry, clock = tenants_registry(), clock or FakeClock(MORNING)
+    gateway = build_gateway(settings, registry, clock)
+    write_passwords(web_passwords_path(settings), registry)
+    console = build_console(settings, registry, clock, AlertFeed(), manual_intake=gateway.submit_manual)
+    client = TestClient(create_app(console), follow_redirects=False)
+    login(client, "school-a")
+    return HandEntry(gateway, console, client)

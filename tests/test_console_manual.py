@@ -23,7 +23,7 @@ from gateway.intake import Accepted, Classifier, Rejected
 from mqtt.bus import Incoming
 from runtime.clock import FakeClock
 from simulators.payloads import PayloadFactory
-from tests.console_helpers import csrf_of, login, tenants_registry, write_passwords
+from tests.console_helpers import csrf_of, hand_entry, login, tenants_registry, write_passwords
 from tests.rules_helpers import MORNING
 from wiring.build import build_drain, build_gateway, build_rules
 from wiring.console import build_console, web_passwords_path
@@ -87,13 +87,7 @@ def test_a_strip_result_entered_in_the_form_is_stored_once_raises_test_failed_an
 
 
 def test_several_samples_of_one_delivery_are_entered_at_once_sharing_what_they_share(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path)
-    registry, clock = tenants_registry(), FakeClock(MORNING)
-    gateway = build_gateway(settings, registry, clock)
-    write_passwords(web_passwords_path(settings), registry)
-    console = build_console(settings, registry, clock, AlertFeed(), manual_intake=gateway.submit_manual)
-    client = TestClient(create_app(console), follow_redirects=False)
-    login(client, "school-a")
+    gateway, _, client = hand_entry(tmp_path)
     form = client.get("/canteens/c-a/tests/new").text
     hidden = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', form))
     assert int(hidden["rows"]) >= 3
@@ -130,13 +124,7 @@ def test_several_samples_of_one_delivery_are_entered_at_once_sharing_what_they_s
 
 
 def test_the_form_says_what_is_wrong_and_stores_nothing(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path)
-    registry, clock = tenants_registry(), FakeClock(MORNING)
-    gateway = build_gateway(settings, registry, clock)
-    write_passwords(web_passwords_path(settings), registry)
-    console = build_console(settings, registry, clock, AlertFeed(), manual_intake=gateway.submit_manual)
-    client = TestClient(create_app(console), follow_redirects=False)
-    login(client, "school-a")
+    gateway, console, client = hand_entry(tmp_path)
     csrf = csrf_of(client.get("/canteens/c-a/tests/new").text)
     posted = {**STRIP, "value-0": "", "read_at": "08:00", "csrf_token": csrf, "form_id": "f1"}
     bad = client.post("/canteens/c-a/tests/new", data=posted)

@@ -11,25 +11,18 @@ import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from fastapi.testclient import TestClient
-
 from console.bulletin.figures import compile_bulletin
 from console.bulletin.periods import month_period
-from console.feed import AlertFeed
-from console.web.app import create_app
 from devices.messages import DeliveryReceived, TestResult
 from devices.topics import Channel, DeviceKind
 from rules.config import RulesConfig
 from rules.engine import RulesEngine
-from runtime.clock import FakeClock
 from shian.cli import main
 from simulators.payloads import PayloadFactory
 from storage.schema import points_for
-from tests.console_helpers import CANTEENS, ConsoleRig, csrf_of, login, tenants_registry, write_passwords
+from tests.console_helpers import CANTEENS, ConsoleRig, csrf_of, hand_entry
 from tests.rules_helpers import MORNING
 from tests.storage_helpers import new_record, spool_record
-from wiring.build import build_gateway
-from wiring.console import build_console, web_passwords_path
 from wiring.settings import Settings
 
 SUPPLIER, BATCH = "晋城市绿源蔬菜配送有限公司", "LY20261125-03"
@@ -129,13 +122,7 @@ def test_shian_trace_lists_the_receivers_that_never_tested(tmp_path: Path, capsy
 
 
 def test_a_school_records_a_delivery_in_the_console_through_the_gateway(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path)
-    registry, clock = tenants_registry(), FakeClock(MORNING)
-    gateway = build_gateway(settings, registry, clock)
-    write_passwords(web_passwords_path(settings), registry)
-    console = build_console(settings, registry, clock, AlertFeed(), manual_intake=gateway.submit_manual)
-    client = TestClient(create_app(console), follow_redirects=False)
-    login(client, "school-a")
+    gateway, _, client = hand_entry(tmp_path)
     form = client.get("/canteens/c-a/deliveries/new").text
     hidden = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', form))
     posted = {
