@@ -11,6 +11,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
+from broker_config.web_passwords import WebPasswords
 from devices.registry import Account, Registry
 from runtime.clock import Clock
 
@@ -40,6 +41,19 @@ def viewer_for(registry: Registry, username: str) -> Viewer | None:
     if account is None or account.role == "gateway":
         return None
     return Viewer(account.username, account.role, _canteens_of(registry, account), account.district)
+
+
+def viewer_of_session(
+    registry: Registry, passwords: WebPasswords, username: str, opened: tuple[str, str] | None
+) -> Viewer | None:
+    """The viewer of a session the console's store says is ``opened`` (its username and password fingerprint),
+    if it is this account's, the password is still the one it was opened with, and the account still exists."""
+    if opened is None or opened[0] != username:
+        return None
+    passwords.refresh()
+    if passwords.fingerprint(username) != opened[1]:
+        return None
+    return viewer_for(registry, username)
 
 
 def _canteens_of(registry: Registry, account: Account) -> frozenset[str] | None:

@@ -16,6 +16,7 @@ from console.feed import AlertFeed
 from console.live import LiveTests
 from console.readings import Readings
 from console.store import ConsoleStore
+from console.video_access import VideoAccess
 from devices.messages import ReceiptStatus
 from devices.registry import Registry
 from rules.config import RulesConfig
@@ -53,6 +54,8 @@ class Console:
     digest_time: dt.time = dt.time(17, 30)
     #: The rules engine's thresholds: the bulletins count lapses by the same limits the alerts are raised by.
     limits: RulesConfig = field(default_factory=RulesConfig)
+    #: The bright kitchen's picture: who may publish and watch, the cameras' tiles (None: video is off).
+    video: VideoAccess | None = None
     throttle: LoginThrottle = field(init=False)
     bulletins: BulletinCache = field(init=False)
 

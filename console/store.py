@@ -66,6 +66,9 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+session_digest = _digest  # how a session is named where its id must not appear
+
+
 class ConsoleStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -90,6 +93,13 @@ class ConsoleStore:
         """(username, password fingerprint) of an open session, or None."""
         row = self._db.execute(
             "SELECT username, password FROM sessions WHERE digest = ? AND ended_at IS NULL", (_digest(session_id),)
+        ).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
+    def session_by_digest(self, digest: str) -> tuple[str, str] | None:
+        """The same, for a session named by its digest (a viewing pass names it so, never by its id)."""
+        row = self._db.execute(
+            "SELECT username, password FROM sessions WHERE digest = ? AND ended_at IS NULL", (digest,)
         ).fetchone()
         return (str(row[0]), str(row[1])) if row else None
 

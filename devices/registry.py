@@ -11,22 +11,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    ValidationInfo,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, model_validator
 
 from devices.ids import CanteenId, DeviceId
 from devices.items import BUILTIN, Item, ItemCatalogue
-from devices.messages import Meal
+from devices.kitchen import CameraVideo, HoursWindow, ParentsLive
+from devices.messages import KitchenArea, Meal
 from devices.topics import DeviceKind
+from devices.yaml_lines import YamlPath, line_of_path, node_lines, pydantic_path
 from runtime.errors import ShianError
 
 Name = Annotated[str, Field(min_length=1, max_length=128)]
@@ -90,6 +85,14 @@ class DeviceEntry(RegistryModel):
     password_hash: PasswordHash | None = None
     #: A revoked device loses its broker account at the next provisioning and reload; the gateway refuses it.
     revoked: bool = False
+    #: Cameras: the kitchen area it watches, and its picture (``push``, ``{pull: rtsp://…}``; docs/video.md).
+    area: KitchenArea | None = None
+    video: CameraVideo = "none"
+
+    @property
+    def streams(self) -> bool:
+        """Whether the platform expects a picture from this device."""
+        return self.video != "none" and not self.revoked
 
 
 AccountRole = Literal["gateway", "school", "district", "city"]
@@ -143,6 +146,12 @@ class Canteen(RegistryModel):
     devices: list[DeviceEntry] = Field(default_factory=list)
     #: The parents' groups and bridges that receive the daily digest (docs/public.md).
     parent_channels: list[ParentChannel] = Field(default_factory=list)
+    #: The kitchen's working hours, when they are not "from before each meal to its end" (devices/kitchen.py).
+    kitchen_hours: list[HoursWindow] | None = None
+    #: When parents see the cameras: in the kitchen's hours, all day, or windows of the canteen's own.
+    live_to_parents: ParentsLive = "kitchen_hours"
+    #: The one camera the kiosk at the test-room door shows beside the day's tests (in the parents' hours).
+    kiosk_camera: DeviceId | None = None
 
 
 #: The device id under which a canteen's hand-entered results are stored (see :func:`manual_device_id`).
@@ -183,7 +192,7 @@ class DeviceAssignment:
     device: DeviceEntry
 
 
-Path_ = tuple[str | int, ...]
+Path_ = YamlPath
 
 
 class Registry(RegistryModel):
@@ -204,6 +213,7 @@ class Registry(RegistryModel):
     _accounts: dict[str, Account] = PrivateAttr(default_factory=dict)
     _devices: dict[str, DeviceAssignment] = PrivateAttr(default_factory=dict)
     _canteens: dict[str, Canteen] = PrivateAttr(default_factory=dict)
+    _zone: ZoneInfo = PrivateAttr(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     #: (canteen, day) -> school day?: the rules and the simulators ask it for every device on every tick.
     _school_days: dict[tuple[str, dt.date], bool] = PrivateAttr(default_factory=dict)
 
@@ -222,6 +232,7 @@ class Registry(RegistryModel):
         }
         self._canteens = {canteen.id: canteen for canteen in self.canteens}
         self._accounts = {account.username: account for account in self.accounts}
+        self._zone = ZoneInfo(self.timezone)
         if self.items and not any(True for _ in _item_problems(self.items)):  # else the cross-check says why
             self._catalogue = BUILTIN.extended(self.items)
 
@@ -239,6 +250,11 @@ class Registry(RegistryModel):
         if account.role == "district" and account.district:
             return f"{account.district}监管部门"
         return self.authority or "市级监管部门"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The region's time zone: school days, meals and kitchen hours are in its local time."""
+        return self._zone
 
     @property
     def catalogue(self) -> ItemCatalogue:
@@ -307,6 +323,23 @@ def _item_problems(items: list[Item]) -> Iterator[tuple[Path_, str]]:
             yield ("items", n, "code"), f"item {item.code!r} is already in the catalogue"
 
 
+def _device_problems(registry: Registry, i: int, devices: dict[str, tuple[int, int]]) -> Iterator[tuple[Path_, str]]:
+    """The devices of ``canteens[i]``: reserved or already used ids (``devices`` holds those seen so far), and
+    video only for cameras."""
+    for j, device in enumerate(registry.canteens[i].devices):
+        for problem in _reserved(device.id, "device id"):
+            yield ("canteens", i, "devices", j, "id"), problem
+        if device.id in devices:
+            ci, dj = devices[device.id]
+            yield (
+                ("canteens", i, "devices", j, "id"),
+                f"device id {device.id!r} is already used by canteens[{ci}].devices[{dj}] ({registry.canteens[ci].id})",
+            )
+        devices.setdefault(device.id, (i, j))
+        if device.kind is not DeviceKind.CAMERA and (device.video != "none" or device.area is not None):
+            yield ("canteens", i, "devices", j, "video"), f"device {device.id!r}: only cameras have video and area"
+
+
 def cross_check(registry: Registry) -> Iterator[tuple[Path_, str]]:
     """Rules that span entries: unique canteen ids, and device ids unique across the whole region
     (a device id is also its broker username)."""
@@ -317,17 +350,12 @@ def cross_check(registry: Registry) -> Iterator[tuple[Path_, str]]:
             first = canteens[canteen.id]
             yield ("canteens", i, "id"), f"canteen id {canteen.id!r} is already used by canteens[{first}]"
         canteens.setdefault(canteen.id, i)
-        for j, device in enumerate(canteen.devices):
-            for problem in _reserved(device.id, "device id"):
-                yield ("canteens", i, "devices", j, "id"), problem
-            if device.id in devices:
-                ci, dj = devices[device.id]
-                yield (
-                    ("canteens", i, "devices", j, "id"),
-                    f"device id {device.id!r} is already used by canteens[{ci}].devices[{dj}]"
-                    f" ({registry.canteens[ci].id})",
-                )
-            devices.setdefault(device.id, (i, j))
+        yield from _device_problems(registry, i, devices)
+        if canteen.kiosk_camera and not any(d.id == canteen.kiosk_camera and d.streams for d in canteen.devices):
+            yield (
+                ("canteens", i, "kiosk_camera"),
+                f"{canteen.kiosk_camera!r} is not a camera of this canteen with video",
+            )
     yield from _item_problems(registry.items)
     districts = {canteen.district for canteen in registry.canteens}
     for k, account in enumerate(registry.accounts):
@@ -360,30 +388,6 @@ class RegistryError(ShianError, ValueError):
         self.problems = problems
 
 
-def _lines(node: yaml.Node, path: Path_ = ()) -> Iterator[tuple[Path_, int]]:
-    yield path, node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            yield from _lines(value, (*path, str(key.value)))
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            yield from _lines(item, (*path, index))
-
-
-def _line_of(lines: dict[Path_, int], path: Path_) -> int:
-    """The line of the deepest node on ``path`` that exists in the file (a missing key: its parent's line)."""
-    for end in range(len(path), -1, -1):
-        if path[:end] in lines:
-            return lines[path[:end]]
-    return 1
-
-
-def _pydantic_path(loc: tuple[Any, ...]) -> Path_:
-    # Union members and validators add non-key parts such as 'date' or 'function-after[...]'; keep only keys
-    # and indexes that can exist in the file.
-    return tuple(part for part in loc if isinstance(part, int) or "[" not in str(part))
-
-
 #: libyaml's parser when PyYAML was built with it (Debian's and the wheels are): a province's registry (5,000
 #: canteens, 5.7 MB) parses in seconds instead of minutes.
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -411,15 +415,15 @@ def parse_registry(text: str, source: str = "<registry>") -> Registry:
 
     def line_of(path: Path_) -> int:  # the node tree is walked only when there is something to report
         if not lines:
-            lines.update(_lines(root))
-        return _line_of(lines, path)
+            lines.update(node_lines(root))
+        return line_of_path(lines, path)
 
     try:
         registry = Registry.model_validate(data, context={"cross_checked_by_caller": True})
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):
-            path = _pydantic_path(error["loc"])
+            path = pydantic_path(error["loc"])
             where = ".".join(str(p) for p in path) or "registry"
             problems.append(f"{source}:{line_of(path)}: {where}: {error['msg']}")
         raise RegistryError(problems) from None

@@ -56,6 +56,8 @@ class RulesConfig(BaseModel):
     kitchen_opens_before_meal: dt.timedelta = dt.timedelta(hours=2)
     camera_confidence_min: float = Field(default=0.8, ge=0, le=1)
     camera_window: dt.timedelta = dt.timedelta(minutes=10)
+    #: camera.video_lost: a camera heard on MQTT whose picture stopped this long ago, in kitchen hours.
+    video_lost_after: dt.timedelta = dt.timedelta(seconds=60)
     #: Unacknowledged critical alerts escalate school -> district -> city after these delays.
     escalate_after: list[dt.timedelta] = Field(
         default_factory=lambda: [dt.timedelta(minutes=30), dt.timedelta(minutes=60)]

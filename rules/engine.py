@@ -21,6 +21,7 @@ from rules.messages import render
 from rules.state import Table
 from rules.store import RulesStore
 from rules.units import UNITS, Observation, RuleContext, RuleUnit
+from rules.units.base import Pictures
 from runtime.clock import Clock
 from spool import SpoolRecord, hydrate
 
@@ -42,6 +43,8 @@ class RulesEngine:
         store: RulesStore,
         clock: Clock,
         units: Sequence[type[RuleUnit]] = UNITS,
+        *,
+        pictures: Pictures | None = None,
     ) -> None:
         self.registry = registry
         self.config = config
@@ -49,7 +52,13 @@ class RulesEngine:
         self.clock = clock
         #: The inspectors' records (rules/inspections.py), in the store's file: their deadlines are rules too.
         self.inspections = store.inspections
-        context = RuleContext(registry, config, menu=store.menus.dishes, overdue=self.inspections.overdue)
+        context = RuleContext(
+            registry,
+            config,
+            menu=store.menus.dishes,
+            overdue=self.inspections.overdue,
+            picture=pictures or (lambda camera: None),
+        )
         self.units = [unit(context) for unit in units]
         #: When the engine began watching: no deadline before it is judged.
         self._since = Table[dt.datetime]("meta", dt.datetime)

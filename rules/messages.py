@@ -24,6 +24,7 @@ RULES: dict[str, tuple[str, str]] = {
     "device.offline": ("设备离线", "Device offline"),
     "device.clock_skew": ("设备时钟偏差", "Device clock skew"),
     "camera.violation": ("AI 识别违规", "Camera violation"),
+    "camera.video_lost": ("摄像头无画面", "Camera picture lost"),
     "storage.backlog_disk": ("平台存储积压", "Storage backlog"),
     "supplier.batch_failed": ("同批次他处不合格", "Batch failed elsewhere"),
     "inspection.rectification_overdue": ("检查整改逾期", "Inspection not rectified in time"),
@@ -117,6 +118,12 @@ TEMPLATES: dict[str, dict[Language, str]] = {
         "zh": "{canteen}：摄像头 {device} 在{area}识别到“{violation}”（置信度 {confidence}），请人工复核。",
         "en": "{canteen}: camera {device} saw '{violation}' in the {area} area (confidence {confidence}); please "
         "review.",
+    },
+    "camera.video_lost": {
+        "zh": "{canteen}：摄像头 {device} 在线，但自 {time} 起没有画面（已 {minutes} 分钟），家长和监管端看不到后厨，"
+        "请检查摄像头推流或网络。",
+        "en": "{canteen}: camera {device} is online but has sent no picture since {time} ({minutes} min); parents "
+        "and supervisors cannot see the kitchen. Check the camera's stream or network.",
     },
     "storage.backlog_disk": {
         "zh": "平台：待写入时序库的积压已达 {megabytes} MB（阈值 {threshold} MB），请检查 InfluxDB。",

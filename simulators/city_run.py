@@ -17,6 +17,7 @@ from devices.registry import Registry
 from rules.alerts import AlertQuery, alerts_by_record
 from rules.store import RulesStore
 from simulators.behaviour import FleetStats
+from simulators.cameras import chosen_cameras, pushers_for
 from simulators.fleet import run_fleet
 from simulators.multiplex import run_multiplexed
 from simulators.simclock import SimClock
@@ -51,6 +52,9 @@ async def run_simulation(
     async def fleet(platform: Platform, address: BrokerAddress, fleet_stop: asyncio.Event) -> None:
         platform.devices_stop_timeout_s = FLEET_STOP_TIMEOUT_S
         platform.add_helper(_fleet_view(stats, platform, clock, samples))
+        if platform.video is not None:  # the cameras of the registry that push a picture (--video-share)
+            for pusher in pushers_for(platform, chosen_cameras(registry, 1.0)):
+                platform.attach(pusher.run(fleet_stop))
         await _devices(
             registry,
             clock,

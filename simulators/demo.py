@@ -22,7 +22,9 @@ from mqtt.device_link import MqttError, MqttLink
 from mqtt.link_options import LastWill, LinkOptions
 from runtime.backoff import Backoff
 from runtime.clock import Clock
+from simulators.cameras import chosen_cameras, pushers_for
 from simulators.payloads import PayloadFactory, boot_stamp
+from video.supervise import Supervised
 from wiring.broker import BrokerAddress
 from wiring.console import demo_logins, demo_public_links
 from wiring.loops import watch_operator_topics
@@ -167,7 +169,17 @@ async def demo_devices(platform: Platform, address: BrokerAddress, stop: asyncio
     school's login first, so that a newcomer has something to open."""
     announce_console(platform)
     platform.add_helper(watch_operator_topics(LinkOptions(host=address.host, port=address.port, client_id=WATCHER)))
+    if platform.video is not None:
+        for pusher in demo_pictures(platform):
+            platform.attach(pusher.run(stop))
     await run_demo_fleet(platform.registry, DemoOptions(host=address.host, port=address.port), platform.clock, stop)
+
+
+def demo_pictures(platform: Platform) -> list[Supervised]:
+    """The demo canteen's cameras streaming a generated picture (``[video] simulated_share`` of them)."""
+    own = {d.id for d in platform.registry.canteens[0].devices}
+    share = platform.settings.video.simulated_share
+    return pushers_for(platform, [c for c in chosen_cameras(platform.registry, share) if c in own])
 
 
 def announce_console(platform: Platform) -> None:

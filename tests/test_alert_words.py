@@ -61,6 +61,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "platform.mass_offline": {"count": 120, "fleet": 1368},
     "platform.rules_lag": {"records": 5000, "seconds": 75},
     "camera.violation": {"device": DEVICE, "area": "sample_room", "violation": "no_mask", "confidence": 0.93},
+    "camera.video_lost": {"device": DEVICE, "time": "11:05", "minutes": 3},
     "storage.backlog_disk": {"megabytes": 812.0, "threshold": 500},
     "device.clock_skew": {"device": DEVICE, "skew_s": 420},
     "supplier.batch_failed": {

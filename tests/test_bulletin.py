@@ -346,10 +346,12 @@ def _kitchen(registry: Registry, canteen_id: str) -> list[tuple[dt.datetime, dt.
         day = dt.date(2026, 11, 1) + dt.timedelta(days=n)
         if not registry.is_school_day(canteen, day):
             continue
-        # every meal of the day, overlapping ones joined (breakfast's lead can run into lunch's)
+        # every meal served that weekday (as the rules judge cameras), overlapping ones joined (breakfast's lead
+        # can run into lunch's)
         for s, e in sorted(
             (dt.datetime.combine(day, m.start, CST) - dt.timedelta(hours=2), dt.datetime.combine(day, m.end, CST))
             for m in canteen.meals
+            if day.isoweekday() in m.weekdays
         ):
             if spans and s <= spans[-1][1]:
                 spans[-1] = (spans[-1][0], max(e, spans[-1][1]))

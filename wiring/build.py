@@ -18,6 +18,7 @@ from rules.engine import RulesEngine
 from rules.notify import MqttAlerts, Notifier
 from rules.runner import RulesRunner
 from rules.store import RulesStore
+from rules.units.base import Pictures
 from rules.units.verdict import judged_verdict
 from rules.webhooks import Route, Webhooks
 from runtime.clock import Clock
@@ -142,13 +143,14 @@ def build_rules(
     *,
     config: RulesConfig | None = None,
     also_notify: Sequence[Notifier] = (),
+    pictures: Pictures | None = None,
 ) -> tuple[RulesRunner, MqttAlerts]:
     """The rules engine over its store, following the spool, with every configured notifier: the alerts topic
     (returned too: the rules link gives it its connection), the time-series store, the webhooks and
     ``also_notify`` (the console's live feed). ``config``: thresholds given directly instead of from the rules
-    file."""
+    file. ``pictures``: each camera's picture as the media server reports it (camera.video_lost)."""
     config = config or load_rules(settings.rules.file, registry.region)
-    engine = RulesEngine(registry, config, RulesStore(rules_store_path(settings)), clock)
+    engine = RulesEngine(registry, config, RulesStore(rules_store_path(settings)), clock, pictures=pictures)
     alerts_topic = MqttAlerts(None)
     notifiers: list[Notifier] = [alerts_topic, StoredAlerts(build_writer(settings), registry)]
     routes = [

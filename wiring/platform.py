@@ -31,6 +31,7 @@ from wiring.build import build_drain, build_gateway, build_rules, owned_registry
 from wiring.console import build_console, build_digests
 from wiring.rules_thread import RulesThread
 from wiring.settings import Settings
+from wiring.video import VideoCollector, VideoEvidence, VideoPlant
 
 log = structlog.get_logger("shian")
 
@@ -55,8 +56,16 @@ class Platform:
         rules_config = rules_config or load_rules(settings.rules.file, registry.region)
         self.drain = build_drain(settings, registry, clock, config=rules_config)
         self.feed = AlertFeed()
+        #: The bright kitchen's picture (None: ``[video]`` is off).
+        self.video = VideoPlant(settings, registry, clock) if settings.video.mode != "off" else None
+        evidence = [VideoEvidence(self.video)] if self.video is not None else []
         self.rules, self.alerts_topic = build_rules(
-            settings, registry, clock, config=rules_config, also_notify=[self.feed]
+            settings,
+            registry,
+            clock,
+            config=rules_config,
+            also_notify=[self.feed, *evidence],
+            pictures=self.video.board.state if self.video is not None else None,
         )
         #: The rules engine runs on its own loop in its own thread (wiring/rules_thread.py).
         self.rules_thread = RulesThread(self.rules)
@@ -74,6 +83,14 @@ class Platform:
             )
             self.console.wake_rules = self.gateway.committed.set  # forwarded to the rules thread
             self.console.live = LiveTests(spool_path(settings), registry, clock, judge=self.drain.judge)
+            if self.video is not None:
+                self.console.video = self.video.make_access(
+                    store=self.console.store,
+                    passwords=self.console.passwords,
+                    clock=clock,
+                    limits=self.rules.engine.config,
+                    secret_key=self.console.secret_key,
+                )
         self.drain.on_backlog_disk = self._backlog_disk
         self.drain_stop, self.rules_stop, self.devices_stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self.core: list[asyncio.Task[None]] = []  # gateway, storage drain, rules: must never end by themselves
@@ -101,7 +118,10 @@ class Platform:
                 g.client_id,
                 port=g.metrics_port,
                 bind=g.metrics_bind,
-                also=[RulesCollector(self.rules.stats, g.client_id)],
+                also=[
+                    RulesCollector(self.rules.stats, g.client_id),
+                    *([VideoCollector(self.video)] if self.video is not None else []),
+                ],
             )
             log.info("metrics.serving", url=f"http://{g.metrics_bind}:{port}/metrics")
 
@@ -148,6 +168,13 @@ class Platform:
             asyncio.create_task(loops.forward_wakes(self.gateway.committed, self.rules_thread.wake)),
             *(asyncio.create_task(hooks.deliver_forever()) for hooks in webhooks),
         ]
+
+    async def start_video(self) -> None:
+        """The media server and its monitor, once the console listens (the server's hooks ask the console)."""
+        if self.video is not None and self.console_server is not None:
+            server = self.console_server
+            wildcard = server.host in ("0.0.0.0", "::", "")
+            await self.video.start(f"http://127.0.0.1:{server.port}" if wildcard else server.url)
 
     async def gateway_ready(self, timeout_s: float = 30.0) -> None:
         """Once the gateway has subscribed (or has failed, which :meth:`wait` then reports)."""
@@ -203,6 +230,8 @@ class Platform:
         self.drain.spool.close()
         self.drain.writer.close()
         await self.rules.close()
+        if self.video is not None:
+            await self.video.stop()
         if self.console is not None:
             self.console.close()
         log.info("gateway.stats", final=True, **self.gateway.stats.snapshot())
@@ -226,6 +255,7 @@ async def run_platform(
     tune_for_ingest()
     platform.serve_metrics()
     platform.serve_console()
+    await platform.start_video()
     async with broker_for(settings) as address:
         platform.start(address)
         try:

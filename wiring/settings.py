@@ -209,6 +209,50 @@ class DigestSettings(BaseModel):
     recheck_minutes: float = Field(default=5.0, gt=0)
 
 
+class VideoSettings(BaseModel):
+    """``[video]``: the bright kitchen's picture (docs/video.md): off, a media server Shian manages, or one of
+    your own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: off: cameras send health messages only; managed: Shian starts nginx-rtmp beside the platform; external:
+    #: a media server of your own, configured as docs/video.md shows, at the URLs below.
+    mode: Literal["off", "managed", "external"] = "off"
+    #: managed: where cameras publish (RTMP) and players fetch (HTTP); port 0: a free port, logged at start-up.
+    rtmp_bind: str = "127.0.0.1"
+    rtmp_port: int = Field(default=0, ge=0, le=65535)
+    http_bind: str = "127.0.0.1"
+    http_port: int = Field(default=0, ge=0, le=65535)
+    #: The address players reach the media server's HTTP side at (a CDN or proxy in front of it). Unset: its
+    #: own address (managed), required for external.
+    play_url: str | None = Field(default=None, pattern=r"^https?://")
+    #: external: the RTMP application cameras publish to, the statistics page and the HLS folder it writes.
+    publish_url: str | None = Field(default=None, pattern=r"^rtmps?://")
+    stat_url: str | None = Field(default=None, pattern=r"^https?://")
+    hls_dir: Path | None = None
+    #: external: the secret its hooks (on_publish, auth_request) carry. Managed: a random one per start.
+    hook_secret: str | None = Field(default=None, min_length=16)
+    #: The cameras' stream-key digests (shian broker provision). Unset: {data_dir}/stream-keys.yaml.
+    stream_keys: Path | None = None
+    #: Viewers of one camera, and of all cameras, at once: the next one is told "too many viewers now".
+    max_viewers_per_stream: int = Field(default=200, ge=1)
+    max_viewers: int = Field(default=2000, ge=1)
+    #: How often the media server's statistics are read (the pictures' health, viewers, bytes out).
+    stat_interval_s: float = Field(default=2.0, gt=0, le=60)
+    #: shian demo, shian simulate: this share of the simulated cameras push a generated picture.
+    simulated_share: float = Field(default=1.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _external_complete(self) -> VideoSettings:
+        if self.mode == "external":
+            missing = [k for k in ("play_url", "publish_url", "stat_url", "hook_secret") if not getattr(self, k)]
+            if missing:
+                raise ValueError(f"mode 'external' needs video.{', video.'.join(missing)}")
+        if self.max_viewers < self.max_viewers_per_stream:
+            raise ValueError("max_viewers must not be below max_viewers_per_stream")
+        return self
+
+
 class Settings(BaseSettings):
     """The whole configuration: a TOML file, then ``SHIAN_*`` environment variables, then flags."""
 
@@ -226,6 +270,13 @@ class Settings(BaseSettings):
     rules: RulesSettings = Field(default_factory=RulesSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
+    video: VideoSettings = Field(default_factory=VideoSettings)
+
+    @model_validator(mode="after")
+    def _video_needs_console(self) -> Settings:
+        if self.video.mode != "off" and not self.web.enabled:
+            raise ValueError("video needs the console ([web] enabled): it answers the media server's questions")
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -18,6 +18,7 @@ from console.bulletin.comparison import PeriodTotals, day_notes, delivery_counts
 from console.bulletin.periods import Period
 from console.readings import Readings
 from devices.items import BUILTIN, ItemCatalogue
+from devices.kitchen import kitchen_windows
 from devices.registry import Canteen, Registry
 from devices.topics import DeviceKind
 from rules.alerts import SEVERITY_RANK, Alert, Handled, alerts_by_record
@@ -399,22 +400,8 @@ def _cameras(b: Bulletin, src: _Scope, alerts: list[Alert]) -> None:
 def _kitchen_windows(
     registry: Registry, canteen: Canteen, period: Period, lead: dt.timedelta
 ) -> list[tuple[dt.datetime, dt.datetime]]:
-    """The canteen's kitchen hours in the period (from ``lead`` before each meal to its end), overlapping meals
-    merged."""
-    tz = period.tz
-    merged: list[tuple[dt.datetime, dt.datetime]] = []
-    for day in period.days():
-        if not registry.is_school_day(canteen, day):
-            continue
-        spans = sorted(
-            (dt.datetime.combine(day, m.start, tz) - lead, dt.datetime.combine(day, m.end, tz)) for m in canteen.meals
-        )
-        for start, end in spans:
-            if merged and start <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-            else:
-                merged.append((start, end))
-    return merged
+    """The canteen's kitchen hours in the period."""
+    return [span for day in period.days() for span in kitchen_windows(registry, canteen, day, lead)]
 
 
 def _responses(b: Bulletin, handled: Iterable[Handled], registry: Registry) -> None:

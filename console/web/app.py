@@ -26,11 +26,13 @@ from console.web.render import CONSOLE_DIR, error_page
 from console.web.routes import (
     alerts,
     api,
+    cameras,
     canteens,
     deliveries,
     entry,
     inspections,
     login,
+    media,
     menus,
     public,
     reports,
@@ -47,6 +49,8 @@ def _from_own_origin(request: Request, console: Console) -> bool:
     carries no cookie for a foreign page to ride on, and is not asked."""
     if request.headers.get("authorization", "").lower().startswith("bearer ") and SESSION_COOKIE not in request.cookies:
         return True
+    if request.url.path == "/media/publish":
+        return True  # the media server's hook, which carries its own secret and no cookie
     own = {f"{request.url.scheme}://{request.headers.get('host', '')}"}
     if console.public_origin:
         own.add(console.public_origin)
@@ -60,6 +64,11 @@ def _from_own_origin(request: Request, console: Console) -> bool:
     return not console.https_only
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def create_app(console: Console) -> FastAPI:
     app = FastAPI(
         title="Shian console API",
@@ -69,6 +78,12 @@ def create_app(console: Console) -> FastAPI:
         openapi_url="/api/openapi.json",
     )
     app.state.console = console
+    # Players fetch from the media server (another origin) and play through Media Source Extensions (blob:).
+    player_origin = _origin(console.video.link.play_url) if console.video is not None else ""
+    policy = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+    if player_origin:
+        policy += f"; media-src 'self' blob: {player_origin}; connect-src 'self' {player_origin}"
+        policy += "; worker-src 'self' blob:"
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -89,10 +104,7 @@ def create_app(console: Console) -> FastAPI:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
-        )
+        response.headers.setdefault("Content-Security-Policy", policy)
         return response
 
     # added after the middleware above, so that it runs outside it: the origin check's refusal has a session
@@ -128,6 +140,20 @@ def create_app(console: Console) -> FastAPI:
         return await http_error(request, HTTPException(404))
 
     app.mount("/static", StaticFiles(directory=CONSOLE_DIR / "static"), name="static")
-    for routes in (api, login, alerts, canteens, entry, deliveries, menus, trace, reports, inspections, public):
+    for routes in (
+        api,
+        login,
+        alerts,
+        canteens,
+        entry,
+        deliveries,
+        menus,
+        trace,
+        reports,
+        inspections,
+        public,
+        media,
+        cameras,
+    ):
         app.include_router(routes.router)
     return app

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from console.access import Viewer, viewer_for
+from console.access import Viewer, viewer_for, viewer_of_session
 from console.context import Console
 from console.words import LANGUAGES, Language, Words
 
@@ -46,13 +46,7 @@ def session_viewer(request: Request) -> Viewer | None:
     if not isinstance(username, str) or not isinstance(session_id, str):
         return None
     console = console_of(request)
-    opened = console.store.session(session_id)
-    if opened is None or opened[0] != username:
-        return None
-    console.passwords.refresh()
-    if console.passwords.fingerprint(username) != opened[1]:
-        return None
-    return viewer_for(console.registry, username)
+    return viewer_of_session(console.registry, console.passwords, username, console.store.session(session_id))
 
 
 def page_viewer(request: Request) -> Viewer:

@@ -33,6 +33,10 @@ class Observation:
         return {"device": self.record.device_id, "msg_id": msg_id, "seq": self.record.seq}
 
 
+#: A camera's picture as the media server reports it: (publishing, since when); None when it is not watched.
+Pictures = Callable[[str], "tuple[bool, dt.datetime] | None"]
+
+
 @dataclass(frozen=True)
 class RuleContext:
     """The registry, the thresholds and the local time zone: read by every unit, changed by none."""
@@ -43,6 +47,8 @@ class RuleContext:
     menu: Callable[[str, dt.date, str], list[str] | None] = lambda canteen, day, meal: None
     #: Inspections whose rectification deadline is before that day and not yet rectified.
     overdue: Callable[[dt.date], list[Inspection]] = lambda today: []
+    #: Each camera's picture (None for every camera when video is off: camera.video_lost is then never raised).
+    picture: Pictures = lambda camera: None
 
     def dishes(self, canteen: Canteen, day: dt.date, meal: MealSchedule) -> list[str]:
         """What a meal serves on ``day``: that day's menu when the canteen entered one, else its fixed dishes."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
+from devices.kitchen import kitchen_opened
 from devices.messages import DeviceStatus
 from devices.registry import Canteen, DeviceEntry
 from devices.topics import DeviceKind
@@ -213,16 +214,7 @@ class DevicesUnit(RuleUnit):
 
     def _kitchen_opened(self, canteen: Canteen, now: dt.datetime) -> dt.datetime | None:
         """When the kitchen hours ``now`` falls in began (None outside kitchen hours)."""
-        local = now.astimezone(self.context.tz)
-        if not self.context.school_day(canteen, local.date()):
-            return None
-        for meal in canteen.meals:
-            if local.isoweekday() not in meal.weekdays:
-                continue
-            start = self.context.at_local(local.date(), meal.start) - self.config.kitchen_opens_before_meal
-            if start <= local <= self.context.at_local(local.date(), meal.end):
-                return start
-        return None
+        return kitchen_opened(self.context.registry, canteen, now, self.config.kitchen_opens_before_meal)
 
 
 def _offline(device: str, kind: str, canteen: str, at: dt.datetime, evidence: dict[str, Any], *, why: str) -> Raise:

@@ -26,12 +26,21 @@ def add(commands: Commands) -> None:
         help="generate the password file, ACL and production configuration from the registry",
         description="From the registry, write passwd (PBKDF2-SHA512 hashes), acl, mosquitto.conf (TLS listener, "
         "no anonymous access, username as client id) and credentials.yaml (clear-text passwords, mode 0600) into "
-        "--out. Existing passwords are kept; new devices and accounts get generated ones. Apply with a reload "
-        "(SIGHUP), which keeps connected clients connected.",
+        "--out, and for every camera with a picture (video: push or pull) a stream key: stream-keys.yaml (their "
+        "SHA-256 digests, which [video] stream_keys points at) and stream-key-credentials.yaml (clear, mode 0600, "
+        "to configure each camera with its own). Existing passwords and keys are kept; new devices and accounts "
+        "get generated ones; retired cameras lose their keys. Apply with a reload (SIGHUP), which keeps connected "
+        "clients connected; stream keys apply at the next publish.",
     )
     prov.add_argument("--registry", type=Path, required=True, metavar="FILE")
     prov.add_argument("--out", type=Path, required=True, metavar="DIR")
-    prov.add_argument("--rotate", nargs="+", default=[], metavar="USERNAME", help="give these accounts new passwords")
+    prov.add_argument(
+        "--rotate",
+        nargs="+",
+        default=[],
+        metavar="USERNAME",
+        help="give these accounts new passwords (a camera also a new stream key)",
+    )
     prov.add_argument("--port", type=int, default=8883, help="the fleet's listener (default 8883)")
     prov.add_argument("--bind", default="0.0.0.0", help="its address (default 0.0.0.0)")
     prov.add_argument("--loopback-port", type=int, help="also a plain listener on 127.0.0.1, for a local gateway")
@@ -65,6 +74,7 @@ def _provision(args: argparse.Namespace) -> int:
     from broker_config.mosquitto_conf import TlsFiles
     from broker_config.provision import provision
     from devices.registry import load_registry
+    from video.keys import provision_stream_keys
 
     tls_parts = (args.tls_ca, args.tls_cert, args.tls_key)
     if any(tls_parts) and not all(tls_parts):
@@ -93,10 +103,19 @@ def _provision(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise CommandError(str(exc)) from None
+    keys = provision_stream_keys(registry, args.out, rotate=args.rotate)
     for what, names in (("new", result.created), ("rotated", result.rotated), ("removed", result.removed)):
         if names:
             print(f"{what}: {', '.join(names)}")
+    for what, names in (
+        ("new stream keys", keys.created),
+        ("new stream keys for", keys.rotated),
+        ("stream keys removed", keys.removed),
+    ):
+        if names:
+            print(f"{what}: {', '.join(names)}")
     print(f"wrote {result.passwd}, {result.acl}, {result.config}, {result.credentials} (secret)")
+    print(f"wrote {keys.digests} ([video] stream_keys) and {keys.clear} (secret)")
     if result.readable_by:
         print(f"passwd and acl: mode 0640, group {result.readable_by} (a Mosquitto started as root reads them)")
     else:

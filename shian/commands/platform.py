@@ -55,6 +55,9 @@ def _serve(args: argparse.Namespace, *, demo: bool) -> int:
     from wiring.platform import run_platform
 
     settings = settings_from(args)
+    if demo and not settings.video.model_fields_set:
+        # the demo shows the live kitchen unless [video] says otherwise
+        settings = settings.model_copy(update={"video": settings.video.model_copy(update={"mode": "managed"})})
     configure_logging(settings.log_format, settings.log_level)
 
     async def main() -> None:

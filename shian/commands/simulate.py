@@ -83,6 +83,15 @@ def add(commands: Commands) -> None:
         "docs/scaling.md",
     )
     simulate.add_argument(
+        "--video-share",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="this share of the city's cameras push a generated picture to a managed media server (0.01: one in a "
+        "hundred; each is an ffmpeg process, about 1 %% of a core), which the platform starts when [video] is off "
+        "(docs/video.md)",
+    )
+    simulate.add_argument(
         "--history",
         metavar="YYYY-MM",
         help="write a month of history instead of running live: every device's records of that month, stepped on "
@@ -108,6 +117,8 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.load:
         return _load_mode(args, settings)
     registry = _city(args)
+    if args.video_share and settings.video.mode == "off":
+        settings = settings.model_copy(update={"video": settings.video.model_copy(update={"mode": "managed"})})
     if args.history:
         return _history(args.history, settings, registry, args.seed)
     passwords = yaml.safe_load(args.credentials.read_text(encoding="utf-8")) if args.credentials else None
@@ -268,6 +279,10 @@ def _city(args: argparse.Namespace) -> Registry:
         data: dict[str, Any] = yaml.safe_load(args.registry.read_text(encoding="utf-8"))
     else:
         data = _generated(args)
+    if args.video_share:
+        from simulators.cameras import with_pictures
+
+        data = with_pictures(data, args.video_share, args.seed)
     if args.canteens:
         data["canteens"] = data["canteens"][: args.canteens]
         keep = {c["id"] for c in data["canteens"]}

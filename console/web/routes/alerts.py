@@ -16,6 +16,7 @@ from console.web.deps import ConsoleDep, PageViewer, session_viewer, words_of
 from console.web.render import checked_form, choice, list_filter, parse_date, render, text
 from console.words import CATALOGUES
 from rules.alerts import ESCALATION_LEVELS, Alert, AlertError
+from video.evidence import CLIP, STILL
 
 router = APIRouter(include_in_schema=False)
 
@@ -106,7 +107,16 @@ def alert_page(request: Request, alert_id: str, viewer: PageViewer, console: Con
         audit=[(entry["at"], audit_sentence(entry, words)) for entry in console.alerts.audit_for(alert_id)],
         notified=notified(console, alert),
         levels=ESCALATION_LEVELS,
+        pictures=_pictures(console, alert_id),
     )
+
+
+def _pictures(console: Console, alert_id: str) -> list[str]:
+    """The still and the clip the platform took from the stream for this alert (docs/video.md)."""
+    if console.video is None:
+        return []
+    folder = console.video.link.evidence_dir / alert_id
+    return [name for name in (STILL, CLIP) if (folder / name).is_file()]
 
 
 @router.post("/alerts/{alert_id}/ack")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
@@ -15,9 +16,12 @@ from console.days import DayOutOfRange, parse_day
 from console.digest.compose import CABINET_WORDS, compose
 from console.live import freshness, handling_by_key, kiosk_row
 from console.store import PublicPurpose
+from console.video_access import STATE_WORDS, Tile
 from console.web.deps import ConsoleDep
 from console.web.render import templates
 from console.words import Words
+from devices.registry import Canteen
+from devices.vocabulary import AREAS
 from rules.alerts import AlertQuery
 
 router = APIRouter(include_in_schema=False)
@@ -72,9 +76,19 @@ def kiosk(request: Request, canteen_id: str, console: ConsoleDep, t: str | None 
                 "events": f"/kiosk/{canteen_id}/events?t={t}",
                 "handling": handling,
             },
+            "camera": _kiosk_camera(console, canteen, t),
+            "player_words": STATE_WORDS,
         },
     )
     return _public_headers(response)
+
+
+def _kiosk_camera(console: Console, canteen: Canteen, token: str | None) -> Tile | None:
+    """The one camera the kiosk shows beside the day's tests, when the canteen chose one."""
+    if console.video is None or token is None or canteen.kiosk_camera is None:
+        return None
+    found = console.video.tiles(canteen, f"k.{token}", parents=True, only=canteen.kiosk_camera)
+    return found[0] if found else None
 
 
 @router.get("/kiosk/{canteen_id}/events")
@@ -136,9 +150,22 @@ def public_day(request: Request, canteen_id: str, day: str, console: ConsoleDep,
             "days": [today - dt.timedelta(days=n) for n in range(ARCHIVE_DAYS) if today - dt.timedelta(days=n) != date],
             "token": t,
             "digest_time": console.digest_time.strftime("%H:%M"),
+            **_kitchen(console, canteen, t if date == today else None),
         },
     )
     return _public_headers(response)
+
+
+def _kitchen(console: Console, canteen: Canteen, token: str | None) -> dict[str, Any]:
+    """The live kitchen on today's page: the canteen's cameras, each playing or saying why not."""
+    if console.video is None or token is None:
+        return {"tiles": []}
+    credential = f"p.{token}"
+    return {
+        "tiles": console.video.tiles(canteen, credential, parents=True),
+        "player_words": STATE_WORDS,
+        "area_words": AREAS,
+    }
 
 
 def _end_of(console: Console, day: dt.date) -> dt.datetime:
