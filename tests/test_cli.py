@@ -260,6 +260,7 @@ def _registry_with_accounts(path: Path) -> Path:
     data["canteens"][0]["id"] = "c1"
     for device in data["canteens"][0]["devices"]:
         device["id"] = device["id"].replace("jc-cq-001", "c1")
+    data["canteens"][0]["kiosk_camera"] = data["canteens"][0]["kiosk_camera"].replace("jc-cq-001", "c1")
     data["accounts"] = [{"username": "school-c1", "role": "school", "canteen": "c1"}]
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path

@@ -5,6 +5,7 @@ words the page shows, rather than let in to stall every player of the stream."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -25,6 +26,8 @@ class ViewerBook:
     _expired_at: float = 0.0
     #: new viewers turned away because a limit was reached, per camera
     refused: Counter[str] = field(default_factory=Counter)
+    #: The console answers from its worker threads: one book, one writer at a time.
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _expire(self, now: float) -> None:
         if now - self._expired_at < 1.0:
@@ -41,20 +44,22 @@ class ViewerBook:
         """Whether ``viewer`` may watch ``camera`` now: a viewer already watching always may; a new one while both
         the stream's and the total limit have room."""
         now = self.clock.now().timestamp()
-        self._expire(now)
-        viewers = self._seen.setdefault(camera, {})
-        if viewer not in viewers:
-            if self._count >= self.total or len(viewers) >= self.per_stream:
-                self.refused[camera] += 1
-                return False
-            self._count += 1
-        viewers[viewer] = now
-        return True
+        with self._lock:
+            self._expire(now)
+            viewers = self._seen.setdefault(camera, {})
+            if viewer not in viewers:
+                if self._count >= self.total or len(viewers) >= self.per_stream:
+                    self.refused[camera] += 1
+                    return False
+                self._count += 1
+            viewers[viewer] = now
+            return True
 
     def full(self, camera: str) -> bool:
         """Whether a new viewer of ``camera`` would be refused now."""
-        self._expire(self.clock.now().timestamp())
-        return self._count >= self.total or self.watching(camera) >= self.per_stream
+        with self._lock:
+            self._expire(self.clock.now().timestamp())
+            return self._count >= self.total or self.watching(camera) >= self.per_stream
 
     def watching(self, camera: str) -> int:
         return len(self._seen.get(camera, ()))
@@ -64,5 +69,6 @@ class ViewerBook:
         return self._count
 
     def by_camera(self) -> dict[str, int]:
-        self._expire(self.clock.now().timestamp())
-        return {camera: len(viewers) for camera, viewers in self._seen.items() if viewers}
+        with self._lock:
+            self._expire(self.clock.now().timestamp())
+            return {camera: len(viewers) for camera, viewers in self._seen.items() if viewers}
