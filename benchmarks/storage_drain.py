@@ -21,8 +21,9 @@ from runtime.clock import SystemClock
 from simulators.payloads import PayloadFactory
 from spool import NewRecord, Spool
 from storage.drain import StorageDrain
+from storage.line_protocol import to_line
 from storage.schema import points_for
-from storage.writers import InfluxV1Writer, to_line
+from storage.writers import InfluxV1Writer
 from tests.servers import InfluxDB1
 
 CANTEEN = "bench-c1"

@@ -21,8 +21,9 @@ from devices.registry import Registry
 from runtime import backoff
 from runtime.clock import Clock
 from spool import Spool, SpoolRecord
+from storage.line_protocol import to_line
 from storage.schema import Judge, StoragePoint, points_for
-from storage.writers import PermanentWriteError, PointWriter, TransientWriteError, to_line
+from storage.writers import PermanentWriteError, PointWriter, TransientWriteError
 
 log = structlog.get_logger("shian.storage")
 

@@ -17,11 +17,11 @@ from typing import Any, Protocol
 
 import structlog
 from influxdb_client.client.influxdb_client import InfluxDBClient
-from influxdb_client.client.write.point import Point
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
+from storage.line_protocol import to_line
 from storage.schema import StoragePoint
 
 log = structlog.get_logger("shian.storage")
@@ -57,18 +57,6 @@ class PointWriter(Protocol):
     def write(self, points: Sequence[StoragePoint]) -> None: ...
 
     def close(self) -> None: ...
-
-
-def to_line(point: StoragePoint) -> str:
-    """One line of InfluxDB line protocol, escaped by influxdb-client's ``Point``."""
-    p = Point(point.measurement.value)
-    for key, value in point.tags.items():
-        p.tag(key, value)
-    for key, field in point.fields.items():
-        p.field(key, field)
-    p.time(point.time_ns, WritePrecision.NS)
-    line: str = p.to_line_protocol()
-    return line
 
 
 def _retry_after(value: str | None) -> float | None:

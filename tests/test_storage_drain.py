@@ -21,9 +21,10 @@ from runtime.process import free_port
 from simulators.payloads import PayloadFactory
 from spool import NewRecord, Spool
 from storage.drain import CONSUMER, StorageDrain
+from storage.line_protocol import to_line
 from storage.local import LocalStore
 from storage.schema import Measurement, points_for
-from storage.writers import InfluxV1Writer, PermanentWriteError, TransientWriteError, to_line
+from storage.writers import InfluxV1Writer, PermanentWriteError, TransientWriteError
 from tests.helpers import NOW, make_registry, one_of_each
 from tests.servers import InfluxDB1
 from tests.storage_helpers import influxql, new_record

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import pytest
+import yaml
 
 from broker_config.managed import ManagedMosquitto
 from devices.topics import Channel, DeviceKind, DeviceTopic
@@ -33,6 +39,7 @@ from tests.video_rig import (
     video_platform,
     video_registry,
 )
+from video.evidence import fragments, take_clip
 from video.managed import ManagedMediaServer
 from wiring.platform import Platform
 
@@ -243,9 +250,26 @@ async def test_an_ai_violation_keeps_a_still_from_the_stream(
             still = tmp_path / "evidence" / alert.alert_id / "still.jpg"
             await eventually(still.is_file, what="the still")
             assert still.read_bytes()[:2] == b"\xff\xd8"  # a JPEG
+            # the clip is cut from the same rolling buffer: here its last few seconds, without waiting 20 s
+            assert platform.video is not None
+            hls = platform.video.link.hls_dir
+            assert hls is not None
+            await eventually(lambda: len(fragments(hls, "c-a-cam")) >= 4, what="four fragments in the buffer")
+            clip = await take_clip(hls, "c-a-cam", tmp_path / "clip.mp4", seconds=3)
+            assert _duration_s(clip) >= 2.0
             metrics = _metrics(platform)
             assert "shian_video_streams_publishing 1.0" in metrics
-            assert f"shian_video_streams_expected {len(platform.video.board.cameras)}.0" in metrics  # type: ignore[union-attr]
+            assert f"shian_video_streams_expected {len(platform.video.board.cameras)}.0" in metrics
+
+
+def _duration_s(path: Path) -> float:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return float(out.strip())
 
 
 def test_the_stat_page_is_the_modules_own(tmp_path: Path) -> None:
@@ -253,3 +277,27 @@ def test_the_stat_page_is_the_modules_own(tmp_path: Path) -> None:
     with server:
         body = urllib.request.urlopen(server.stat_url, timeout=5).read()
     assert b"<nginx_rtmp_version>" in body
+
+
+def test_a_share_of_the_simulated_city_streams_its_picture(tmp_path: Path) -> None:
+    """`shian simulate --video-share`: that share of the city's cameras push a picture the platform accepts."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIAN_")} | {"SHIAN_WEB__PORT": "0"}
+    argv = ["simulate", "--canteens", "2", "--video-share", "0.25", "--duration", "12", "--data-dir", str(tmp_path)]
+    result = subprocess.run(
+        [sys.executable, "-m", "shian.cli", *argv, "--log-format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    accepted = {e["camera"] for e in _events(result.stderr) if e["event"] == "video.publish_accepted"}
+    registry = yaml.safe_load((tmp_path / "stream-key-credentials.yaml").read_text(encoding="utf-8"))
+    assert accepted
+    assert accepted == set(registry)  # every camera chosen, each under its own provisioned key
+    assert any(e["event"] == "video.stopped" for e in _events(result.stderr))
+
+
+def _events(stderr: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]

@@ -130,6 +130,11 @@ async def test_a_district_wall_plays_its_schools_and_no_other_district(
 
             playlist = await district.locator(".camera[data-camera='c-a-cam']").get_attribute("data-playlist")
             assert playlist is not None
+            # a supervisor's still, taken from the wall, is kept and shown
+            async with district.expect_navigation():
+                await district.click(".camera[data-camera='c-a-cam'] form button")
+            assert "/cameras/c-a-cam/stills/" in district.url
+            assert await district.locator("img").evaluate("img => img.naturalWidth") > 0
             other = await district.goto(url(platform, "/canteens/c-c/cameras"))
             assert other is not None
             assert other.status == 404

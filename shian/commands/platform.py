@@ -23,7 +23,8 @@ _COMMANDS = (
         "run",
         "run the platform: broker (managed unless mqtt.host is set), gateway, storage and rules",
         "Run the gateway, the storage drain and the rules engine against the configured broker. With no "
-        "mqtt.host configured, start a managed Mosquitto on loopback first and stop it on exit. The first "
+        "mqtt.host configured, start a managed Mosquitto on loopback first and stop it on exit; with [video] "
+        "mode = 'managed', the live kitchen's media server (nginx-rtmp) too (docs/video.md). The first "
         "Ctrl-C (or SIGTERM) drains the gateway and stops everything, within 10 seconds whatever the broker, "
         "InfluxDB or the console's clients do; a second one does not wait for the drain.",
         False,
@@ -32,8 +33,9 @@ _COMMANDS = (
         "demo",
         "run the platform with simulated devices of one canteen, one of them buggy",
         "Everything 'run' does, plus simulated devices of the registry's first canteen: a detector, a sample "
-        "cabinet and cameras, one of which sends malformed messages so that the dead-letter path shows. Dead "
-        "letters and alerts are logged as they arrive. Stop with Ctrl-C.",
+        "cabinet and cameras, one of which sends malformed messages so that the dead-letter path shows; the "
+        "cameras stream a generated picture to a managed media server, which the parents' page plays (unless "
+        "[video] is configured otherwise). Dead letters and alerts are logged as they arrive. Stop with Ctrl-C.",
         True,
     ),
 )
