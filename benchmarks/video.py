@@ -5,9 +5,14 @@
 2. --viewers players fetch the playlist and each new segment as hls.js does (one playlist a fragment), every
    request authorised by the console; prints viewers held (no request refused or failed), bytes/s served, and
    the CPU of the media server and of the platform (the console answering its questions) per viewer.
-3. Throughput: --fetchers closed-loop clients in another process fetch the newest segment and the playlist as
-   fast as they can, first through the authorised path, then the same files from the same server without
-   authorisation (/open/, enabled for this run only); prints both and their ratio (the goal: 0.5 or more).
+3. Throughput: --fetchers closed-loop clients in another process, each a viewer of its own, fetch the playlist
+   and a segment as fast as they can, first through the authorised path, then the same files from the same
+   server without authorisation (/open/, enabled for this run only); prints both and their ratio (the goal: 0.5
+   or more). The fetchers are Python (httpx): at these rates they are the limit of both paths, so the ratio says
+   how much the authorisation costs beside a client, not nginx's own ceiling.
+4. The same with wrk (Debian's wrk, a C load generator, when installed): nginx's own ceiling on both paths.
+5. wrk again, every request a new viewer, so that none of the console's answers is cached: how many questions
+   one console process answers a second, and so how many viewers it carries.
 
     .venv/bin/python -m benchmarks.video [--cameras 8] [--viewers 100] [--seconds 20] [--fetchers 32]
 
@@ -22,20 +27,27 @@ import contextlib
 import dataclasses
 import multiprocessing
 import os
+import re
 import secrets
+import shutil
+import subprocess
 import tempfile
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx2 as httpx
 
 from broker_config.managed import ManagedMosquitto
+from console.video_access import MediaLink
 from devices.registry import Registry
 from tests.console_helpers import tenants_registry
 from tests.helpers import eventually
 from tests.video_rig import camera, video_platform
+from video.evidence import fragments
 from video.keys import clear_keys
+from video.nginx_conf import AUTH_CACHE_S
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -93,25 +105,89 @@ async def _player(client: httpx.AsyncClient, playlist: str, until: float, tally:
 
 
 def _fetch_as_fast(base: str, seconds: float, fetchers: int, result: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    """``base`` has a ``{viewer}`` place: each fetcher is a viewer of its own, as each player is."""
+
     async def run() -> int:
         served = 0
         deadline = time.monotonic() + seconds
         limits = httpx.Limits(max_connections=fetchers, max_keepalive_connections=fetchers)
         async with httpx.AsyncClient(timeout=10, limits=limits) as client:
-            names = [line for line in (await client.get(f"{base}/index.m3u8")).text.splitlines() if line[:1].isdigit()]
 
-            async def loop() -> None:
+            async def loop(viewer: str) -> None:
                 nonlocal served
+                own = base.format(viewer=viewer)
+                listed = (await client.get(f"{own}/index.m3u8")).text.splitlines()
+                segment = [line for line in listed if line[:1].isdigit()][-2]
                 while time.monotonic() < deadline:
-                    for path in ("index.m3u8", names[-2]):
-                        response = await client.get(f"{base}/{path}")
+                    for path in ("index.m3u8", segment):
+                        response = await client.get(f"{own}/{path}")
                         if response.status_code == 200:
                             served += len(response.content)
 
-            await asyncio.gather(*(loop() for _ in range(fetchers)))
+            await asyncio.gather(*(loop(f"fetcher-{n:04d}") for n in range(fetchers)))
         return served
 
     result.put(asyncio.run(run()))
+
+
+#: wrk's script: each request alternates the playlist and one segment, over 16 viewers per thread.
+WRK_SCRIPT = """
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("id", threads) end
+function init(args) n = 0 end
+function request()
+  n = n + 1
+  local viewer = string.format("wrk-%d-%08d", id, n % {viewers})
+  local file = (n % 2 == 0) and "index.m3u8" or "{segment}"
+  return wrk.format("GET", string.format("{path}", viewer) .. "/" .. file)
+end
+"""
+_UNITS = {"B": 1, "KB": 2**10, "MB": 2**20, "GB": 2**30}
+
+
+def _wrk(
+    server: str, path: str, segment: str, *, seconds: float, connections: int, work: Path, viewers: int = 16
+) -> tuple[float, float] | None:
+    """(bytes/s, requests/s) wrk (a C load generator) fetches under ``path`` (``%s``: the viewer, when it has
+    one), each of its two threads cycling through ``viewers`` viewers; None without wrk."""
+    binary = shutil.which("wrk")
+    if binary is None:
+        return None
+    script = work / "wrk.lua"
+    body = WRK_SCRIPT.replace("{segment}", segment).replace("{path}", path).replace("{viewers}", str(viewers))
+    script.write_text(body, encoding="utf-8")
+    argv = [binary, "-t2", f"-c{connections}", f"-d{int(seconds)}s", "-s", str(script), server]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    transfer = re.search(r"Transfer/sec:\s+([0-9.]+)([KMG]?B)", out)
+    requests = re.search(r"Requests/sec:\s+([0-9.]+)", out)
+    if transfer is None or requests is None:
+        return None
+    return float(transfer[1]) * _UNITS[transfer[2]], float(requests[1])
+
+
+async def _wrk_phase(link: MediaLink, camera_id: str, token: str, o: Options, tmp: Path) -> None:
+    print(f"4. the same with wrk, {o.fetchers} connections over 32 viewers, {o.seconds:.0f} s each…", flush=True)
+    segment = [f.path.name for f in fragments(link.hls_dir or tmp, camera_id)][-3]
+    play = urlsplit(link.play_url)
+    server = f"{play.scheme}://{play.netloc}"
+
+    def run(path: str, viewers: int = 16) -> tuple[float, float] | None:
+        return _wrk(server, path, segment, seconds=o.seconds, connections=o.fetchers, work=tmp, viewers=viewers)
+
+    authorised = await asyncio.to_thread(run, f"/video/p.{token}/%s/{camera_id}")
+    unauthorised = await asyncio.to_thread(run, f"/open/{camera_id}")
+    if authorised is None or unauthorised is None:
+        print("   wrk is not installed (apt install wrk): skipped")
+        return
+    print(f"   authorised {authorised[0] / 1e6:.1f} MB/s, without authorisation {unauthorised[0] / 1e6:.1f} MB/s")
+    print(f"   ratio authorised / unauthorised: {authorised[0] / unauthorised[0]:.2f}")
+    print("5. every request a new viewer (no answer cached): the console's own rate of answers…", flush=True)
+    uncached = await asyncio.to_thread(run, f"/video/p.{token}/%s/{camera_id}", 10**8)
+    if uncached is not None:
+        print(
+            f"   {uncached[1]:,.0f} requests/s answered by the console; at one question per viewer every "
+            f"{AUTH_CACHE_S} s that is {uncached[1] * AUTH_CACHE_S:,.0f} viewers per console process"
+        )
 
 
 def _throughput(base: str, seconds: float, fetchers: int) -> float:
@@ -145,7 +221,10 @@ async def main(options: Options) -> None:
 
 async def _run(tmp: Path, broker: ManagedMosquitto, o: Options) -> None:
     registry = _registry(o.cameras)
-    async with video_platform(tmp, broker, uuid.uuid4().hex[:8], registry, open_location=True) as platform:
+    unlimited = {"max_viewers": 10**9, "max_viewers_per_stream": 10**9}  # the benchmark counts, not the limits
+    async with video_platform(
+        tmp, broker, uuid.uuid4().hex[:8], registry, open_location=True, video=unlimited
+    ) as platform:
         video, console = platform.video, platform.console
         assert video is not None
         assert video.server is not None
@@ -200,6 +279,8 @@ async def _run(tmp: Path, broker: ManagedMosquitto, o: Options) -> None:
             )
             print(f"   without authorisation {open_rate / 1e6:.1f} MB/s")
             print(f"   ratio authorised / unauthorised: {authorised / open_rate:.2f}")
+
+            await _wrk_phase(video.link, names[0], token, o, tmp)
 
 
 if __name__ == "__main__":

@@ -117,6 +117,9 @@ def create_app(console: Console) -> FastAPI:
         https_only=console.https_only,
     )
 
+    # outermost: nginx's questions about each playlist and segment skip the page middleware above
+    app.add_middleware(media.MediaAuthorise, console=console)
+
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
