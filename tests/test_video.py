@@ -35,6 +35,7 @@ from tests.video_rig import (
     now,
     playlist_url,
     publish_violation,
+    publishing,
     until,
     video_platform,
     video_registry,
@@ -44,12 +45,6 @@ from video.managed import ManagedMediaServer
 from wiring.platform import Platform
 
 pytestmark = pytest.mark.slow
-
-
-def _publishing(platform: Platform, camera_id: str) -> bool:
-    assert platform.video is not None
-    picture = platform.video.board.get(camera_id)
-    return picture is not None and picture.publishing
 
 
 def _public_token(platform: Platform, canteen: str) -> tuple[str, str]:
@@ -69,10 +64,10 @@ async def test_a_camera_publishes_only_under_its_own_key(tmp_path: Path, mosquit
             await eventually(lambda: access.publish_refused["retired_camera"] >= 1, what="the retired camera refused")
         async with camera(platform, "nobody-cam", "x" * 20, tmp_path / "stranger"):
             await eventually(lambda: access.publish_refused["unknown_camera"] >= 1, what="the unknown camera refused")
-        assert not _publishing(platform, "c-a-cam")
+        assert not publishing(platform, "c-a-cam")
         assert "c-a-old" not in keys  # provisioning gives a retired camera no key
         async with camera(platform, "c-a-cam", keys["c-a-cam"], tmp_path / "own"):
-            await eventually(lambda: _publishing(platform, "c-a-cam"), what="the camera's own key accepted")
+            await eventually(lambda: publishing(platform, "c-a-cam"), what="the camera's own key accepted")
 
 
 async def test_every_playlist_and_segment_is_authorised_by_the_console(
@@ -83,7 +78,7 @@ async def test_every_playlist_and_segment_is_authorised_by_the_console(
         token_id, token = _public_token(platform, "c-a")
         _, other_token = _public_token(platform, "c-b")
         async with camera(platform, "c-a-cam", keys["c-a-cam"], tmp_path), httpx.AsyncClient(timeout=10) as client:
-            await eventually(lambda: _publishing(platform, "c-a-cam"), what="the picture")
+            await eventually(lambda: publishing(platform, "c-a-cam"), what="the picture")
             own = playlist_url(platform, f"p.{token}", "c-a-cam")
 
             async def segment_listed() -> str | None:
@@ -124,7 +119,7 @@ async def test_the_kiosk_shows_its_one_camera(tmp_path: Path, mosquitto: Managed
         keys = keys_of(tmp_path)
         _, kiosk = platform.console.store.issue_public_token("c-a", "kiosk", now())
         async with camera(platform, "c-a-cam", keys["c-a-cam"], tmp_path), httpx.AsyncClient(timeout=10) as client:
-            await eventually(lambda: _publishing(platform, "c-a-cam"), what="the picture")
+            await eventually(lambda: publishing(platform, "c-a-cam"), what="the picture")
             page = await client.get(f"{platform.console_server.url}/kiosk/c-a", params={"t": kiosk})  # type: ignore[union-attr]
             assert 'class="kiosk-camera camera ' in page.text
             own = playlist_url(platform, f"k.{kiosk}", "c-a-cam")
@@ -142,7 +137,7 @@ async def test_viewers_beyond_the_limit_are_told_so(tmp_path: Path, mosquitto: M
         keys = keys_of(tmp_path)
         _, token = _public_token(platform, "c-a")
         async with camera(platform, "c-a-cam", keys["c-a-cam"], tmp_path), httpx.AsyncClient(timeout=10) as client:
-            await eventually(lambda: _publishing(platform, "c-a-cam"), what="the picture")
+            await eventually(lambda: publishing(platform, "c-a-cam"), what="the picture")
             first_url = playlist_url(platform, f"p.{token}", "c-a-cam", viewer="first-viewer")
 
             async def first_plays() -> httpx.Response | None:
@@ -168,7 +163,7 @@ async def test_a_stopped_picture_raises_video_lost_and_its_return_resolves_it(
         keys = keys_of(tmp_path)
         heartbeat = _heartbeat(mosquitto, "c-a", "c-a-cam")
         async with camera(platform, "c-a-cam", keys["c-a-cam"], tmp_path / "first"):
-            await eventually(lambda: _publishing(platform, "c-a-cam"), what="the picture")
+            await eventually(lambda: publishing(platform, "c-a-cam"), what="the picture")
             await heartbeat()
         # the camera goes on beating on MQTT, but its picture stopped: an alert within the threshold (plus ticks)
 
@@ -214,11 +209,11 @@ async def test_a_pulled_camera_is_relayed_and_its_relay_restarted(
         try:
             keys = keys_of(tmp_path / "platform")
             async with camera(platform, "c-b-cam", keys["c-b-cam"], tmp_path, publish_url=nvr.publish_url):
-                await eventually(lambda: _publishing(platform, "c-a-nvr"), what="the relay publishing")
+                await eventually(lambda: publishing(platform, "c-a-nvr"), what="the relay publishing")
                 relay = platform.video.relays[0]
                 await relay.kill()
                 await eventually(lambda: relay.restarts >= 1 and relay.running, what="the relay started again")
-                await eventually(lambda: _publishing(platform, "c-a-nvr"), what="the relayed picture back")
+                await eventually(lambda: publishing(platform, "c-a-nvr"), what="the relayed picture back")
                 metrics = _metrics(platform)
                 assert f"shian_video_relay_restarts_total {float(relay.restarts)}" in metrics
         finally:
@@ -243,7 +238,7 @@ async def test_an_ai_violation_keeps_a_still_from_the_stream(
     async with video_platform(tmp_path, mosquitto, uid, video_registry()) as platform:
         keys = keys_of(tmp_path)
         async with camera(platform, "c-a-cam", keys["c-a-cam"], tmp_path):
-            await eventually(lambda: _publishing(platform, "c-a-cam"), what="the picture")
+            await eventually(lambda: publishing(platform, "c-a-cam"), what="the picture")
             await publish_violation(mosquitto, "c-a", "c-a-cam")
             await eventually(lambda: bool(alerts_of(platform, "camera.violation")), what="the violation alert")
             alert = alerts_of(platform, "camera.violation")[0]

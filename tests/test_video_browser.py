@@ -21,11 +21,11 @@ from tests.video_rig import (
     now,
     playlist_url,
     publish_violation,
+    publishing,
     until,
     video_platform,
     video_registry,
 )
-from wiring.platform import Platform
 
 pytestmark = pytest.mark.slow
 
@@ -41,12 +41,6 @@ FETCH_STATUS = "async (urls) => Promise.all(urls.map(async (u) => (await fetch(u
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
-def _publishing(platform: Platform, camera_id: str) -> bool:
-    assert platform.video is not None
-    picture = platform.video.board.get(camera_id)
-    return picture is not None and picture.publishing
-
-
 async def _played(page: Page, selector: str) -> float:
     return float(await page.locator(selector).evaluate("v => v.currentTime"))
 
@@ -58,7 +52,7 @@ async def test_parents_watch_the_kitchen_until_their_link_is_revoked(
         assert platform.console is not None
         keys = keys_of(tmp_path)
         async with camera(platform, "c-a-cam", keys["c-a-cam"], tmp_path):
-            await eventually(lambda: _publishing(platform, "c-a-cam"), what="the picture")
+            await eventually(lambda: publishing(platform, "c-a-cam"), what="the picture")
             token_id, token = platform.console.store.issue_public_token("c-a", "public", now())
             page = await browser.new_page(viewport=PHONE)
             await page.goto(url(platform, f"/p/c-a/today?t={token}"))
@@ -118,7 +112,7 @@ async def test_a_district_wall_plays_its_schools_and_no_other_district(
             camera(platform, "c-a-cam", keys["c-a-cam"], tmp_path / "a"),
             camera(platform, "c-c-cam", keys["c-c-cam"], tmp_path / "c"),
         ):
-            await eventually(lambda: _publishing(platform, "c-a-cam") and _publishing(platform, "c-c-cam"), what="both")
+            await eventually(lambda: publishing(platform, "c-a-cam") and publishing(platform, "c-c-cam"), what="both")
             district = await log_in(browser, platform, "district-cq")
             await district.goto(url(platform, "/cameras"))
             tiles = district.locator(".wall .camera")
@@ -151,7 +145,7 @@ async def test_an_ai_violation_page_shows_the_still_from_the_stream(
     async with video_platform(tmp_path, mosquitto, uid, video_registry()) as platform, chromium() as browser:
         keys = keys_of(tmp_path)
         async with camera(platform, "c-a-cam", keys["c-a-cam"], tmp_path):
-            await eventually(lambda: _publishing(platform, "c-a-cam"), what="the picture")
+            await eventually(lambda: publishing(platform, "c-a-cam"), what="the picture")
             violation = await publish_violation(mosquitto, "c-a", "c-a-cam")
             await eventually(lambda: bool(alerts_of(platform, "camera.violation")), what="the alert")
             alert = alerts_of(platform, "camera.violation")[0]

@@ -98,6 +98,13 @@ async def video_platform(
         await platform.close()
 
 
+def publishing(platform: Platform, camera_id: str) -> bool:
+    """Whether the media server's statistics say the camera publishes its picture."""
+    assert platform.video is not None
+    picture = platform.video.board.get(camera_id)
+    return picture is not None and picture.publishing
+
+
 def keys_of(tmp: Path) -> dict[str, str]:
     return clear_keys(tmp)
 
