@@ -37,8 +37,16 @@ async def running_platform(
     settings = settings.model_copy(update={"web": web or WebSettings(port=0)})
     registry = tenants_registry()
     write_passwords(web_passwords_path(settings), registry)
-    platform = Platform(settings, registry, SystemClock())
+    async with serving(Platform(settings, registry, SystemClock()), broker) as platform:
+        yield platform
+
+
+@asynccontextmanager
+async def serving(platform: Platform, broker: ManagedMosquitto) -> AsyncIterator[Platform]:
+    """The platform's console (and media server, when it has one) serving and its gateway subscribed on
+    ``broker``, until the block ends; then stopped as ``shian run`` stops it."""
     platform.serve_console()
+    await platform.start_video()
     platform.start(BrokerAddress(broker.host, broker.port))
     try:
         await platform.gateway_ready()

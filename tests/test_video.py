@@ -31,7 +31,6 @@ from tests.video_rig import (
     alerts_of,
     camera,
     first_segment,
-    keys_of,
     now,
     playlist_url,
     publish_violation,
@@ -41,6 +40,7 @@ from tests.video_rig import (
     video_registry,
 )
 from video.evidence import fragments, take_clip
+from video.keys import clear_keys
 from video.managed import ManagedMediaServer
 from wiring.platform import Platform
 
@@ -54,7 +54,7 @@ def _public_token(platform: Platform, canteen: str) -> tuple[str, str]:
 
 async def test_a_camera_publishes_only_under_its_own_key(tmp_path: Path, mosquitto: ManagedMosquitto, uid: str) -> None:
     async with video_platform(tmp_path, mosquitto, uid, video_registry()) as platform:
-        keys, access = keys_of(tmp_path), platform.console.video  # type: ignore[union-attr]
+        keys, access = clear_keys(tmp_path), platform.console.video  # type: ignore[union-attr]
         assert access is not None
         async with camera(platform, "c-a-cam", keys["c-b-cam"], tmp_path / "other"):  # another camera's key
             await eventually(lambda: access.publish_refused["wrong_key"] >= 1, what="the other camera's key refused")
@@ -74,7 +74,7 @@ async def test_every_playlist_and_segment_is_authorised_by_the_console(
     tmp_path: Path, mosquitto: ManagedMosquitto, uid: str
 ) -> None:
     async with video_platform(tmp_path, mosquitto, uid, video_registry()) as platform:
-        keys = keys_of(tmp_path)
+        keys = clear_keys(tmp_path)
         token_id, token = _public_token(platform, "c-a")
         _, other_token = _public_token(platform, "c-b")
         async with camera(platform, "c-a-cam", keys["c-a-cam"], tmp_path), httpx.AsyncClient(timeout=10) as client:
@@ -116,7 +116,7 @@ async def test_every_playlist_and_segment_is_authorised_by_the_console(
 async def test_the_kiosk_shows_its_one_camera(tmp_path: Path, mosquitto: ManagedMosquitto, uid: str) -> None:
     async with video_platform(tmp_path, mosquitto, uid, video_registry()) as platform:
         assert platform.console is not None
-        keys = keys_of(tmp_path)
+        keys = clear_keys(tmp_path)
         _, kiosk = platform.console.store.issue_public_token("c-a", "kiosk", now())
         async with camera(platform, "c-a-cam", keys["c-a-cam"], tmp_path), httpx.AsyncClient(timeout=10) as client:
             await eventually(lambda: publishing(platform, "c-a-cam"), what="the picture")
@@ -134,7 +134,7 @@ async def test_the_kiosk_shows_its_one_camera(tmp_path: Path, mosquitto: Managed
 async def test_viewers_beyond_the_limit_are_told_so(tmp_path: Path, mosquitto: ManagedMosquitto, uid: str) -> None:
     limits = {"max_viewers_per_stream": 1, "max_viewers": 1}
     async with video_platform(tmp_path, mosquitto, uid, video_registry(), video=limits) as platform:
-        keys = keys_of(tmp_path)
+        keys = clear_keys(tmp_path)
         _, token = _public_token(platform, "c-a")
         async with camera(platform, "c-a-cam", keys["c-a-cam"], tmp_path), httpx.AsyncClient(timeout=10) as client:
             await eventually(lambda: publishing(platform, "c-a-cam"), what="the picture")
@@ -160,7 +160,7 @@ async def test_a_stopped_picture_raises_video_lost_and_its_return_resolves_it(
 ) -> None:
     rules = RulesConfig(video_lost_after=dt.timedelta(seconds=2))
     async with video_platform(tmp_path, mosquitto, uid, video_registry(), rules=rules) as platform:
-        keys = keys_of(tmp_path)
+        keys = clear_keys(tmp_path)
         heartbeat = _heartbeat(mosquitto, "c-a", "c-a-cam")
         async with camera(platform, "c-a-cam", keys["c-a-cam"], tmp_path / "first"):
             await eventually(lambda: publishing(platform, "c-a-cam"), what="the picture")
@@ -207,7 +207,7 @@ async def test_a_pulled_camera_is_relayed_and_its_relay_restarted(
         nvr.config = dataclasses.replace(nvr.config, hook_secret=platform.video.link.hook_secret)
         nvr.start()
         try:
-            keys = keys_of(tmp_path / "platform")
+            keys = clear_keys(tmp_path / "platform")
             async with camera(platform, "c-b-cam", keys["c-b-cam"], tmp_path, publish_url=nvr.publish_url):
                 await eventually(lambda: publishing(platform, "c-a-nvr"), what="the relay publishing")
                 relay = platform.video.relays[0]
@@ -236,7 +236,7 @@ async def test_an_ai_violation_keeps_a_still_from_the_stream(
     tmp_path: Path, mosquitto: ManagedMosquitto, uid: str
 ) -> None:
     async with video_platform(tmp_path, mosquitto, uid, video_registry()) as platform:
-        keys = keys_of(tmp_path)
+        keys = clear_keys(tmp_path)
         async with camera(platform, "c-a-cam", keys["c-a-cam"], tmp_path):
             await eventually(lambda: publishing(platform, "c-a-cam"), what="the picture")
             await publish_violation(mosquitto, "c-a", "c-a-cam")

@@ -17,7 +17,6 @@ from tests.platform_rig import log_in, url
 from tests.video_rig import (
     alerts_of,
     camera,
-    keys_of,
     now,
     playlist_url,
     publish_violation,
@@ -26,6 +25,7 @@ from tests.video_rig import (
     video_platform,
     video_registry,
 )
+from video.keys import clear_keys
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ async def test_parents_watch_the_kitchen_until_their_link_is_revoked(
 ) -> None:
     async with video_platform(tmp_path, mosquitto, uid, video_registry()) as platform, chromium() as browser:
         assert platform.console is not None
-        keys = keys_of(tmp_path)
+        keys = clear_keys(tmp_path)
         async with camera(platform, "c-a-cam", keys["c-a-cam"], tmp_path):
             await eventually(lambda: publishing(platform, "c-a-cam"), what="the picture")
             token_id, token = platform.console.store.issue_public_token("c-a", "public", now())
@@ -107,7 +107,7 @@ async def test_a_district_wall_plays_its_schools_and_no_other_district(
     tmp_path: Path, mosquitto: ManagedMosquitto, uid: str
 ) -> None:
     async with video_platform(tmp_path, mosquitto, uid, video_registry()) as platform, chromium() as browser:
-        keys = keys_of(tmp_path)
+        keys = clear_keys(tmp_path)
         async with (
             camera(platform, "c-a-cam", keys["c-a-cam"], tmp_path / "a"),
             camera(platform, "c-c-cam", keys["c-c-cam"], tmp_path / "c"),
@@ -143,7 +143,7 @@ async def test_an_ai_violation_page_shows_the_still_from_the_stream(
     tmp_path: Path, mosquitto: ManagedMosquitto, uid: str
 ) -> None:
     async with video_platform(tmp_path, mosquitto, uid, video_registry()) as platform, chromium() as browser:
-        keys = keys_of(tmp_path)
+        keys = clear_keys(tmp_path)
         async with camera(platform, "c-a-cam", keys["c-a-cam"], tmp_path):
             await eventually(lambda: publishing(platform, "c-a-cam"), what="the picture")
             violation = await publish_violation(mosquitto, "c-a", "c-a-cam")

@@ -26,10 +26,10 @@ from rules.config import RulesConfig
 from runtime.clock import SystemClock
 from simulators.payloads import PayloadFactory
 from tests.console_helpers import tenants_registry, write_passwords
+from tests.platform_rig import serving
 from video.ffmpeg import publish_target, synthetic_camera_argv
-from video.keys import clear_keys, provision_stream_keys
+from video.keys import provision_stream_keys
 from video.supervise import Supervised
-from wiring.broker import BrokerAddress
 from wiring.console import web_passwords_path
 from wiring.platform import Platform
 from wiring.settings import GatewaySettings, MqttSettings, RulesSettings, Settings, VideoSettings, WebSettings
@@ -87,15 +87,8 @@ async def video_platform(
     if open_location and platform.video is not None and platform.video.server is not None:
         server = platform.video.server
         server.config = dataclasses.replace(server.config, open_location=True)
-    platform.serve_console()
-    await platform.start_video()
-    platform.start(BrokerAddress(broker.host, broker.port))
-    try:
-        await platform.gateway_ready()
+    async with serving(platform, broker):
         yield platform
-    finally:
-        await platform.shutdown()
-        await platform.close()
 
 
 def publishing(platform: Platform, camera_id: str) -> bool:
@@ -103,10 +96,6 @@ def publishing(platform: Platform, camera_id: str) -> bool:
     assert platform.video is not None
     picture = platform.video.board.get(camera_id)
     return picture is not None and picture.publishing
-
-
-def keys_of(tmp: Path) -> dict[str, str]:
-    return clear_keys(tmp)
 
 
 def _label(folder: Path, camera_id: str) -> Path:
