@@ -30,7 +30,8 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from broker_config.web_passwords import WebPasswords
 from console.access import Viewer, viewer_of_session
 from console.store import ConsoleStore, PublicPurpose, session_digest
-from devices.kitchen import PulledStream, live_now, live_windows
+from devices.kitchen import live_now, live_windows
+from devices.kitchen_fields import PulledStream
 from devices.registry import Canteen, DeviceEntry, Registry
 from devices.topics import DeviceKind
 from rules.config import RulesConfig

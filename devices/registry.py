@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from devices.ids import CanteenId, DeviceId
 from devices.items import BUILTIN, Item, ItemCatalogue
-from devices.kitchen import CameraVideo, HoursWindow, ParentsLive
+from devices.kitchen_fields import CameraVideo, HoursWindow, ParentsLive
 from devices.messages import KitchenArea, Meal
 from devices.topics import DeviceKind
 from devices.yaml_lines import YamlPath, line_of_path, node_lines, pydantic_path
