@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -21,8 +23,9 @@ from devices.registry import Registry
 from runtime import backoff
 from runtime.clock import Clock
 from spool import Spool, SpoolRecord
-from storage.line_protocol import to_line
-from storage.schema import Judge, StoragePoint, points_for
+from storage.pipeline import Pipeline
+from storage.schema import Judge
+from storage.sinks import Sink, sink_for
 from storage.writers import PermanentWriteError, PointWriter, TransientWriteError
 
 log = structlog.get_logger("shian.storage")
@@ -58,8 +61,24 @@ class StorageStats:
         }
 
 
+@dataclass(slots=True)
+class Batch:
+    """Records read after ``after_seq``, encoded for the writer: written as a whole or halved on refusal."""
+
+    after_seq: int
+    last_seq: int
+    records: int
+    items: list[tuple[SpoolRecord, Any]]
+    set_aside: set[int] = field(default_factory=set)
+    written: bool = False
+
+
 class StorageDrain:
-    """Follows the spool from the ``storage`` checkpoint into a :class:`~storage.writers.PointWriter`."""
+    """Follows the spool from the ``storage`` checkpoint into a :class:`~storage.writers.PointWriter`.
+
+    While it runs (:meth:`run`), the next batch is read and encoded while up to ``writes_in_flight`` earlier ones
+    are being written, and the checkpoint advances in order (``storage.pipeline``).
+    """
 
     def __init__(
         self,
@@ -69,6 +88,7 @@ class StorageDrain:
         clock: Clock,
         *,
         batch_size: int = 5000,
+        writes_in_flight: int = 2,
         poll_s: float = 0.2,
         disk_warn_bytes: int = 1024**3,
         backoff_start_s: float = backoff.START_S,
@@ -80,6 +100,7 @@ class StorageDrain:
         self.writer = writer
         self.clock = clock
         self.batch_size = batch_size
+        self.writes_in_flight = max(1, writes_in_flight)
         self.poll_s = poll_s
         self.disk_warn_bytes = disk_warn_bytes
         self.backoff_start_s = backoff_start_s
@@ -89,6 +110,10 @@ class StorageDrain:
         self.on_backlog_disk = on_backlog_disk
         #: The platform's verdict on a test, stored as its result (storage/schema.py, ``Judge``).
         self.judge = judge
+        self._sink: Sink[Any] = sink_for(writer)
+        self._districts: dict[str, str] = {}
+        #: The pipeline reads, settles and measures in worker threads: one SQLite connection, one user at a time.
+        self._spool_use = threading.Lock()
         self._disk_checked_at = float("-inf")
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -100,83 +125,129 @@ class StorageDrain:
         log.info("storage.stopped", **self.stats.snapshot())
 
     async def _follow(self, stop: asyncio.Event) -> None:
+        after = await asyncio.to_thread(self._measure)
+        pipeline = Pipeline(
+            after, prepare=self.prepare, write=self.write, settle=self.settle, in_flight=self.writes_in_flight
+        )
         retry = backoff.Backoff(start_s=self.backoff_start_s)
-        while True:
-            try:
-                written = await asyncio.to_thread(self.drain_once)
-                retry.reset()
-            except TransientWriteError as exc:
-                self.stats.retries += 1
-                self.stats.last_error = str(exc)
-                wait = retry.next_delay(at_least_s=exc.retry_after_s or 0.0)
-                log.warning(
-                    "storage.write_retry",
-                    writer=self.writer.name,
-                    error=str(exc),
-                    retry_in_s=wait,
-                    backlog=self.stats.backlog,
-                )
-                if await _wait(stop, wait):
-                    return
-                continue
-            if written == 0 and await _wait(stop, self.poll_s):
-                return
+        settled = 0
+        try:
+            while not stop.is_set():
+                idle, failure = await pipeline.step()
+                if failure is not None:
+                    if not isinstance(failure, TransientWriteError):
+                        raise failure
+                    if await self._retry_later(failure, retry, stop):
+                        return
+                    pipeline.write_again()
+                    continue
+                if pipeline.settled > settled:
+                    settled = pipeline.settled
+                    retry.reset()
+                if idle:
+                    await asyncio.to_thread(self._measure)
+                    if await _wait(stop, self.poll_s):
+                        return
+        finally:
+            await pipeline.finish()
+
+    async def _retry_later(self, failure: TransientWriteError, retry: backoff.Backoff, stop: asyncio.Event) -> bool:
+        """Wait before writing again; True if ``stop`` was set meanwhile."""
+        self.stats.retries += 1
+        self.stats.last_error = str(failure)
+        await asyncio.to_thread(self._measure)  # the backlog grows while the store is away: its alarm, too
+        wait = retry.next_delay(at_least_s=failure.retry_after_s or 0.0)
+        log.warning(
+            "storage.write_retry",
+            writer=self.writer.name,
+            error=str(failure),
+            retry_in_s=wait,
+            backlog=self.stats.backlog,
+        )
+        return await _wait(stop, wait)
 
     def drain_once(self) -> int:
         """Write one batch after the checkpoint; return how many records it covered (0: nothing to do)."""
-        checkpoint = self.spool.checkpoint(CONSUMER)
-        self._measure(checkpoint)
-        records = self.spool.read(checkpoint, self.batch_size)
-        if not records:
+        checkpoint = self._measure()
+        batch = self.prepare(checkpoint)
+        if batch is None:
             return 0
-        points: list[tuple[SpoolRecord, StoragePoint]] = []
-        set_aside: set[int] = set()
+        self.write(batch)
+        self.settle(batch)
+        return batch.records
+
+    def prepare(self, after_seq: int) -> Batch | None:
+        """Read and encode the next batch after ``after_seq``; None when there is nothing new."""
+        with self._spool_use:
+            records = self.spool.read(after_seq, self.batch_size)
+        if not records:
+            return None
+        batch = Batch(after_seq, records[-1].seq, len(records), [])
+        encode, district = self._sink.encode, self._district
         for record in records:
             try:
-                points += [(record, p) for p in points_for(record, self._district(record.canteen_id), self.judge)]
+                batch.items += [(record, item) for item in encode(record, district(record.canteen_id), self.judge)]
             except Exception as exc:  # a record today's schema cannot map must not block the rest
-                self._reject(record, f"cannot map to points: {exc}", "", set_aside)
-        self._write(points, set_aside)
-        self.spool.advance(CONSUMER, records[-1].seq)
-        self.stats.written_records += len(records) - len(set_aside)  # a set-aside record is not written
-        self._measure(records[-1].seq)
-        return len(records)
+                self._reject(record, f"cannot map to points: {exc}", "", batch.set_aside)
+        return batch
 
-    def _write(self, points: Sequence[tuple[SpoolRecord, StoragePoint]], set_aside: set[int]) -> None:
+    def write(self, batch: Batch) -> None:
+        """Write a prepared batch, setting aside what the store refuses for good."""
+        self._write(batch.items, batch.set_aside)
+        batch.written = True
+
+    def settle(self, batch: Batch) -> None:
+        """Advance the checkpoint past a written batch (every batch before it has been settled)."""
+        with self._spool_use:
+            self.spool.advance(CONSUMER, batch.last_seq)
+        self.stats.written_records += batch.records - len(batch.set_aside)  # a set-aside record is not written
+        self._measure()
+
+    def _write(self, items: Sequence[tuple[SpoolRecord, Any]], set_aside: set[int]) -> None:
         """Write, isolating what the server refuses for good by halving the batch."""
-        if not points:
+        if not items:
             return
         try:
-            self.writer.write([p for _, p in points])
+            self._sink.write([item for _, item in items])
         except PermanentWriteError as exc:
-            if len(points) == 1:
-                record, point = points[0]
-                self._reject(record, str(exc), to_line(point), set_aside)
+            if len(items) == 1:
+                record, item = items[0]
+                self._reject(record, str(exc), self._sink.describe(item), set_aside)
                 return
-            middle = len(points) // 2
-            self._write(points[:middle], set_aside)
-            self._write(points[middle:], set_aside)
+            middle = len(items) // 2
+            self._write(items[:middle], set_aside)
+            self._write(items[middle:], set_aside)
             return
-        self.stats.written_points += len(points)
+        self.stats.written_points += len(items)
 
     def _reject(self, record: SpoolRecord, detail: str, item: str, set_aside: set[int]) -> None:
         """Set a record aside for good (``shian storage rejects replay`` drains it again once fixed)."""
         set_aside.add(record.seq)
         self.stats.rejected += 1
         log.error("storage.rejected", seq=record.seq, device=record.device_id, msg_id=record.msg_id, detail=detail)
-        self.spool.reject_downstream(CONSUMER, record.seq, detail, item, self.clock.now())
+        with self._spool_use:
+            self.spool.reject_downstream(CONSUMER, record.seq, detail, item, self.clock.now())
 
     def _district(self, canteen_id: str) -> str:
-        canteen = self.registry.canteen(canteen_id)
-        return canteen.district if canteen else "unknown"
+        district = self._districts.get(canteen_id)
+        if district is None:
+            canteen = self.registry.canteen(canteen_id)
+            district = self._districts[canteen_id] = canteen.district if canteen else "unknown"
+        return district
 
-    def _measure(self, checkpoint: int) -> None:
+    def _measure(self) -> int:
+        """Update the backlog's figures (and its disk alarm) from the checkpoint, which it returns."""
+        with self._spool_use:
+            return self._measure_spool()
+
+    def _measure_spool(self) -> int:
+        checkpoint = self.spool.checkpoint(CONSUMER)
         self.stats.backlog = self.spool.last_seq() - checkpoint
         oldest = self.spool.oldest_after(checkpoint)
         self.stats.oldest_unwritten_age_s = (self.clock.now() - oldest).total_seconds() if oldest else 0.0
         self.stats.spool_bytes = self.spool.disk_bytes()
         if time.monotonic() - self._disk_checked_at < DISK_CHECK_EVERY_S:
-            return  # summing the backlog's payloads reads it: not on every batch
+            return checkpoint  # summing the backlog's payloads reads it: not on every batch
         self._disk_checked_at = time.monotonic()
         self.stats.backlog_bytes = self.spool.backlog_bytes(checkpoint)
         high = self.stats.backlog_bytes > self.disk_warn_bytes
@@ -191,6 +262,7 @@ class StorageDrain:
             if self.on_backlog_disk is not None:
                 self.on_backlog_disk(high, self.stats.backlog_bytes)
         self._disk_warned = high
+        return checkpoint
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> bool:

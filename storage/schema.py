@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 from devices.messages import (
     AiViolation,
@@ -28,10 +29,18 @@ from devices.messages import (
 from spool import SpoolRecord, hydrate
 
 FieldValue = float | bool | str
+T = TypeVar("T")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-class Measurement(StrEnum):
+class _Name(StrEnum):
+    """A name in the schema, hashed as the string it is: ``Enum`` hashes by member name, in Python, for every
+    dict key of every point (measured: most of the mapping's time), and unlike the equal string."""
+
+    __hash__ = str.__hash__
+
+
+class Measurement(_Name):
     """Measurement names: the one place they are spelled."""
 
     RAPID_TEST = "rapid_test"
@@ -48,7 +57,7 @@ class Measurement(StrEnum):
     DELIVERY = "delivery"
 
 
-class Tag(StrEnum):
+class Tag(_Name):
     """Tag keys: indexed, low-cardinality values only (never free text)."""
 
     CANTEEN = "canteen"
@@ -83,7 +92,7 @@ TAGS: dict[Measurement, tuple[Tag, ...]] = {
 }
 
 
-class FieldName(StrEnum):
+class FieldName(_Name):
     """Field names. Units live in the names, as on the wire."""
 
     MSG_ID = "msg_id"
@@ -238,19 +247,31 @@ def _num(value: float | None) -> float | None:
 Judge = Callable[[TestResult], TestVerdict]
 
 
+#: What a mapped point becomes: a :class:`StoragePoint` (:func:`points_for`) or a line of line protocol
+#: (``storage.line_protocol.lines_for``), from its measurement, tags, fields (``None``: no value) and time.
+Build = Callable[[Measurement, dict[Tag, str], Fields, int], T]
+
+
+def _point(measurement: Measurement, tags: dict[Tag, str], fields: Fields, time_ns: int) -> StoragePoint:
+    return StoragePoint(measurement, {str(k): v for k, v in tags.items()}, _drop_none(fields), time_ns)
+
+
 def points_for(record: SpoolRecord, district: str, judge: Judge | None = None) -> list[StoragePoint]:
     """The points of one stored record. ``district`` comes from the registry (it is not on the wire); a test's
     ``result`` tag and ``passed`` field are the platform's verdict (``judge``), its ``device_result`` the
     device's."""
+    return mapped(record, district, judge, _point)
+
+
+def mapped(record: SpoolRecord, district: str, judge: Judge | None, build: Build[T]) -> list[T]:
+    """The mapping from a record to its points, each handed to ``build``: the one place it is written."""
     message = hydrate(record)
     base = {Tag.CANTEEN: record.canteen_id, Tag.DISTRICT: district}
     time_ns = point_time_ns(message.ts, record.seq)
     common: Fields = {FieldName.RECEIVED_AT: record.received_at.isoformat(), FieldName.SKEW_S: record.skew_s}
 
-    def point(measurement: Measurement, tags: dict[Tag, str], fields: Fields) -> StoragePoint:
-        return StoragePoint(
-            measurement, {str(k): v for k, v in {**base, **tags}.items()}, _drop_none({**fields, **common}), time_ns
-        )
+    def point(measurement: Measurement, tags: dict[Tag, str], fields: Fields) -> T:
+        return build(measurement, {**base, **tags}, {**fields, **common}, time_ns)
 
     device = {Tag.DEVICE: record.device_id}
     match message:

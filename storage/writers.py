@@ -103,7 +103,10 @@ class InfluxV1Writer:
         self._written = False
 
     def write(self, points: Sequence[StoragePoint]) -> None:
-        body = "\n".join(to_line(p) for p in points).encode("utf-8")
+        self.write_lines([to_line(p) for p in points])
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        body = "\n".join(lines).encode("utf-8")
         try:
             self._post(self._url, body)
         except _ConnectionDropped:
@@ -166,9 +169,11 @@ class InfluxV2Writer:
         self._org = org
 
     def write(self, points: Sequence[StoragePoint]) -> None:
-        lines = [to_line(p) for p in points]
+        self.write_lines([to_line(p) for p in points])
+
+    def write_lines(self, lines: Sequence[str]) -> None:
         try:
-            self._api.write(bucket=self._bucket, org=self._org, record=lines, write_precision=WritePrecision.NS)  # type: ignore[arg-type]
+            self._api.write(bucket=self._bucket, org=self._org, record=list(lines), write_precision=WritePrecision.NS)  # type: ignore[arg-type]
         except ApiException as exc:
             headers: Any = exc.headers or {}
             raise _classify_status(

@@ -1,10 +1,13 @@
-"""Records in a spool, as the gateway would have stored them, for the storage tests."""
+"""Records in a spool, as the gateway would have stored them, and an HTTP server with scripted answers, for the
+storage tests."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import http.server
 import json
+import threading
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
@@ -59,3 +62,36 @@ def influxql(server: InfluxDB1, db: str, query: str) -> list[dict[str, Any]]:
         for values in series["values"]:
             rows.append({**series.get("tags", {}), **dict(zip(series["columns"], values, strict=True))})
     return rows
+
+
+class ScriptedInflux:
+    """An HTTP server that answers /write with a scripted list of (status, headers, body)."""
+
+    def __init__(self, answers: list[tuple[int, dict[str, str], bytes]]) -> None:
+        self.answers = answers
+        self.bodies: list[bytes] = []
+        self.keep_bodies = True
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body_in = self.rfile.read(int(self.headers["Content-Length"]))
+                if outer.keep_bodies:
+                    outer.bodies.append(body_in)
+                status, headers, body = outer.answers.pop(0) if outer.answers else (204, {}, b"")
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import http.server
-import threading
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -27,40 +25,7 @@ from storage.schema import Measurement, points_for
 from storage.writers import InfluxV1Writer, PermanentWriteError, TransientWriteError
 from tests.helpers import NOW, make_registry, one_of_each
 from tests.servers import InfluxDB1
-from tests.storage_helpers import influxql, new_record
-
-
-class ScriptedInflux:
-    """An HTTP server that answers /write with a scripted list of (status, headers, body)."""
-
-    def __init__(self, answers: list[tuple[int, dict[str, str], bytes]]) -> None:
-        self.answers = answers
-        self.bodies: list[bytes] = []
-        self.keep_bodies = True
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body_in = self.rfile.read(int(self.headers["Content-Length"]))
-                if outer.keep_bodies:
-                    outer.bodies.append(body_in)
-                status, headers, body = outer.answers.pop(0) if outer.answers else (204, {}, b"")
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
+from tests.storage_helpers import ScriptedInflux, influxql, new_record
 
 
 @pytest.fixture
@@ -159,20 +124,20 @@ def test_a_permanent_refusal_is_isolated_by_halving(scripted: ScriptedInflux, tm
     spool.commit(_points(uid))
     records = spool.read(0, 8)
 
-    poisoned = to_line(points_for(records[5], "城区")[0]).encode()
+    poisoned = to_line(points_for(records[5], "城区")[0])
 
     class Picky(InfluxV1Writer):
-        def write(self, points):  # type: ignore[no-untyped-def]
-            if any(to_line(p).encode() == poisoned for p in points):
+        def write_lines(self, lines: Sequence[str]) -> None:
+            if poisoned in lines:
                 raise PermanentWriteError("HTTP 400: partial write: field type conflict")
-            super().write(points)
+            super().write_lines(lines)
 
     drain = StorageDrain(spool, make_registry(uid), Picky(scripted.url, "db"), FakeClock(NOW))
     assert drain.drain_once() == 8
     assert drain.stats.written_points == 7
     assert [reject.seq for reject in spool.downstream_rejects(CONSUMER)] == [records[5].seq]
     written = b"\n".join(scripted.bodies).split(b"\n")
-    assert poisoned not in written
+    assert poisoned.encode() not in written
     assert len(set(written)) == 7
 
 

@@ -131,6 +131,7 @@ def build_drain(
         build_writer(settings),
         clock,
         batch_size=settings.storage.batch_size,
+        writes_in_flight=settings.storage.writes_in_flight,
         disk_warn_bytes=int(settings.storage.backlog_disk_warn_mb * 1024 * 1024),
         judge=judge_for(config or load_rules(settings.rules.file, registry.region), registry),
     )

@@ -124,6 +124,8 @@ class StorageSettings(BaseModel):
     bucket: str | None = None
     token: str | None = None
     batch_size: int = Field(default=5000, ge=1, le=100_000)
+    #: Writes the drain keeps in flight while it reads and encodes the next batch (docs/storage.md).
+    writes_in_flight: int = Field(default=2, ge=1, le=8)
     #: The local store's file (default: {data_dir}/store.sqlite) and how long it keeps points.
     local_path: Path | None = None
     local_retention_days: float = Field(default=90.0, gt=0)
