@@ -23,6 +23,7 @@ from typing import Any
 
 from devices.registry import Registry
 from runtime.clock import SystemClock
+from runtime.logs import configure_logging
 from runtime.tuning import tune_for_ingest
 from simulators.payloads import PayloadFactory
 from spool import NewRecord, Spool
@@ -138,6 +139,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     tune_for_ingest()  # as the platform's process is
+    configure_logging(level="warning")  # the figures, not each round's "storage.stopped"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         influx = InfluxDB1(work / "influx")

@@ -270,15 +270,12 @@ def mapped(record: SpoolRecord, district: str, judge: Judge | None, build: Build
     time_ns = point_time_ns(message.ts, record.seq)
     common: Fields = {FieldName.RECEIVED_AT: record.received_at.isoformat(), FieldName.SKEW_S: record.skew_s}
 
-    def point(measurement: Measurement, tags: dict[Tag, str], fields: Fields) -> T:
-        return build(measurement, {**base, **tags}, {**fields, **common}, time_ns)
-
-    device = {Tag.DEVICE: record.device_id}
+    device = {**base, Tag.DEVICE: record.device_id}
     match message:
         case TestResult():
             verdict = judge(message) if judge is not None else message.result
             return [
-                point(
+                build(
                     Measurement.RAPID_TEST,
                     {
                         **device,
@@ -303,12 +300,14 @@ def mapped(record: SpoolRecord, district: str, judge: Judge | None, build: Build
                         FieldName.RETEST_OF: message.retest_of,
                         FieldName.CONTROL_DELTA_A: _num(message.control_delta_a),
                         FieldName.ENTERED_BY: message.entered_by,
+                        **common,
                     },
+                    time_ns,
                 )
             ]
         case DeliveryReceived():
             return [
-                point(
+                build(
                     Measurement.DELIVERY,
                     device,
                     {
@@ -322,12 +321,14 @@ def mapped(record: SpoolRecord, district: str, judge: Judge | None, build: Build
                         FieldName.RECEIVED_BY: message.received_by,
                         FieldName.ENTERED_BY: message.entered_by,
                         FieldName.COUNT: 1.0,
+                        **common,
                     },
+                    time_ns,
                 )
             ]
         case DetectorHeartbeat():
             return [
-                point(
+                build(
                     Measurement.DETECTOR,
                     device,
                     {
@@ -336,12 +337,14 @@ def mapped(record: SpoolRecord, district: str, judge: Judge | None, build: Build
                         FieldName.INCUBATOR_C: float(message.incubator_c),
                         FieldName.REAGENT_LOT: message.reagent_lot,
                         FieldName.REAGENT_EXPIRES: message.reagent_expires.isoformat(),
+                        **common,
                     },
+                    time_ns,
                 )
             ]
         case CabinetReading():
             return [
-                point(
+                build(
                     Measurement.CABINET,
                     device,
                     {
@@ -350,14 +353,16 @@ def mapped(record: SpoolRecord, district: str, judge: Judge | None, build: Build
                         FieldName.DOOR_OPEN: message.door_open,
                         FieldName.POWER_OK: message.power_ok,
                         FieldName.SAMPLES_HELD: float(message.samples_held),
+                        **common,
                     },
+                    time_ns,
                 )
             ]
         case SampleRetained():
             return [
-                point(
+                build(
                     Measurement.SAMPLE_RETENTION,
-                    {Tag.CABINET: record.device_id, Tag.MEAL: message.meal, Tag.ACTION: "retained"},
+                    {**base, Tag.CABINET: record.device_id, Tag.MEAL: message.meal, Tag.ACTION: "retained"},
                     {
                         FieldName.MSG_ID: message.msg_id,
                         FieldName.SAMPLE_ID: message.sample_id,
@@ -367,26 +372,30 @@ def mapped(record: SpoolRecord, district: str, judge: Judge | None, build: Build
                         FieldName.WEIGHT_G: float(message.weight_g),
                         FieldName.OPERATOR: message.operator,
                         FieldName.COUNT: 1.0,
+                        **common,
                     },
+                    time_ns,
                 )
             ]
         case SampleDisposed():
             return [
-                point(
+                build(
                     Measurement.SAMPLE_RETENTION,
-                    {Tag.CABINET: record.device_id, Tag.ACTION: "disposed"},
+                    {**base, Tag.CABINET: record.device_id, Tag.ACTION: "disposed"},
                     {
                         FieldName.MSG_ID: message.msg_id,
                         FieldName.SAMPLE_ID: message.sample_id,
                         FieldName.OPERATOR: message.operator,
                         FieldName.REASON: message.reason,
                         FieldName.COUNT: 1.0,
+                        **common,
                     },
+                    time_ns,
                 )
             ]
         case CameraStream():
             return [
-                point(
+                build(
                     Measurement.CAMERA,
                     device,
                     {
@@ -395,12 +404,14 @@ def mapped(record: SpoolRecord, district: str, judge: Judge | None, build: Build
                         FieldName.BITRATE_KBPS: float(message.bitrate_kbps),
                         FieldName.RECORDING_OK: message.recording_ok,
                         FieldName.RETENTION_DAYS: float(message.retention_days),
+                        **common,
                     },
+                    time_ns,
                 )
             ]
         case AiViolation():
             return [
-                point(
+                build(
                     Measurement.CAMERA_VIOLATION,
                     {**device, Tag.VIOLATION: message.violation},
                     {
@@ -410,15 +421,22 @@ def mapped(record: SpoolRecord, district: str, judge: Judge | None, build: Build
                         FieldName.SNAPSHOT_URL: message.snapshot_url,
                         FieldName.CLIP_URL: message.clip_url,
                         FieldName.COUNT: 1.0,
+                        **common,
                     },
+                    time_ns,
                 )
             ]
         case DeviceStatus():
             return [
-                point(
+                build(
                     Measurement.DEVICE_STATUS,
                     {**device, Tag.KIND: record.kind},
-                    {FieldName.STATE: message.state, FieldName.ONLINE: 1.0 if message.state == "online" else 0.0},
+                    {
+                        FieldName.STATE: message.state,
+                        FieldName.ONLINE: 1.0 if message.state == "online" else 0.0,
+                        **common,
+                    },
+                    time_ns,
                 )
             ]
     raise TypeError(f"no storage mapping for {type(message).__name__}")
