@@ -34,6 +34,7 @@ from rules.config import RulesConfig
 from rules.engine import RulesEngine
 from rules.store import RulesStore
 from runtime.clock import FakeClock
+from runtime.logs import configure_logging
 from simulators.city import generate_city
 from simulators.payloads import PayloadFactory
 from spool import Spool, plan
@@ -165,4 +166,5 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--open", type=int, default=100_000, dest="open_alerts")
     args = parser.parse_args()
+    configure_logging(level="error")  # the figures, not each alert's line
     main(args.records, args.rounds, args.open_alerts)
