@@ -254,7 +254,7 @@ class Registry(RegistryModel):
     @property
     def zone(self) -> ZoneInfo:
         """The region's time zone: school days, meals and kitchen hours are in its local time."""
-        return self._zone
+        return self.__pydantic_private__["_zone"]  # type: ignore[no-any-return,index]  # as assignment() does
 
     @property
     def catalogue(self) -> ItemCatalogue:
@@ -269,7 +269,7 @@ class Registry(RegistryModel):
         return devices.get(device_id)
 
     def canteen(self, canteen_id: str) -> Canteen | None:
-        return self._canteens.get(canteen_id)
+        return self.__pydantic_private__["_canteens"].get(canteen_id)  # type: ignore[no-any-return,index]
 
     def only(self, canteen_ids: Iterable[str]) -> Registry:
         """The same region with only these canteens, and the accounts that concern them (a partition's)."""
@@ -290,10 +290,10 @@ class Registry(RegistryModel):
 
     def is_school_day(self, canteen: Canteen, day: dt.date) -> bool:
         """Whether ``canteen`` serves school meals on ``day``: weekday rule, make-up days and both calendars."""
-        key = (canteen.id, day)
-        known = self._school_days.get(key)
+        key, memo = (canteen.id, day), self.__pydantic_private__["_school_days"]  # type: ignore[index]
+        known: bool | None = memo.get(key)
         if known is None:
-            known = self._school_days[key] = self._is_school_day(canteen, day)
+            known = memo[key] = self._is_school_day(canteen, day)
         return known
 
     def _is_school_day(self, canteen: Canteen, day: dt.date) -> bool:

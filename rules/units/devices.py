@@ -96,13 +96,15 @@ class DevicesUnit(RuleUnit):
 
     def _judged(self, canteen: Canteen, now: dt.datetime) -> tuple[list[DeviceEntry], dt.datetime | None]:
         """The devices whose silence counts now (cameras only in kitchen hours), and when the kitchen opened."""
-        opened = None
+        opened: dt.datetime | None = None
+        asked = False  # asked once per canteen: outside kitchen hours the answer is None for every camera
         devices = []
         for device in canteen.devices:
             if device.revoked:
                 continue
             if device.kind is DeviceKind.CAMERA:
-                opened = opened or self._kitchen_opened(canteen, now)
+                if not asked:
+                    opened, asked = self._kitchen_opened(canteen, now), True
                 if opened is None:
                     continue
             devices.append(device)
