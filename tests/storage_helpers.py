@@ -16,6 +16,7 @@ from typing import Any
 from devices.messages import DeviceStatus, WireModel
 from devices.topics import Channel, DeviceKind
 from gateway.entries import status_msg_id
+from simulators.payloads import PayloadFactory
 from spool import NewRecord, Spool, SpoolRecord
 from tests.helpers import NOW
 from tests.servers import InfluxDB1, http_get
@@ -37,6 +38,22 @@ def new_record(
         device_ts=ts,
         received_at=received_at,
     )
+
+
+def cabinet_records(uid: str, count: int, start: dt.datetime = NOW) -> list[NewRecord]:
+    """``count`` readings of one cabinet, a millisecond apart."""
+    factory = PayloadFactory(f"cabinet0-{uid}")
+    return [
+        new_record(
+            factory.cabinet_reading(start + dt.timedelta(milliseconds=i), samples_held=1),
+            DeviceKind.CABINET,
+            Channel.TELEMETRY,
+            canteen=f"c0-{uid}",
+            device=f"cabinet0-{uid}",
+            received_at=start + dt.timedelta(milliseconds=i),
+        )
+        for i in range(count)
+    ]
 
 
 def spool_record(record: NewRecord, seq: int) -> SpoolRecord:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from rules.alerts import Alert
 from rules.store import RulesStore
 from tests.helpers import NOW
 
@@ -39,20 +40,28 @@ def _steps(store: RulesStore) -> Iterator[Callable[[], int]]:
         store._db.set_progress_handler(None, 100)
 
 
-def _reminder_steps(store: RulesStore) -> tuple[int, int]:
-    """(steps, alerts due) of a tick's reminder question, when nothing is due yet but one late alert."""
+def _question_steps(store: RulesStore, question: Callable[[RulesStore], list[Alert]]) -> tuple[int, int]:
+    """(steps, alerts answered) of ``question``, asked after one alert two hours old joined the open ones."""
     store.raise_alert(
         dedup_key="late", rule="test.failed", severity="critical", canteen_id="c0", message="late", evidence={},
         at=NOW - dt.timedelta(hours=2),
     )  # fmt: skip
     with _steps(store) as steps:
-        due = store.due_reminders(NOW - dt.timedelta(hours=1))
-    return steps(), len(due)
+        answered = question(store)
+    return steps(), len(answered)
+
+
+def _due(store: RulesStore) -> list[Alert]:
+    return store.due_reminders(NOW - dt.timedelta(hours=1))
+
+
+def _may_move(store: RulesStore) -> list[Alert]:
+    return store.escalation_candidates(NOW - dt.timedelta(hours=1))
 
 
 def test_a_reminder_tick_costs_what_is_due_not_what_is_open(tmp_path: Path) -> None:
-    few, due_few = _reminder_steps(_store(tmp_path / "few.sqlite", 100))
-    many, due_many = _reminder_steps(_store(tmp_path / "many.sqlite", 20_000))
+    few, due_few = _question_steps(_store(tmp_path / "few.sqlite", 100), _due)
+    many, due_many = _question_steps(_store(tmp_path / "many.sqlite", 20_000), _due)
     assert due_few == due_many == 1
     assert many <= few + 5, f"{many} hundred steps with 20,000 open against {few} with 100"
 
@@ -73,16 +82,7 @@ def test_raising_an_alert_costs_the_same_with_many_open(tmp_path: Path) -> None:
 
 
 def test_an_escalation_step_costs_what_may_move_not_what_is_open(tmp_path: Path) -> None:
-    def escalation_steps(store: RulesStore) -> tuple[int, int]:
-        store.raise_alert(
-            dedup_key="old", rule="test.failed", severity="critical", canteen_id="c0", message="old", evidence={},
-            at=NOW - dt.timedelta(hours=2),
-        )  # fmt: skip
-        with _steps(store) as steps:
-            candidates = store.escalation_candidates(NOW - dt.timedelta(hours=1))
-        return steps(), len(candidates)
-
-    few, moving_few = escalation_steps(_store(tmp_path / "few.sqlite", 100))
-    many, moving_many = escalation_steps(_store(tmp_path / "many.sqlite", 20_000))
+    few, moving_few = _question_steps(_store(tmp_path / "few.sqlite", 100), _may_move)
+    many, moving_many = _question_steps(_store(tmp_path / "many.sqlite", 20_000), _may_move)
     assert moving_few == moving_many == 1
     assert many <= few + 5, f"{many} hundred steps with 20,000 open against {few} with 100"

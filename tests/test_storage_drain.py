@@ -25,7 +25,7 @@ from storage.schema import Measurement, points_for
 from storage.writers import InfluxV1Writer, PermanentWriteError, TransientWriteError
 from tests.helpers import NOW, make_registry, one_of_each
 from tests.servers import InfluxDB1
-from tests.storage_helpers import ScriptedInflux, influxql, new_record
+from tests.storage_helpers import ScriptedInflux, cabinet_records, influxql, new_record
 
 
 @pytest.fixture
@@ -39,21 +39,6 @@ def _points(uid: str) -> list[NewRecord]:
     return [
         new_record(model, kind, channel, canteen=f"c0-{uid}", device=f"{kind}0-{uid}")
         for kind, channel, model in one_of_each(f"dev-{uid}")
-    ]
-
-
-def _cabinet_records(uid: str, count: int, start: dt.datetime = NOW) -> list[NewRecord]:
-    factory = PayloadFactory(f"cabinet0-{uid}")
-    return [
-        new_record(
-            factory.cabinet_reading(start + dt.timedelta(milliseconds=i), samples_held=1),
-            DeviceKind.CABINET,
-            Channel.TELEMETRY,
-            canteen=f"c0-{uid}",
-            device=f"cabinet0-{uid}",
-            received_at=start + dt.timedelta(milliseconds=i),
-        )
-        for i in range(count)
     ]
 
 
@@ -152,7 +137,7 @@ def test_local_store_overwrites_keeps_twins_prunes_and_answers(tmp_path: Path, u
             for t in [*tests, failed]
         ]
     )
-    spool.commit(_cabinet_records(uid, 5))
+    spool.commit(cabinet_records(uid, 5))
     store = LocalStore(tmp_path / "store.sqlite", retention=dt.timedelta(days=30))
     drain = StorageDrain(spool, make_registry(uid), store, FakeClock(NOW))
     assert drain.drain_once() == 9
@@ -184,7 +169,7 @@ async def test_influx_outage_under_steady_flow_loses_and_doubles_nothing(tmp_pat
         poll_s=0.05,
         backoff_start_s=0.05,
     )
-    records = _cabinet_records(uid, 4000)
+    records = cabinet_records(uid, 4000)
     stop = asyncio.Event()
     task = asyncio.create_task(drain.run(stop))
     rate = 500
@@ -226,7 +211,7 @@ def test_memory_stays_flat_while_the_backlog_grows(tmp_path: Path, uid: str, scr
 
     def peak(count: int) -> int:
         spool = Spool(tmp_path / f"s{count}.sqlite")
-        spool.commit(_cabinet_records(uid, count))
+        spool.commit(cabinet_records(uid, count))
         drain = StorageDrain(
             spool, make_registry(uid), InfluxV1Writer(scripted.url, "db"), FakeClock(NOW), batch_size=1000
         )
@@ -247,7 +232,7 @@ def test_the_backlog_disk_alarm_is_raised_and_cleared(scripted: ScriptedInflux, 
 
     calls: list[tuple[bool, int]] = []
     spool = Spool(tmp_path / "s.sqlite")
-    spool.commit(_cabinet_records(uid, 50))
+    spool.commit(cabinet_records(uid, 50))
     scripted.answers += [(503, {}, b"down")] * 3
     drain = StorageDrain(
         spool,

@@ -5,7 +5,6 @@ the schema's points."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -18,14 +17,13 @@ from hypothesis import strategies as st
 from devices import messages as m
 from devices.topics import Channel, DeviceKind
 from runtime.clock import FakeClock
-from simulators.payloads import PayloadFactory
 from spool import Spool, SpoolRecord
 from storage.drain import CONSUMER, StorageDrain
 from storage.line_protocol import lines_for, to_line
 from storage.schema import points_for
 from storage.writers import InfluxV1Writer, TransientWriteError
 from tests.helpers import NOW, eventually, make_registry
-from tests.storage_helpers import ScriptedInflux, new_record, spool_record
+from tests.storage_helpers import ScriptedInflux, cabinet_records, new_record, spool_record
 from tests.strategies import BY_TOPIC
 
 BATCH = 4
@@ -39,20 +37,8 @@ def scripted() -> Iterator[ScriptedInflux]:
 
 
 def _spool(tmp_path: Path, uid: str, count: int) -> Spool:
-    factory = PayloadFactory(f"cabinet0-{uid}")
     spool = Spool(tmp_path / "s.sqlite")
-    spool.commit(
-        [
-            new_record(
-                factory.cabinet_reading(NOW + dt.timedelta(seconds=i), samples_held=1),
-                DeviceKind.CABINET,
-                Channel.TELEMETRY,
-                canteen=f"c0-{uid}",
-                device=f"cabinet0-{uid}",
-            )
-            for i in range(count)
-        ]
-    )
+    spool.commit(cabinet_records(uid, count))
     return spool
 
 
