@@ -7,10 +7,10 @@ line, so a typo in a 456-canteen file can be found without reading all of it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -233,8 +233,14 @@ class Registry(RegistryModel):
         self._canteens = {canteen.id: canteen for canteen in self.canteens}
         self._accounts = {account.username: account for account in self.accounts}
         self._zone = ZoneInfo(self.timezone)
+        self._school_days = {}
         if self.items and not any(True for _ in _item_problems(self.items)):  # else the cross-check says why
             self._catalogue = BUILTIN.extended(self.items)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with its own indexes and memo, made from its own fields (pydantic's would keep these)."""
+        (copy := super().model_copy(update=update, deep=deep)).model_post_init(None)
+        return copy
 
     def office_of(self, username: str | None) -> str | None:
         """The office an account acts for, as bulletins name handlers: never a login."""
@@ -284,9 +290,7 @@ class Registry(RegistryModel):
             for a in self.accounts
             if (a.canteen is None or a.canteen in keep) and (a.district is None or a.district in districts)
         ]
-        part = self.model_copy(update={"canteens": canteens, "accounts": accounts})
-        part.model_post_init(None)  # a copy keeps the whole region's indexes otherwise
-        return part
+        return self.model_copy(update={"canteens": canteens, "accounts": accounts})
 
     def is_school_day(self, canteen: Canteen, day: dt.date) -> bool:
         """Whether ``canteen`` serves school meals on ``day``: weekday rule, make-up days and both calendars."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devices.registry import RegistryError, load_registry, parse_registry
+from devices.registry import RegistryError, SchoolCalendar, load_registry, parse_registry
 from devices.topics import DeviceKind
 from wiring.settings import BUNDLED_REGISTRY
 
@@ -54,6 +54,15 @@ def test_lookup_and_school_calendar() -> None:
     assert not registry.is_school_day(canteen, dt.date(2026, 10, 1))  # National Day
     assert not registry.is_school_day(canteen, dt.date(2027, 2, 1))  # winter vacation
     assert registry.is_school_day(canteen, dt.date(2026, 10, 10))  # a make-up Saturday
+
+
+def test_a_copy_with_another_calendar_answers_from_its_own() -> None:
+    registry = parse_registry(GOOD)
+    canteen, saturday = registry.canteens[0], dt.date(2026, 11, 28)
+    assert not registry.is_school_day(canteen, saturday)  # now remembered
+    made_up = registry.model_copy(update={"calendar": SchoolCalendar(school_days=[saturday])})
+    assert made_up.is_school_day(made_up.canteens[0], saturday)
+    assert not registry.is_school_day(canteen, saturday)
 
 
 @pytest.mark.parametrize(
