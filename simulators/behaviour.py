@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
@@ -46,8 +47,8 @@ class FleetStats:
     outboxes: list[Outbox] = field(default_factory=list)
     #: msg_id of every record (event) the devices produced, for the exactly-once checks.
     produced: set[str] = field(default_factory=set)
-    #: msg_id of every failed test among them: each must be alerted.
-    failed_tests: set[str] = field(default_factory=set)
+    #: (device, msg_id) of every failed test among them, as an alert's evidence names it: each must be alerted.
+    failed_tests: set[tuple[str, str]] = field(default_factory=set)
     #: Receipts the devices heard (for their telemetry too: the gateway answers every QoS 1 message).
     receipts: int = 0
     #: Cleared to wind down: devices make no new records but keep sending what waits for a receipt.
@@ -55,9 +56,41 @@ class FleetStats:
     #: Set by run_fleet: the pace the fleet can keep.
     pacer: Pacer | None = None
 
+    #: The outboxes of the fleet's other processes (simulators/fleet_processes.py), by process.
+    remote_outboxes: dict[int, OutboxTotals] = field(default_factory=dict)
+
     @property
     def pending(self) -> int:
-        return sum(len(o.pending) for o in self.outboxes)
+        return sum(len(o.pending) for o in self.outboxes) + sum(t.pending for t in self.remote_outboxes.values())
+
+    @property
+    def stored(self) -> int:
+        return sum(o.stored for o in self.outboxes) + sum(t.stored for t in self.remote_outboxes.values())
+
+    @property
+    def duplicates(self) -> int:
+        return sum(o.duplicates for o in self.outboxes) + sum(t.duplicates for t in self.remote_outboxes.values())
+
+    @property
+    def rejected(self) -> int:
+        return sum(o.rejected for o in self.outboxes) + sum(t.rejected for t in self.remote_outboxes.values())
+
+    def outbox_totals(self) -> OutboxTotals:
+        """This process's outboxes, summed (what a fleet process reports)."""
+        outboxes = self.outboxes
+        return OutboxTotals(
+            sum(len(o.pending) for o in outboxes),
+            sum(o.stored for o in outboxes),
+            sum(o.duplicates for o in outboxes),
+            sum(o.rejected for o in outboxes),
+        )
+
+
+class OutboxTotals(NamedTuple):
+    pending: int
+    stored: int
+    duplicates: int
+    rejected: int
 
 
 def in_kitchen_hours(registry: Registry, canteen: Canteen, now: dt.datetime) -> bool:
@@ -172,7 +205,7 @@ class DeviceModel:
             test = self.factory.test_result(now, fail_rate=b.fail_rate)
             roll = self.rng.random()
             if test.result == "fail":
-                self.stats.failed_tests.add(test.msg_id)
+                self.stats.failed_tests.add((self.entry.id, test.msg_id))
                 self.retests.append((now + dt.timedelta(minutes=self.rng.uniform(30, 90)), test.sample_no))
             elif roll < b.suspect_rate and test.unit == "%":
                 test = test.model_copy(

@@ -16,9 +16,11 @@ import structlog
 from devices.registry import Registry
 from rules.alerts import AlertQuery, alerts_by_record
 from rules.store import RulesStore
-from simulators.behaviour import FleetStats
+from runtime.logs import LogFormat
+from simulators.behaviour import Behaviour, FleetStats
 from simulators.cameras import chosen_cameras, pushers_for
 from simulators.fleet import run_fleet
+from simulators.fleet_processes import run_fleet_processes
 from simulators.multiplex import run_multiplexed
 from simulators.simclock import SimClock
 from wiring.broker import BrokerAddress
@@ -42,11 +44,14 @@ async def run_simulation(
     stop: asyncio.Event | None = None,
     passwords: dict[str, str] | None = None,
     multiplex: int | None = None,
+    fleet_processes: int = 0,
+    behaviour: Behaviour | None = None,
 ) -> SimulationResult:
     """Every device of ``registry`` against the platform, the simulated clock starting at ``start`` and running
     ``speed`` times as fast as the real one (slower while the fleet cannot keep up). Returns the fleet's counters
     and a summary of what the platform made of it. ``multiplex``: the devices share that many connections
-    (simulators/multiplex.py) instead of one each."""
+    (simulators/multiplex.py) instead of one each; ``fleet_processes``: they run in that many processes of
+    their own (simulators/fleet_processes.py), not in the platform's."""
     stats, samples = FleetStats(), LagSamples()
 
     async def fleet(platform: Platform, address: BrokerAddress, fleet_stop: asyncio.Event) -> None:
@@ -64,6 +69,9 @@ async def run_simulation(
             stats=stats,
             multiplex=multiplex,
             passwords=passwords,
+            processes=fleet_processes,
+            behaviour=behaviour,
+            logs=(settings.log_format, settings.log_level),
         )
 
     clock = SimClock(start, speed, held=True)  # released by the fleet once it is connected
@@ -82,12 +90,42 @@ def _devices(
     multiplex: int | None,
     passwords: dict[str, str] | None,
     tls_ca: Path | None = None,
+    processes: int = 0,
+    behaviour: Behaviour | None = None,
+    logs: tuple[LogFormat, str] = ("json", "info"),
 ) -> Coroutine[Any, Any, None]:
     """The fleet: over ``multiplex`` shared connections, or one connection per device (with its password, over
-    TLS with ``tls_ca``)."""
+    TLS with ``tls_ca``), in this process or over ``processes`` of its own (logging as ``logs`` says)."""
     if multiplex:
-        return run_multiplexed(registry, clock, host=host, port=port, stop=stop, stats=stats, connections=multiplex)
-    return run_fleet(registry, clock, host=host, port=port, stop=stop, stats=stats, passwords=passwords, tls_ca=tls_ca)
+        return run_multiplexed(
+            registry, clock, host=host, port=port, stop=stop, stats=stats, connections=multiplex, behaviour=behaviour
+        )
+    if processes:
+        return run_fleet_processes(
+            registry,
+            clock,
+            processes=processes,
+            host=host,
+            port=port,
+            stop=stop,
+            stats=stats,
+            behaviour=behaviour,
+            passwords=passwords,
+            tls_ca=tls_ca,
+            log_format=logs[0],
+            log_level=logs[1],
+        )
+    return run_fleet(
+        registry,
+        clock,
+        host=host,
+        port=port,
+        stop=stop,
+        stats=stats,
+        behaviour=behaviour,
+        passwords=passwords,
+        tls_ca=tls_ca,
+    )
 
 
 @dataclass
@@ -181,6 +219,8 @@ async def run_fleet_alone(
     tls_ca: Path | None = None,
     start: dt.datetime | None = None,
     every_s: float = 5.0,
+    fleet_processes: int = 0,
+    logs: tuple[LogFormat, str] = ("json", "info"),
 ) -> FleetStats:
     """The fleet without a platform, against a broker that platforms (``shian run``, one per partition) serve:
     in real time, since those run on the system clock. ``start``: the devices' clock, if not now (a busy morning
@@ -197,6 +237,8 @@ async def run_fleet_alone(
         multiplex=multiplex,
         passwords=passwords,
         tls_ca=tls_ca,
+        processes=fleet_processes,
+        logs=logs,
     )
     task = asyncio.ensure_future(fleet)
     loop, last, heard = asyncio.get_running_loop(), 0, 0

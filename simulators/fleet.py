@@ -9,20 +9,24 @@ import contextlib
 import datetime as dt
 import random
 import resource
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from devices.messages import Receipt
 from devices.registry import Registry
 from devices.topics import Channel
-from mqtt.device_link import MqttError, MqttLink
+from mqtt.bus import BusError
 from mqtt.link_options import LastWill, LinkOptions
+from mqtt.service_link import ServiceLink
 from runtime.backoff import Backoff
 from simulators.behaviour import Behaviour, DeviceModel, FleetStats
 from simulators.pacer import Pacer
 from simulators.payloads import boot_stamp
 from simulators.simclock import SimClock
+from simulators.ticker import Ticker
 
 log = structlog.get_logger("shian.fleet")
 
@@ -37,7 +41,12 @@ def raise_file_limit() -> int:
 
 class FleetDevice:
     """A device on a connection of its own, as in the field: its id as client id and username, ``online``
-    retained and an ``offline`` last will, reconnecting with backoff."""
+    retained and an ``offline`` last will, reconnecting with backoff. While online it is on the fleet's
+    :class:`~simulators.ticker.Ticker`, which steps it once per heartbeat interval.
+
+    The connection is the platform's own asyncio client (:class:`mqtt.service_link.ServiceLink`), not the
+    device SDK's aiomqtt: the same MQTT 5, without paho's per-client housekeeping, which for a city's 4,934
+    connections cost about a core at real time (docs/simulators.md)."""
 
     def __init__(
         self,
@@ -46,12 +55,15 @@ class FleetDevice:
         *,
         host: str,
         port: int,
-        pacer: Pacer,
+        ticker: Ticker,
         password: str | None = None,
         tls_ca: Path | None = None,
     ) -> None:
-        self.model, self.clock, self.pacer = model, clock, pacer
+        self.model, self.clock, self.ticker = model, clock, ticker
         self.host, self.port, self.password, self.tls_ca = host, port, password, tls_ca
+        self.interval = dt.timedelta(seconds=model.entry.heartbeat_s)
+        self._telemetry_topic = model.topic(Channel.TELEMETRY)
+        self._link: ServiceLink | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         model, stats = self.model, self.model.stats
@@ -69,59 +81,73 @@ class FleetDevice:
                 keepalive_s=60,
             )
             try:
-                async with MqttLink(options) as link:
+                async with ServiceLink(options) as link:
                     await link.subscribe([model.topic(Channel.RECEIPT)])
                     await link.publish(
                         model.topic(Channel.STATUS), model.status("online", self.clock.now()), retain=True
                     )
                     stats.online += 1
                     backoff.reset()
+                    self._link = link
                     try:
-                        await self._flush(link, everything=True)  # what the last connection left unconfirmed
-                        receipts = asyncio.create_task(self._receipts(link))
-                        try:
-                            await self._live(link, stop)
-                        finally:
-                            receipts.cancel()
+                        self._flush(link, everything=True)  # what the last connection left unconfirmed
+                        # spread the fleet over a tick
+                        self.ticker.join(self, self.clock.now() + self.interval * model.rng.random())
+                        await until_stopped_or_failed(self._receipts(link), stop)
                     finally:
+                        self.ticker.leave(self)
+                        self._link = None
                         stats.online -= 1
-            except MqttError as exc:
+            except BusError as exc:
                 stats.disconnects += 1
                 # debug: a broker restart under a city would log thousands; the status line counts them
                 log.debug("device.reconnecting", device=model.entry.id, error=str(exc))
                 await reconnect_wait(self.clock, backoff, model.rng, stop)
 
-    async def _receipts(self, link: MqttLink) -> None:
-        async for incoming in link.messages():
-            self.model.stats.receipts += 1
-            with contextlib.suppress(ValueError):
-                receipt = Receipt.model_validate_json(incoming.payload, strict=False)
-                self.model.outbox.receipt(receipt.msg_id, receipt.status)
+    async def _receipts(self, link: ServiceLink) -> None:
+        """Most receipts answer telemetry and find no record waiting: those are counted, not parsed."""
+        outbox, stats = self.model.outbox, self.model.stats
+        while True:
+            incoming = await link.receive(256)
+            link.ack(incoming)
+            stats.receipts += len(incoming)
+            for message in incoming:
+                if outbox.pending:
+                    with contextlib.suppress(ValueError):
+                        receipt = Receipt.model_validate_json(message.payload, strict=False)
+                        outbox.receipt(receipt.msg_id, receipt.status)
 
-    async def _flush(self, link: MqttLink, *, everything: bool = False) -> None:
+    def step(self, now: dt.datetime) -> None:
+        """One tick: the telemetry, then the records that wait for a receipt. Posted, not awaited: the broker's
+        acknowledgements settle on the read side, and a record lost with the connection is sent again."""
+        link, model = self._link, self.model
+        if link is None:
+            return
+        telemetry = model.tick(now)
+        if telemetry is not None:
+            link.post(self._telemetry_topic, telemetry)
+            model.stats.published += 1
+        if model.outbox.pending:
+            self._flush(link)
+
+    def _flush(self, link: ServiceLink, *, everything: bool = False) -> None:
         outbox = self.model.outbox
         for msg_id, entry in outbox.due(all_unacknowledged=everything):
-            await link.publish(entry.topic, entry.payload, qos=1)
+            link.post(entry.topic, entry.payload)
             outbox.sent(msg_id)
             self.model.stats.published += 1
 
-    async def _live(self, link: MqttLink, stop: asyncio.Event) -> None:
-        """One tick per heartbeat interval, on a fixed schedule of simulated time: a slow tick does not push the
-        next one later (a drifting heartbeat is one the offline rules would, rightly, call late)."""
-        model = self.model
-        interval = dt.timedelta(seconds=model.entry.heartbeat_s)
-        due = self.clock.now() + interval * model.rng.random()  # spread the fleet over a tick
-        while not stop.is_set():
-            if await sleep_until(self.clock, due, stop):
-                return
-            now = self.clock.now()
-            self.pacer.observe((now - due) / interval)
-            telemetry = model.tick(now)
-            if telemetry is not None:
-                await link.publish(model.topic(Channel.TELEMETRY), telemetry, qos=1)
-                model.stats.published += 1
-            await self._flush(link)
-            due = max(due + interval, now)  # a tick missed altogether is skipped, not sent in a burst
+
+async def until_stopped_or_failed(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
+    """Run ``work`` until ``stop`` is set (then cancel it) or it fails (then raise its error)."""
+    task, stopped = asyncio.ensure_future(work), asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, stopped):
+            pending.cancel()
+    if task.done() and not task.cancelled() and (error := task.exception()) is not None:
+        raise error
 
 
 async def reconnect_wait(clock: SimClock, backoff: Backoff, rng: random.Random, stop: asyncio.Event) -> None:
@@ -164,18 +190,46 @@ async def run_fleet(
     A held ``clock`` is released once every device is online (or after ``connect_timeout_s``): connecting
     thousands of devices is not part of the simulated day. From then on the pacer holds the clock to a speed
     the fleet can keep, at most the one it was made with."""
-    raise_file_limit()
-    passwords = passwords or {}
     pacer = Pacer(clock, clock.speed)
     stats.pacer = pacer
-    boot = boot_stamp()  # a restarted fleet sends no msg_id it sent before
-    devices = [
+    ticker = Ticker(clock, pacer.observe)
+    devices = fleet_devices(
+        registry,
+        clock,
+        ticker,
+        host=host,
+        port=port,
+        stats=stats,
+        behaviour=behaviour,
+        passwords=passwords,
+        tls_ca=tls_ca,
+    )
+    async with asyncio.TaskGroup() as group:
+        group.create_task(run_devices(devices, ticker, stop, connects_per_s=connects_per_s))
+        group.create_task(start_and_pace(pacer, stats, len(devices), stop, timeout_s=connect_timeout_s))
+
+
+def fleet_devices(
+    registry: Registry,
+    clock: SimClock,
+    ticker: Ticker,
+    *,
+    host: str,
+    port: int,
+    stats: FleetStats,
+    behaviour: Behaviour | None = None,
+    passwords: dict[str, str] | None = None,
+    tls_ca: Path | None = None,
+) -> list[FleetDevice]:
+    """A device on a connection of its own for every device of ``registry`` that is not revoked."""
+    passwords, boot = passwords or {}, boot_stamp()  # a restarted fleet sends no msg_id it sent before
+    return [
         FleetDevice(
             DeviceModel(c, d, registry, stats=stats, behaviour=behaviour or Behaviour(), boot=boot),
             clock,
             host=host,
             port=port,
-            pacer=pacer,
+            ticker=ticker,
             password=passwords.get(d.id),
             tls_ca=tls_ca,
         )
@@ -183,12 +237,19 @@ async def run_fleet(
         for d in c.devices
         if not d.revoked
     ]
+
+
+async def run_devices(
+    devices: list[FleetDevice], ticker: Ticker, stop: asyncio.Event, *, connects_per_s: float = 500.0
+) -> None:
+    """Connect ``devices`` (``connects_per_s`` at most: no connection storm) and tick them until ``stop``."""
+    raise_file_limit()
     async with asyncio.TaskGroup() as group:
+        group.create_task(ticker.run(stop))
         for n, device in enumerate(devices):
             group.create_task(device.run(stop))
             if n % 50 == 49:
-                await asyncio.sleep(50 / connects_per_s)  # no connection storm
-        group.create_task(start_and_pace(pacer, stats, len(devices), stop, timeout_s=connect_timeout_s))
+                await asyncio.sleep(50 / connects_per_s)
 
 
 async def start_and_pace(
@@ -203,7 +264,10 @@ async def start_and_pace(
         log.info("fleet.connected", online=stats.online, devices=devices, sim_time=clock.now().isoformat())
     pacer.begin()  # what the fleet saw while connecting says nothing about its pace
     clock.release()
+    sent = stats.published
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
-        pacer.adjust()
+        # the gateway answers every QoS 1 message: what has no receipt yet is the platform's backlog
+        rate, sent = max(stats.published - sent, 1), stats.published
+        pacer.adjust(behind_s=max(stats.published - stats.receipts, 0) / rate)

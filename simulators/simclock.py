@@ -8,9 +8,10 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 
-class _Run(NamedTuple):
+class ClockState(NamedTuple):
     """One stretch of simulated time at one speed: swapped whole, so a reader on another thread (the rules
-    engine's) never sees half a change."""
+    engine's) never sees half a change, and sent whole to a fleet's other processes (the monotonic clock is the
+    machine's, so the same state gives the same time there)."""
 
     sim: dt.datetime
     real: float
@@ -39,7 +40,7 @@ class SimClock:
             raise ValueError("speed must be positive")
         self.start = start
         self._monotonic = monotonic
-        self._run = _Run(start, monotonic(), speed, held)
+        self._run = ClockState(start, monotonic(), speed, held)
 
     @property
     def speed(self) -> float:
@@ -65,7 +66,15 @@ class SimClock:
             raise ValueError("speed must be positive")
         run, real = self._run, self._monotonic()
         sim = run.sim if run.held else run.sim + dt.timedelta(seconds=(real - run.real) * run.speed)
-        self._run = _Run(sim, real, speed, run.held)
+        self._run = ClockState(sim, real, speed, run.held)
+
+    @property
+    def state(self) -> ClockState:
+        return self._run
+
+    def follow(self, state: ClockState) -> None:
+        """Take another clock's state (the fleet process's clock follows the platform's)."""
+        self._run = state
 
     def real_seconds(self, simulated: dt.timedelta) -> float:
         """How long a simulated span takes in real time at the current pace."""

@@ -97,3 +97,40 @@ def test_a_run_starts_slow_and_speeds_up_while_the_fleet_keeps_up() -> None:
     assert speeds[0] == pytest.approx(4.4)
     assert speeds == sorted(speeds)
     assert speeds[-1] == 60
+
+
+def test_the_pacer_slows_while_the_platform_falls_behind_even_when_the_fleet_is_on_time() -> None:
+    clock = SimClock(START, 60, monotonic=Monotonic())
+    pacer = Pacer(clock, target=60)
+    pacer.observe(0.0)  # every device on time (a fleet in its own process)
+    assert pacer.adjust(behind_s=3.0) == pytest.approx(51)  # but three seconds of messages unanswered
+    pacer.observe(0.0)
+    assert pacer.adjust(behind_s=3.0) == pytest.approx(43.35)  # still behind: slower again, the ceiling kept
+    pacer.observe(0.0)
+    assert pacer.adjust(behind_s=1.0) == pytest.approx(43.35)  # catching up: hold the pace
+    pacer.observe(0.0)
+    assert pacer.adjust(behind_s=0.1) == pytest.approx(43.35 * 1.1)  # caught up: speeding up again
+    speeds = []
+    for _ in range(8):
+        pacer.observe(0.0)
+        speeds.append(pacer.adjust(behind_s=0.1))
+    # up to just below the 60 it fell behind at (54, creeping up by a percent a second), not back into it at 10 %
+    assert speeds == sorted(speeds)
+    assert all(speed <= 54 * 1.01 ** (n + 3) + 1e-9 for n, speed in enumerate(speeds))
+    assert speeds[-1] / speeds[-2] == pytest.approx(1.01)
+    assert speeds[-1] < 60
+
+
+def test_a_clock_in_another_process_that_follows_the_state_tells_the_same_time() -> None:
+    real = Monotonic()
+    pacing = SimClock(START, 60, held=True, monotonic=real)
+    following = SimClock(START + dt.timedelta(days=3), 1, monotonic=real)
+    following.follow(pacing.state)
+    real.t += 5
+    assert following.now() == pacing.now() == START  # held in both
+    pacing.release()
+    pacing.set_speed(30)
+    following.follow(pacing.state)
+    real.t += 2
+    assert following.now() == pacing.now() == START + dt.timedelta(minutes=1)
+    assert following.speed == 30
