@@ -216,7 +216,9 @@ class _Workers:
                 await asyncio.wait_for(asyncio.shield(self.died), CLOCK_EVERY_S)
             if self.died.done():
                 number = self.died.result()
-                code = self.processes[number].exitcode
+                process = self.processes[number]
+                await asyncio.to_thread(process.join, 5.0)  # its pipe may close before it is reaped
+                code = process.exitcode
                 raise RuntimeError(f"fleet process {number} exited on its own (exit code {code})")
 
     def _send(self, command: Command) -> None:
